@@ -1,0 +1,178 @@
+"""Proximal Policy Optimization with GAE and minibatch epochs (Schulman et al., 2017).
+
+Each iteration collects T steps from E envs, estimates advantages A_t with GAE(gamma, lambda),
+then takes `update_epochs` passes over the batch in `num_minibatches` shuffled minibatches,
+minimising
+
+    L(theta) = -E[min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)]     rho_t = pi(a_t|s_t) / pi_old(a_t|s_t)
+               + c_v E[0.5 (V(s_t) - R_t)^2] - c_e E[H(pi(.|s_t))]       R_t = A_t + V_old(s_t)
+
+with the value error optionally clipped around V_old (OpenAI baselines). EnvPool's auto-reset
+steps (the step after an episode ended) carry no transition and are masked out of every mean.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl import policy
+from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.envs import EnvSpec
+from jaxrl.networks import ActorCritic
+from jaxrl.returns import gae, masked_mean, next_values
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    num_envs: int = 8
+    rollout_steps: int = 128
+    num_minibatches: int = 4
+    update_epochs: int = 4
+    anneal_lr: bool = True  # lr decays linearly to 0 over the run
+    norm_adv: bool = True  # normalise advantages within each minibatch
+    clip_vloss: bool = True
+    shared_torso: bool = True  # one torso for policy and value (Atari); two for CartPole
+    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+
+
+@struct.dataclass
+class Hyper:
+    lr: float = 2.5e-4
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.1
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+
+
+@struct.dataclass
+class AgentState:
+    params: dict
+    opt_state: optax.OptState
+    iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+
+
+def check(static: Static) -> None:
+    batch = static.num_envs * static.rollout_steps
+    if batch % static.num_minibatches:
+        raise ValueError(
+            f"num_envs * rollout_steps = {batch} is not divisible by num_minibatches = {static.num_minibatches}"
+        )
+    if static.norm_adv and batch // static.num_minibatches < 2:
+        raise ValueError("a minibatch of 1 cannot normalise advantages; use fewer minibatches or --no-norm-adv")
+
+
+def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bool, norm_adv: bool):
+    """The clipped surrogate objective on one minibatch; all inputs [B]. Returns (loss, metrics)."""
+    mask = batch["valid"]
+    advantages = batch["advantages"]
+    if norm_adv:
+        mean = masked_mean(advantages, mask)
+        std = jnp.sqrt(masked_mean((advantages - mean) ** 2, mask))
+        advantages = (advantages - mean) / (std + 1e-8)
+    log_ratio = log_prob - batch["log_prob"]
+    ratio = jnp.exp(log_ratio)
+    clipped_ratio = jnp.clip(ratio, 1.0 - hyper.clip_eps, 1.0 + hyper.clip_eps)
+    policy_loss = masked_mean(jnp.maximum(-advantages * ratio, -advantages * clipped_ratio), mask)
+
+    value_error = (value - batch["returns"]) ** 2
+    if clip_vloss:
+        clipped_value = batch["value"] + jnp.clip(value - batch["value"], -hyper.clip_eps, hyper.clip_eps)
+        value_error = jnp.maximum(value_error, (clipped_value - batch["returns"]) ** 2)
+    value_loss = 0.5 * masked_mean(value_error, mask)
+    entropy_mean = masked_mean(entropy, mask)
+
+    loss = policy_loss + hyper.vf_coef * value_loss - hyper.ent_coef * entropy_mean
+    metrics = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy_mean,
+        "approx_kl": masked_mean((ratio - 1.0) - log_ratio, mask),
+        "clipfrac": masked_mean((jnp.abs(ratio - 1.0) > hyper.clip_eps).astype(jnp.float32), mask),
+    }
+    return loss, metrics
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+    batch_size = static.num_envs * static.rollout_steps
+    minibatch_size = batch_size // static.num_minibatches
+
+    def optimizer(hyper: Hyper):
+        def chain(learning_rate, max_grad_norm):
+            return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5))
+
+        return optax.inject_hyperparams(chain)(learning_rate=hyper.lr, max_grad_norm=hyper.max_grad_norm)
+
+    def init(key, hyper: Hyper) -> AgentState:
+        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+        params = network.init(key, dummy_obs)
+        return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
+
+    def act(state: AgentState, obs, key):
+        logits, value = network.apply(state.params, obs)
+        action = jax.random.categorical(key, logits)
+        return action, {"log_prob": policy.log_prob(logits, action), "value": value}
+
+    def loss_fn(params, batch, hyper):
+        logits, value = network.apply(params, batch["obs"])
+        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        _, last_value = network.apply(state.params, traj.last_obs)
+        value = traj.extras["value"]
+        done = traj.terminated | traj.truncated
+        advantages, returns = gae(
+            traj.reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
+        )
+        batch = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "log_prob": traj.extras["log_prob"],
+            "value": value,
+            "advantages": advantages,
+            "returns": returns,
+            "valid": traj.valid,
+        }
+        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+
+        lr_scale = 1.0 - state.iteration / num_iterations if static.anneal_lr else 1.0
+        hyperparams = {**state.opt_state.hyperparams, "learning_rate": hyper.lr * lr_scale}
+        opt_state = state.opt_state._replace(hyperparams=hyperparams)
+        tx = optimizer(hyper)
+
+        def minibatch_step(carry, minibatch):
+            params, opt_state = carry
+            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, minibatch, hyper)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def epoch(carry, epoch_key):
+            order = jax.random.permutation(epoch_key, batch_size)
+            minibatches = jax.tree.map(
+                lambda x: x[order].reshape(static.num_minibatches, minibatch_size, *x.shape[1:]), batch
+            )
+            return jax.lax.scan(minibatch_step, carry, minibatches)
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (state.params, opt_state), jax.random.split(key, static.update_epochs)
+        )
+        state = AgentState(params, opt_state, state.iteration + 1)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    return Agent(init, act, learn)
+
+
+ALGORITHM = Algorithm(
+    name="ppo",
+    Static=Static,
+    Hyper=Hyper,
+    build=build,
+    check=check,
+    summary="PPO with GAE and minibatch epochs",
+)

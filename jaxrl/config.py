@@ -1,0 +1,205 @@
+"""Run configuration: presets, a reloadable config.json, flags on top, and validation.
+
+Everything here runs before any env is built or anything is compiled, so a bad setting
+costs a fraction of a second and one line of error.
+"""
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from jaxrl.algos import Algorithm
+from jaxrl.envs import UnknownEnvError, is_atari_id, resolve_env_id
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "presets"
+DEFAULT_ENV = "CartPole-v1"
+
+
+class ConfigError(ValueError):
+    """A bad setting: reported as one line, exit code 2."""
+
+
+# Run-level flags: name -> (type, help). Every flag defaults to None, meaning: take it from
+# --config, else the preset, else the default named in the help.
+RUN_FLAGS = {
+    "env": (
+        str,
+        "env id or alias: CartPole, Pong, Breakout, or an EnvPool id such as Breakout-v5 (default CartPole-v1)",
+    ),
+    "seeds": (int, "number of seeds trained together in one program: seeds K..K+N-1 (default 1)"),
+    "seed": (int, "first seed K (default 0)"),
+    "total_steps": (int, "env steps per population member (default: the preset's budget)"),
+    "target_return": (
+        float,
+        "record when each member's mean return over its last 20 episodes first reaches this; "
+        "stop when all have (default: the preset's)",
+    ),
+    "logdir": (str, "root folder of runs (default runs)"),
+    "name": (str, "run name (default: a timestamp); the run lands in <logdir>/<env>/<algo>/<name>"),
+    "config": (str, "a config.json written by an earlier run: its settings become the defaults"),
+    "log_every": (int, "env steps per member between host syncs: logging, progress, the target check"),
+    "frame_size": (int, "Atari: observation height and width (default 84)"),
+    "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
+    "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
+}
+
+RUN_DEFAULTS = dict(seeds=1, seed=0, total_steps=100_000, target_return=None, logdir="runs", log_every=4096)
+ATARI_DEFAULTS = dict(frame_size=84, episodic_life=True, reward_clip=True)
+RUN_KEYS = ("algo", "env", "seed", "seeds", "total_steps", "target_return", "logdir", "name", "log_every")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    algo: str
+    env: str
+    seed: int
+    seeds: int
+    total_steps: int
+    target_return: float | None
+    logdir: str
+    name: str
+    log_every: int
+    env_options: dict  # backend settings (Atari preprocessing)
+    static: dict  # the algorithm's static config, by field
+    hyper: dict  # the algorithm's numeric hyperparameters, by field
+
+    @property
+    def run_seeds(self) -> list[int]:
+        return list(range(self.seed, self.seed + self.seeds))
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Range checks by hyperparameter name, shared by every algorithm.
+HYPER_RULES = {
+    "lr": (lambda v: v > 0, "must be > 0"),
+    "gamma": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "gae_lambda": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    "clip_eps": (lambda v: v > 0, "must be > 0"),
+    "ent_coef": (lambda v: v >= 0, "must be >= 0"),
+    "vf_coef": (lambda v: v >= 0, "must be >= 0"),
+    "max_grad_norm": (lambda v: v > 0, "must be > 0"),
+}
+# Integer settings that may be 0; every other integer setting must be >= 1.
+ZERO_ALLOWED = {"learning_starts", "seed"}
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def load_preset(algo: str, env_id: str, is_atari: bool) -> dict:
+    path = PRESETS_DIR / f"{algo}.toml"
+    if not path.exists():
+        return {}
+    tables = tomllib.loads(path.read_text())
+    preset = dict(tables.get("atari" if is_atari else "classic", {}))
+    preset.update(tables.get(env_id, {}))
+    return preset
+
+
+def load_config_file(path: str, allowed: set[str]) -> dict:
+    """Reads a config.json into one flat dict of settings; unknown keys are an error."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--config {path}: invalid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--config {path}: expected a JSON object")
+    flat = {key: value for key, value in data.items() if key not in ("static", "hyper", "env_options")}
+    for section in ("static", "hyper", "env_options"):
+        flat.update(data.get(section) or {})
+    unknown = sorted(set(flat) - allowed - {"algo"})
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}")
+    return flat
+
+
+def check_value(name: str, value: Any, expected_type: type) -> None:
+    if value is None:
+        return
+    if expected_type is float and not (isinstance(value, (int, float)) and math.isfinite(value)):
+        raise ConfigError(f"invalid {flag(name)} {value!r}: must be a finite number")
+    if expected_type is int and name not in ZERO_ALLOWED and (not isinstance(value, int) or value < 1):
+        raise ConfigError(f"invalid {flag(name)} {value!r}: must be an integer >= 1")
+    if name in HYPER_RULES:
+        ok, rule = HYPER_RULES[name]
+        if not ok(value):
+            raise ConfigError(f"invalid {flag(name)} {value}: {rule}")
+
+
+def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
+    """Merges, lowest first: field defaults, run defaults, the preset, --config, explicit flags.
+
+    `options` holds the parsed flags by field name, None where not given.
+    """
+    static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
+    hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+    allowed = set(RUN_KEYS) | set(ATARI_DEFAULTS) | set(static_fields) | set(hyper_fields)
+    from_file = load_config_file(options["config"], allowed) if options.get("config") else {}
+    if from_file.get("algo", algorithm.name) != algorithm.name:
+        raise ConfigError(
+            f"--config {options['config']} is for algorithm '{from_file['algo']}', not '{algorithm.name}'"
+        )
+    try:
+        env_id = resolve_env_id(options.get("env") or from_file.get("env") or DEFAULT_ENV)
+    except UnknownEnvError as error:
+        raise ConfigError(str(error)) from None
+    is_atari = is_atari_id(env_id)
+    env_fields = ATARI_DEFAULTS if is_atari else {}
+
+    merged: dict[str, Any] = dict(RUN_DEFAULTS)
+    merged.update({key: f.default for key, f in {**static_fields, **hyper_fields}.items()})
+    merged.update(env_fields)
+    merged.update(load_preset(algorithm.name, env_id, is_atari))
+    merged.update({key: value for key, value in from_file.items() if key not in ("env", "name", "algo")})
+    merged.update({key: value for key, value in options.items() if value is not None and key in allowed})
+
+    for key, f in static_fields.items():
+        if isinstance(f.default, tuple):
+            merged[key] = tuple(merged[key])
+        check_value(key, merged[key], type(f.default))
+    for key in hyper_fields:
+        check_value(key, merged[key], float)
+    for key in ("seeds", "total_steps", "log_every"):
+        check_value(key, merged[key], int)
+    if merged["seed"] < 0:
+        raise ConfigError(f"invalid --seed {merged['seed']}: must be >= 0")
+    if merged["target_return"] is not None:
+        check_value("target_return", merged["target_return"], float)
+    if is_atari:
+        check_value("frame_size", merged["frame_size"], int)
+
+    static = algorithm.Static(**{key: merged[key] for key in static_fields})
+    try:
+        algorithm.check(static)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    steps_per_iteration = static.num_envs * static.rollout_steps
+    if merged["total_steps"] < steps_per_iteration:
+        raise ConfigError(
+            f"--total-steps {merged['total_steps']} is below one rollout "
+            f"(num_envs * rollout_steps = {steps_per_iteration})"
+        )
+    return RunConfig(
+        algo=algorithm.name,
+        env=env_id,
+        seed=merged["seed"],
+        seeds=merged["seeds"],
+        total_steps=merged["total_steps"],
+        target_return=None if merged["target_return"] is None else float(merged["target_return"]),
+        logdir=merged["logdir"],
+        name=options.get("name") or time.strftime("%Y%m%d-%H%M%S"),
+        log_every=merged["log_every"],
+        env_options={key: merged[key] for key in env_fields},
+        static=dataclasses.asdict(static),
+        hyper={key: float(merged[key]) for key in hyper_fields},
+    )

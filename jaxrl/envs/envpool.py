@@ -1,0 +1,79 @@
+"""EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call."""
+
+import functools
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.envs import Env, EnvSpec, Step, is_atari_id
+
+CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
+
+
+@functools.cache
+def supported_ids() -> list[str]:
+    import envpool
+
+    atari = [env_id for env_id in envpool.list_all_envs() if env_id.endswith("-v5")]
+    return [env_id for env_id in CLASSIC_IDS if env_id in envpool.list_all_envs()] + atari
+
+
+def quiet_gymnasium() -> None:
+    """EnvPool builds float64-bounded Box spaces; gymnasium warns on every make that it casts them."""
+    warnings.filterwarnings("ignore", message=".*precision lowered by casting.*", category=UserWarning)
+
+
+def make(
+    env_id: str,
+    seeds: list[int],
+    *,
+    frame_size: int = 84,
+    episodic_life: bool = True,
+    reward_clip: bool = True,
+    noop_max: int = 30,
+    num_threads: int = 0,
+) -> Env:
+    import envpool
+
+    quiet_gymnasium()
+    atari = is_atari_id(env_id)
+    kwargs = dict(env_type="gymnasium", num_envs=len(seeds), seed=list(seeds), num_threads=num_threads)
+    if atari:
+        # The standard (Machado-free) setup used by CleanRL: frameskip 4, 4-frame stack,
+        # grayscale, noop starts, fire reset, no sticky actions.
+        kwargs.update(
+            img_height=frame_size,
+            img_width=frame_size,
+            episodic_life=episodic_life,
+            reward_clip=reward_clip,
+            noop_max=noop_max,
+            repeat_action_probability=0.0,
+        )
+    pool = envpool.make(env_id, **kwargs)
+    spec = EnvSpec(
+        env_id=env_id,
+        obs_shape=tuple(pool.observation_space.shape),
+        obs_dtype=np.dtype(pool.observation_space.dtype).name,
+        num_actions=int(pool.action_space.n),
+        is_atari=atari,
+    )
+    handle, _recv, _send, xla_step = pool.xla()
+
+    def reset():
+        obs, _info = pool.reset()
+        return handle, jnp.asarray(obs)
+
+    def step(handle, action):
+        handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(jnp.int32))
+        reward = reward.astype(jnp.float32)
+        if atari:
+            # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
+            # while `terminated` is also raised on a life loss when episodic life is on.
+            game_reward = info["reward"].astype(jnp.float32)
+            game_over = info["terminated"].astype(bool) | truncated
+        else:
+            game_reward, game_over = reward, terminated | truncated
+        return handle, Step(obs, reward, terminated, truncated, game_reward, game_over)
+
+    return Env(spec=spec, num_envs=len(seeds), reset=reset, step=step, close=pool.close)

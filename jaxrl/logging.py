@@ -1,0 +1,112 @@
+"""Run output: config.json, one TensorBoard run per population member, summary.json, progress.
+
+Scalar names follow CleanRL (charts/episodic_return, losses/value_loss, ...), x-axis in env
+steps of that member.
+"""
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+EPISODE_KEYS = ("episodes_ended", "episode_return_sum", "episode_length_sum", "recent_return", "env_steps")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic: a crash leaves either the old file or the new one, never half of one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def new_run_dir(logdir: str, env_id: str, algo: str, name: str) -> Path:
+    """<logdir>/<env>/<algo>/<name>, with -2, -3, ... appended rather than reuse an existing one."""
+    base = Path(logdir) / env_id / algo
+    run_dir, suffix = base / name, 2
+    while run_dir.exists():
+        run_dir, suffix = base / f"{name}-{suffix}", suffix + 1
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+class TensorBoard:
+    """One SummaryWriter per population member, in <run dir>/<member name>/."""
+
+    def __init__(self, run_dir: Path, member_names: list[str], hyperparameters: dict):
+        from tensorboardX import SummaryWriter
+
+        self.writers = [SummaryWriter(str(run_dir / name)) for name in member_names]
+        table = "|param|value|\n|-|-|\n" + "\n".join(f"|{key}|{value}|" for key, value in hyperparameters.items())
+        for writer in self.writers:
+            writer.add_text("hyperparameters", table)
+
+    def log_chunk(self, metrics: dict, elapsed_s: float) -> None:
+        """metrics: {name: [iterations, P]} as returned by the runner."""
+        steps = metrics["env_steps"]
+        for member, writer in enumerate(self.writers):
+            for i in range(steps.shape[0]):
+                step = int(steps[i, member])
+                for key, values in metrics.items():
+                    if key not in EPISODE_KEYS:
+                        writer.add_scalar(f"losses/{key}", float(values[i, member]), step)
+                ended = int(metrics["episodes_ended"][i, member])
+                if ended:
+                    writer.add_scalar("charts/episodic_return", metrics["episode_return_sum"][i, member] / ended, step)
+                    writer.add_scalar("charts/episodic_length", metrics["episode_length_sum"][i, member] / ended, step)
+            last_step = int(steps[-1, member])
+            writer.add_scalar("charts/SPS", last_step / max(elapsed_s, 1e-9), last_step)
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty() and os.environ.get("CI", "").lower() not in ("1", "true")
+
+
+class Progress:
+    """A live rich bar on a terminal; a plain line every `every_s` seconds elsewhere (CI, pipes)."""
+
+    def __init__(self, total_steps: int, population: int, every_s: float = 10.0):
+        self.total, self.population, self.every_s = total_steps, population, every_s
+        self.start = time.perf_counter()
+        self.last_print = -float("inf")
+        self.bar = None
+        if is_interactive():
+            from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self.bar = RichProgress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed:,}/{task.total:,} steps"),
+                TextColumn("{task.fields[sps]:,.0f} SPS"),
+                TextColumn("return {task.fields[ret]}"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self.task = self.bar.add_task("train", total=total_steps, sps=0.0, ret="-")
+            self.bar.start()
+
+    def update(self, env_steps: int, recent_return: np.ndarray) -> None:
+        elapsed = time.perf_counter() - self.start
+        sps = env_steps * self.population / max(elapsed, 1e-9)
+        ret = "-" if np.all(np.isnan(recent_return)) else f"{np.nanmean(recent_return):.1f}"
+        if self.bar is not None:
+            self.bar.update(self.task, completed=env_steps, sps=sps, ret=ret)
+        elif elapsed - self.last_print >= self.every_s:
+            self.last_print = elapsed
+            eta = (self.total - env_steps) * self.population / max(sps, 1e-9)
+            print(
+                f"steps {env_steps:,}/{self.total:,}  SPS {sps:,.0f}  return {ret}  ETA {eta:,.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()

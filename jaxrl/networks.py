@@ -1,0 +1,58 @@
+"""Flax networks: torsos that embed observations, and the heads algorithms put on them."""
+
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def orthogonal(scale: float = np.sqrt(2)):
+    return nn.initializers.orthogonal(scale)
+
+
+class MLP(nn.Module):
+    hidden: Sequence[int] = (64, 64)
+
+    @nn.compact
+    def __call__(self, x):
+        x = x.reshape(x.shape[0], -1).astype(jnp.float32)
+        for width in self.hidden:
+            x = nn.tanh(nn.Dense(width, kernel_init=orthogonal(), bias_init=nn.initializers.zeros)(x))
+        return x
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op."""
+
+    @nn.compact
+    def __call__(self, x):
+        x = jnp.transpose(x, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # [B, C, H, W] -> NHWC
+        for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
+            x = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID", kernel_init=orthogonal())(x)
+            x = nn.relu(x)
+        x = x.reshape(x.shape[0], -1)
+        return nn.relu(nn.Dense(512, kernel_init=orthogonal())(x))
+
+
+def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int]) -> nn.Module:
+    """Images (stacked frames, [C, H, W]) get the Nature CNN; flat vectors an MLP."""
+    return NatureCNN() if len(obs_shape) == 3 else MLP(tuple(hidden))
+
+
+class ActorCritic(nn.Module):
+    """Policy logits and state value. `shared` puts both heads on one torso (Atari, A2C)."""
+
+    num_actions: int
+    obs_shape: tuple[int, ...]
+    hidden: Sequence[int] = (64, 64)
+    shared: bool = True
+
+    @nn.compact
+    def __call__(self, obs) -> tuple[jax.Array, jax.Array]:
+        actor_features = make_torso(self.obs_shape, self.hidden)(obs)
+        critic_features = actor_features if self.shared else make_torso(self.obs_shape, self.hidden)(obs)
+        logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(actor_features)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic_features)
+        return logits, value[..., 0]

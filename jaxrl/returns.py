@@ -1,0 +1,39 @@
+"""Return and advantage estimators over a rollout [T, E], written for one population member.
+
+Conventions shared by every estimator here: `terminated[t]` means s_{t+1} is terminal (no
+bootstrap); `done[t] = terminated[t] | truncated[t]` means an episode boundary follows step t,
+so nothing flows backwards across it. On truncation the value of s_{t+1} (the real last
+observation, which EnvPool returns on the done step) is bootstrapped.
+"""
+
+import jax
+import jax.numpy as jnp
+
+
+def next_values(value: jax.Array, last_value: jax.Array) -> jax.Array:
+    """V(s_{t+1}) for every t: obs_{t+1} is the input of step t+1 (on a done step, the terminal obs)."""
+    return jnp.concatenate([value[1:], last_value[None]], axis=0)
+
+
+def gae(reward, value, next_value, terminated, done, gamma, gae_lambda):
+    """Generalised advantage estimation (Schulman et al., 2016); returns (advantages, returns).
+
+    delta_t = r_t + gamma * (1 - terminated_t) * V(s_{t+1}) - V(s_t)
+    A_t     = delta_t + gamma * lambda * (1 - done_t) * A_{t+1}
+    """
+    not_terminated = 1.0 - terminated.astype(jnp.float32)
+    not_done = 1.0 - done.astype(jnp.float32)
+    delta = reward + gamma * not_terminated * next_value - value
+
+    def backward(next_advantage, step):
+        delta_t, not_done_t = step
+        advantage = delta_t + gamma * gae_lambda * not_done_t * next_advantage
+        return advantage, advantage
+
+    _, advantages = jax.lax.scan(backward, jnp.zeros_like(delta[0]), (delta, not_done), reverse=True)
+    return advantages, advantages + value
+
+
+def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
+    mask = mask.astype(x.dtype)
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)

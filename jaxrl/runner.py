@@ -1,0 +1,232 @@
+"""The one training loop: a population of P runs (seeds x hyperparameter points), each with E
+envs, trained in one jitted program. One EnvPool of P*E envs serves all members; every agent
+function is vmapped over the population axis here and nowhere else.
+"""
+
+import functools
+import sys
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from jaxrl.algos import Agent, Trajectory
+from jaxrl.envs import Env
+from jaxrl.envs.stats import (
+    EpisodeStats,
+    RecentReturns,
+    init_recent,
+    init_stats,
+    push_recent,
+    recent_mean,
+    update_stats,
+)
+
+
+@struct.dataclass
+class RunnerState:
+    agent: Any  # algorithm state, leaves [P, ...]
+    obs: jax.Array  # [P, E, *obs_shape], the next observation each member acts on
+    prev_done: jax.Array  # [P, E] bool: obs is terminal, so the next env step is EnvPool's reset step
+    episodes: EpisodeStats  # [P, E]
+    recent: RecentReturns  # [P, 20]: last finished episodes per member
+    key: jax.Array  # [P, 2] uint32
+    env_steps: jax.Array  # int32 scalar: env steps taken by each member so far
+
+
+class Runner(NamedTuple):
+    init: Any  # (seeds [P], hyper [P]) -> (state, handle)
+    train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
+
+
+def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> Runner:
+    num_envs = env.num_envs // population
+
+    def per_member(x):
+        return x.reshape(population, num_envs, *x.shape[1:])
+
+    def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
+        keys = jax.vmap(jax.random.PRNGKey)(seeds)
+        keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        return RunnerState(
+            agent=jax.vmap(agent.init)(init_keys, hyper),
+            obs=per_member(obs),
+            prev_done=jnp.zeros((population, num_envs), bool),
+            episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
+            recent=jax.vmap(lambda _: init_recent())(seeds),
+            key=keys,
+            env_steps=jnp.zeros((), jnp.int32),
+        )
+
+    # jit may forward an input buffer straight into the output (an optimizer state holding the
+    # learning rate, say); donating a private copy of `hyper` keeps the state free of aliases of
+    # the arrays passed beside it to train_chunk, whose state argument is donated.
+    init_state = jax.jit(init_state, donate_argnums=1)
+
+    def init(seeds: jax.Array, hyper) -> tuple[RunnerState, Any]:
+        handle, obs = env.reset()
+        return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs), handle
+
+    def env_step(carry, _):
+        state, handle = carry
+        keys, act_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
+        action, extras = jax.vmap(agent.act)(state.agent, state.obs, act_keys)  # [P, E]
+        handle, step = env.step(handle, action.reshape(-1))
+        step = jax.tree.map(per_member, step)
+        valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
+        episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
+        transition = (state.obs, action, step.reward, step.terminated, step.truncated, valid, extras)
+        state = state.replace(obs=step.obs, prev_done=step.terminated | step.truncated, episodes=episodes, key=keys)
+        return (state, handle), (transition, ended)
+
+    def iteration(hyper, carry, _):
+        (state, handle), (transitions, ended) = jax.lax.scan(env_step, carry, None, length=rollout_steps)
+        obs, action, reward, terminated, truncated, valid, extras = transitions  # [T, P, E, ...]
+        traj = Trajectory(obs, action, reward, terminated, truncated, valid, extras, last_obs=state.obs)
+        traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
+
+        keys, learn_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
+        agent_state, metrics = jax.vmap(agent.learn, in_axes=(0, traj_axes, 0, 0))(state.agent, traj, hyper, learn_keys)
+
+        def member_major(x):  # [T, P, E] -> [P, T*E], time order kept
+            return jnp.moveaxis(x, 1, 0).reshape(population, -1)
+
+        recent = jax.vmap(push_recent)(state.recent, member_major(ended.ended), member_major(ended.episode_return))
+        env_steps = state.env_steps + rollout_steps * num_envs
+        metrics = dict(
+            metrics,
+            episodes_ended=ended.ended.sum(axis=(0, 2)),
+            episode_return_sum=ended.episode_return.sum(axis=(0, 2)),
+            episode_length_sum=ended.episode_length.sum(axis=(0, 2)),
+            recent_return=jax.vmap(recent_mean)(recent),
+            env_steps=jnp.full((population,), env_steps),
+        )
+        state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps)
+        return (state, handle), metrics
+
+    def train_chunk(state: RunnerState, handle, hyper, num_iterations: int):
+        step_population = functools.partial(iteration, hyper)
+        (state, handle), metrics = jax.lax.scan(step_population, (state, handle), None, length=num_iterations)
+        return state, handle, metrics
+
+    return Runner(
+        init=init,
+        train_chunk=jax.jit(train_chunk, static_argnames="num_iterations", donate_argnums=0),
+    )
+
+
+class Population(NamedTuple):
+    seeds: list[int]  # [P]
+    hyper: Any  # the algorithm's Hyper with [P] float32 leaves
+    names: list[str]  # TensorBoard run names, one per member
+
+
+def seed_population(algorithm, config) -> Population:
+    """Every member shares the config's hyperparameters; members differ by seed."""
+    seeds = config.run_seeds
+    hyper = algorithm.Hyper(**{key: jnp.full((len(seeds),), value, jnp.float32) for key, value in config.hyper.items()})
+    return Population(seeds, hyper, [f"s{seed}" for seed in seeds])
+
+
+def target_reached(recent_return: np.ndarray, target: float | None) -> np.ndarray:
+    """[n, P] -> [n, P] bool; NaN (no finished episode yet) never reaches a target."""
+    if target is None:
+        return np.zeros(recent_return.shape, bool)
+    return np.nan_to_num(recent_return, nan=-np.inf) >= target
+
+
+def train(config, population: Population | None = None, quiet: bool = False) -> dict:
+    """Trains the population described by `config` and writes everything under its run dir.
+
+    Returns the summary (also written to summary.json).
+    """
+    from jaxrl.algos import get_algorithm
+    from jaxrl.envs import env_seeds, make_env
+    from jaxrl.logging import Progress, TensorBoard, new_run_dir, write_json
+
+    start = time.perf_counter()
+    algorithm = get_algorithm(config.algo)
+    static = algorithm.Static(**config.static)
+    population = population or seed_population(algorithm, config)
+    size = len(population.seeds)
+    steps_per_iteration = static.num_envs * static.rollout_steps
+    num_iterations = config.total_steps // steps_per_iteration
+    chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
+
+    run_dir = new_run_dir(config.logdir, config.env, config.algo, config.name)
+    write_json(run_dir / "config.json", config.to_json())
+    if num_iterations * steps_per_iteration != config.total_steps and not quiet:
+        print(
+            f"training {num_iterations * steps_per_iteration:,} env steps per member "
+            f"(whole rollouts of {steps_per_iteration})",
+            file=sys.stderr,
+        )
+
+    env = make_env(
+        config.env, [s for seed in population.seeds for s in env_seeds(seed, static.num_envs)], **config.env_options
+    )
+    agent = algorithm.build(static, env.spec, num_iterations)
+    runner = make_runner(agent, env, size, static.rollout_steps)
+    state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
+    board = TensorBoard(run_dir, population.names, {"env": config.env, **config.static, **config.hyper})
+    progress = Progress(num_iterations * steps_per_iteration, size) if not quiet else None
+
+    steps_to_target = [None] * size
+    seconds_to_target = [None] * size
+    final_return = np.full(size, np.nan)
+    env_steps = 0
+    train_start = time.perf_counter()
+    done_iterations = 0
+    try:
+        while done_iterations < num_iterations:
+            n = min(chunk, num_iterations - done_iterations)
+            chunk_start = time.perf_counter()
+            state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=n)
+            metrics = jax.device_get(metrics)
+            now = time.perf_counter()
+            done_iterations += n
+            env_steps = int(metrics["env_steps"][-1, 0])
+            final_return = metrics["recent_return"][-1]
+            reached = target_reached(metrics["recent_return"], config.target_return)
+            for member in range(size):
+                hits = np.flatnonzero(reached[:, member])
+                if steps_to_target[member] is None and hits.size:
+                    first = hits[0]
+                    steps_to_target[member] = int(metrics["env_steps"][first, member])
+                    # the chunk ran as one program: place the hit by its share of the chunk's time
+                    seconds_to_target[member] = round(chunk_start - start + (now - chunk_start) * (first + 1) / n, 3)
+            board.log_chunk(metrics, now - train_start)
+            if progress:
+                progress.update(env_steps, final_return)
+            if config.target_return is not None and all(s is not None for s in steps_to_target):
+                break
+    finally:
+        if progress:
+            progress.close()
+        board.close()
+        env.close()
+
+    summary = {
+        "algo": config.algo,
+        "env": config.env,
+        "total_steps": num_iterations * steps_per_iteration,
+        "wall_s": round(time.perf_counter() - start, 3),
+        "run_dir": str(run_dir),
+        "runs": [
+            {
+                "run": population.names[member],
+                "seed": population.seeds[member],
+                "hyper": {key: float(np.asarray(value)[member]) for key, value in vars(population.hyper).items()},
+                "final_return": None if np.isnan(final_return[member]) else float(final_return[member]),
+                "env_steps": env_steps,
+                "steps_to_target": steps_to_target[member],
+                "seconds_to_target": seconds_to_target[member],
+            }
+            for member in range(size)
+        ],
+    }
+    write_json(run_dir / "summary.json", summary)
+    return summary
