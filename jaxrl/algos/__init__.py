@@ -42,7 +42,7 @@ class Algorithm(NamedTuple):
     summary: str
 
 
-MODULES = {"ppo": "jaxrl.algos.ppo", "ppo2": "jaxrl.algos.ppo"}
+MODULES = {"ppo": "jaxrl.algos.ppo"}
 
 
 class UnknownAlgorithmError(ValueError):
