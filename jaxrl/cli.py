@@ -10,7 +10,7 @@ from typing import Annotated, Union
 
 import tyro
 
-from jaxrl.algos import MODULES, get_algorithm
+from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.config import RUN_FLAGS, ConfigError, resolve
 
 EXIT_BAD_INPUT = 2
@@ -69,7 +69,19 @@ def train(flags) -> int:
     return 0
 
 
+def check_algorithm_word(argv: list[str]) -> None:
+    """`jaxrl train pppo`: one line with a suggestion, rather than tyro's list of subcommands."""
+    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+        get_algorithm(argv[1])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        check_algorithm_word(argv)
+    except UnknownAlgorithmError as error:
+        print(f"jaxrl: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     algorithms = algorithm_choice()
 
     def train_command(algo: Annotated[algorithms, tyro.conf.arg(name="")]):

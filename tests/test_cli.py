@@ -1,0 +1,139 @@
+"""The console script end to end: bad input fails fast with one line and exit code 2, writing
+nothing; a real run writes config.json, TensorBoard runs and summary.json; runs are repeatable."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxrl.cli import main
+
+FAST = ["--total-steps", "2560", "--log-every", "1280"]
+
+
+def jaxrl(*args, cwd=None):
+    env = dict(os.environ, CI="true")
+    return subprocess.run(
+        [sys.executable, "-m", "jaxrl.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+
+
+BAD_INPUTS = [
+    (["train", "pppo"], "unknown algorithm 'pppo'; did you mean 'ppo'?"),
+    (["train", "ppo", "--env", "Pongg"], "unknown env 'Pongg'; did you mean 'Pong'?"),
+    (["train", "ppo", "--lr", "0"], "invalid --lr 0.0: must be > 0"),
+    (["train", "ppo", "--lr", "-3e-4"], "invalid --lr -0.0003: must be > 0"),
+    (["train", "ppo", "--gamma", "1.5"], "invalid --gamma 1.5: must be in (0, 1]"),
+    (["train", "ppo", "--gae-lambda", "-0.1"], "invalid --gae-lambda -0.1: must be in [0, 1]"),
+    (["train", "ppo", "--clip-eps", "0"], "invalid --clip-eps 0.0: must be > 0"),
+    (["train", "ppo", "--ent-coef", "-0.01"], "invalid --ent-coef -0.01: must be >= 0"),
+    (["train", "ppo", "--seeds", "0"], "invalid --seeds 0: must be an integer >= 1"),
+    (["train", "ppo", "--num-envs", "0"], "invalid --num-envs 0: must be an integer >= 1"),
+    (
+        ["train", "ppo", "--num-minibatches", "3"],
+        "num_envs * rollout_steps = 256 is not divisible by num_minibatches = 3",
+    ),
+    (["train", "ppo", "--num-minibatches", "256"], "a minibatch of 1 cannot normalise advantages"),
+    (
+        ["train", "ppo", "--total-steps", "100"],
+        "--total-steps 100 is below one rollout (num_envs * rollout_steps = 256)",
+    ),
+    (["train", "ppo", "--lr", "nan"], "invalid --lr nan: must be a finite number"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_INPUTS, ids=[" ".join(a[1:]) for a, _ in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path, capsys):
+    assert main([*argv, "--logdir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [f"jaxrl: error: {err.strip().removeprefix('jaxrl: error: ')}"]
+    assert message in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_config_file_errors(tmp_path, capsys):
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"algo": "ppo", "lerning_rate": 1.0}))
+    for path, message in (
+        (bad_json, "invalid JSON"),
+        (unknown, "unknown keys lerning_rate"),
+        (tmp_path / "missing.json", "no such file"),
+    ):
+        assert main(["train", "ppo", "--config", str(path), "--logdir", str(tmp_path / "runs")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv", [["train", "ppo", "--lerning-rate", "1e-3"], ["train", "ppo", "--seed", "abc"]])
+def test_parser_rejects_typos_and_bad_types_with_exit_2(argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+
+
+def test_train_writes_config_tensorboard_and_summary_and_repeats_exactly(tmp_path):
+    runs = tmp_path / "runs"
+    first = jaxrl("train", "ppo", "--env", "CartPole", "--seeds", "2", "--logdir", str(runs), "--name", "a", *FAST)
+    assert first.returncode == 0, first.stderr
+    assert "ppo on CartPole-v1" in first.stdout.splitlines()[-1]
+    run_dir = runs / "CartPole-v1" / "ppo" / "a"
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["hyper"]["lr"] == 1e-3 and config["static"]["num_envs"] == 8 and config["seeds"] == 2
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [run["run"] for run in summary["runs"]] == ["s0", "s1"]
+    assert {"run", "seed", "hyper", "final_return", "env_steps", "steps_to_target", "seconds_to_target"} <= set(
+        summary["runs"][0]
+    )
+    assert summary["runs"][0]["env_steps"] == 2560
+    for member in ("s0", "s1"):
+        assert list((run_dir / member).glob("events.out.tfevents.*"))
+
+    again = jaxrl("train", "ppo", "--config", str(run_dir / "config.json"), "--name", "a")
+    assert again.returncode == 0, again.stderr
+    repeat_dir = runs / "CartPole-v1" / "ppo" / "a-2"  # an existing run is never overwritten
+    assert json.loads((repeat_dir / "config.json").read_text()) == {**config, "name": "a"}
+    repeat = json.loads((repeat_dir / "summary.json").read_text())
+    assert [r["final_return"] for r in repeat["runs"]] == [r["final_return"] for r in summary["runs"]]
+
+
+def test_tensorboard_scalars_use_cleanrl_names_and_env_step_axis(tmp_path):
+    result = jaxrl("train", "ppo", "--logdir", str(tmp_path), "--name", "tb", *FAST)
+    assert result.returncode == 0, result.stderr
+    events = next(Path(tmp_path, "CartPole-v1", "ppo", "tb", "s0").glob("events.out.tfevents.*"))
+    tags, steps = read_scalars(events)
+    for tag in (
+        "charts/episodic_return",
+        "charts/episodic_length",
+        "charts/SPS",
+        "losses/value_loss",
+        "losses/policy_loss",
+        "losses/entropy",
+        "losses/approx_kl",
+    ):
+        assert tag in tags, tag
+    assert max(steps["losses/value_loss"]) == 2560 and min(steps["losses/value_loss"]) == 256
+
+
+def read_scalars(path):
+    """Minimal TFRecord reader: {tag}, {tag: [steps]} from one events file."""
+    import struct
+
+    from tensorboardX.proto import event_pb2
+
+    tags, steps = set(), {}
+    data = Path(path).read_bytes()
+    offset = 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset : offset + 8])
+        record = data[offset + 12 : offset + 12 + length]
+        offset += 12 + length + 4
+        event = event_pb2.Event.FromString(record)
+        for value in event.summary.value:
+            tags.add(value.tag)
+            steps.setdefault(value.tag, []).append(event.step)
+    return tags, steps
