@@ -3,7 +3,6 @@ envs, trained in one jitted program. One EnvPool of P*E envs serves all members;
 function is vmapped over the population axis here and nowhere else.
 """
 
-import functools
 import sys
 import time
 from typing import Any, NamedTuple
@@ -39,6 +38,8 @@ class RunnerState:
 
 class Runner(NamedTuple):
     init: Any  # (seeds [P], hyper [P]) -> (state, handle)
+    collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
+    update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
     train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
 
 
@@ -82,12 +83,18 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         state = state.replace(obs=step.obs, prev_done=step.terminated | step.truncated, episodes=episodes, key=keys)
         return (state, handle), (transition, ended)
 
-    def iteration(hyper, carry, _):
-        (state, handle), (transitions, ended) = jax.lax.scan(env_step, carry, None, length=rollout_steps)
+    def collect(state: RunnerState, handle):
+        """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
+        pool's address, so it is compiled afresh in each process: keep it small."""
+        (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
         obs, action, reward, terminated, truncated, valid, extras = transitions  # [T, P, E, ...]
         traj = Trajectory(obs, action, reward, terminated, truncated, valid, extras, last_obs=state.obs)
-        traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
+        return state, handle, traj, ended
 
+    def update(state: RunnerState, traj: Trajectory, ended, hyper):
+        """Every member learns from its rollout. Pure (no env), so JAX's persistent compilation
+        cache serves it to later processes: the big compile is paid once per machine."""
+        traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
         keys, learn_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
         agent_state, metrics = jax.vmap(agent.learn, in_axes=(0, traj_axes, 0, 0))(state.agent, traj, hyper, learn_keys)
 
@@ -104,18 +111,25 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
             recent_return=jax.vmap(recent_mean)(recent),
             env_steps=jnp.full((population,), env_steps),
         )
-        state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps)
-        return (state, handle), metrics
+        return state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps), metrics
+
+    collect = jax.jit(collect, donate_argnums=0)
+    update = jax.jit(update, donate_argnums=0)
 
     def train_chunk(state: RunnerState, handle, hyper, num_iterations: int):
-        step_population = functools.partial(iteration, hyper)
-        (state, handle), metrics = jax.lax.scan(step_population, (state, handle), None, length=num_iterations)
-        return state, handle, metrics
+        """`num_iterations` rollouts and updates, dispatched asynchronously; one sync at the end.
 
-    return Runner(
-        init=init,
-        train_chunk=jax.jit(train_chunk, static_argnames="num_iterations", donate_argnums=0),
-    )
+        Returns the new state and handle and the metrics as NumPy arrays [num_iterations, P].
+        """
+        metrics = []
+        for _ in range(num_iterations):
+            state, handle, traj, ended = collect(state, handle)
+            state, iteration_metrics = update(state, traj, ended, hyper)
+            metrics.append(iteration_metrics)
+        metrics = jax.device_get(metrics)
+        return state, handle, {key: np.stack([m[key] for m in metrics]) for key in metrics[0]}
+
+    return Runner(init=init, collect=collect, update=update, train_chunk=train_chunk)
 
 
 class Population(NamedTuple):
@@ -185,7 +199,6 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
             n = min(chunk, num_iterations - done_iterations)
             chunk_start = time.perf_counter()
             state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=n)
-            metrics = jax.device_get(metrics)
             now = time.perf_counter()
             done_iterations += n
             env_steps = int(metrics["env_steps"][-1, 0])

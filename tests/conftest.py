@@ -36,7 +36,7 @@ def run_chunks():
         metrics = []
         for _ in range(chunks):
             state, handle, chunk_metrics = runner.train_chunk(state, handle, hyper, num_iterations=iterations)
-            metrics.append(jax.device_get(chunk_metrics))
+            metrics.append(chunk_metrics)
         return jax.device_get(state), metrics
 
     yield run

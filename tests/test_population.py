@@ -1,6 +1,8 @@
 """A population is many independent runs: member k equals the single run with seed k; the same
 seed twice gives the same numbers; Atari frames stay uint8 until the network."""
 
+import re
+
 import jax
 import numpy as np
 
@@ -37,12 +39,16 @@ def test_pong_smoke_shapes_dtypes_and_uint8_frames():
     try:
         assert env.spec.obs_shape == (4, 84, 84) and env.spec.obs_dtype == "uint8" and env.spec.num_actions == 6
         assert state.obs.shape == (1, 2, 4, 84, 84) and state.obs.dtype == np.uint8
-        program = str(jax.make_jaxpr(runner.train_chunk, static_argnums=3)(state, handle, hyper, 2))
-        assert "u8[16,1,2,4,84,84]" in program  # the rollout's frames are stored as uint8 ...
-        assert "f32[16,1,2,4,84,84]" not in program  # ... and never as a float copy of the whole rollout
+        state, handle, traj, ended = runner.collect(state, handle)
+        assert traj.obs.shape == (16, 1, 2, 4, 84, 84) and traj.obs.dtype == np.uint8
+        assert traj.action.shape == (16, 1, 2) and traj.reward.dtype == np.float32 and traj.valid.dtype == bool
+        # frames become float only a minibatch (16 of the 32 samples) at a time, inside the network
+        program = str(jax.make_jaxpr(runner.update)(state, traj, ended, hyper))
+        float_frames = re.findall(r"f32\[([\d,]*),(?:4,84,84|84,84,4)\]", program)
+        assert float_frames and max(np.prod([int(d) for d in dims.split(",")]) for dims in float_frames) <= 16
         state, handle, metrics = runner.train_chunk(state, handle, hyper, num_iterations=2)
         metrics = jax.device_get(metrics)
-        assert metrics["env_steps"][-1, 0] == 2 * 16 * 2
+        assert metrics["env_steps"][-1, 0] == 2 * 16 * 2  # counted by update; the lone collect above is not
         for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):
             assert metrics[key].shape == (2, 1) and np.all(np.isfinite(metrics[key])), key
         assert state.obs.dtype == np.uint8
