@@ -36,9 +36,23 @@ class NatureCNN(nn.Module):
         return nn.relu(nn.Dense(512, kernel_init=orthogonal())(x))
 
 
+def is_image(obs_shape: tuple[int, ...]) -> bool:
+    return len(obs_shape) == 3  # stacked frames [C, H, W]
+
+
 def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int]) -> nn.Module:
-    """Images (stacked frames, [C, H, W]) get the Nature CNN; flat vectors an MLP."""
-    return NatureCNN() if len(obs_shape) == 3 else MLP(tuple(hidden))
+    """Images get the Nature CNN; flat vectors an MLP."""
+    return NatureCNN() if is_image(obs_shape) else MLP(tuple(hidden))
+
+
+def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
+    """Whether loops of gradient steps (epochs, minibatches) should be unrolled.
+
+    XLA's CPU backend runs a convolution's gradient about 10x slower inside a while loop than in
+    straight-line code (measured: 16 Nature-CNN minibatch steps take 46 s as `lax.scan`, 4.1 s
+    unrolled, on 2 cores). Unrolling costs compile time only, which the persistent cache keeps.
+    """
+    return is_image(obs_shape)
 
 
 class ActorCritic(nn.Module):

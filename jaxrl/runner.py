@@ -43,6 +43,26 @@ class Runner(NamedTuple):
     train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
 
 
+def over_members(fn, population: int, in_axes=0):
+    """`jax.vmap(fn, in_axes)` over the population axis; a population of one calls `fn` directly.
+
+    Vmapping a convolution over batched weights turns it into a grouped convolution, which XLA's
+    CPU backend runs about 100x slower than the plain one: single runs must not pay for that.
+    """
+    if population > 1:
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def single_member(*args):
+        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        members = [
+            jax.tree.map(lambda axis, subtree: jax.tree.map(lambda x: jnp.squeeze(x, axis), subtree), axis_tree, arg)
+            for axis_tree, arg in zip(axes, args, strict=True)
+        ]
+        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*members))
+
+    return single_member
+
+
 def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> Runner:
     num_envs = env.num_envs // population
 
@@ -53,7 +73,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         keys = jax.vmap(jax.random.PRNGKey)(seeds)
         keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         return RunnerState(
-            agent=jax.vmap(agent.init)(init_keys, hyper),
+            agent=over_members(agent.init, population)(init_keys, hyper),
             obs=per_member(obs),
             prev_done=jnp.zeros((population, num_envs), bool),
             episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
@@ -74,7 +94,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
     def env_step(carry, _):
         state, handle = carry
         keys, act_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
-        action, extras = jax.vmap(agent.act)(state.agent, state.obs, act_keys)  # [P, E]
+        action, extras = over_members(agent.act, population)(state.agent, state.obs, act_keys)  # [P, E]
         handle, step = env.step(handle, action.reshape(-1))
         step = jax.tree.map(per_member, step)
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
@@ -96,7 +116,8 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         cache serves it to later processes: the big compile is paid once per machine."""
         traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
         keys, learn_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
-        agent_state, metrics = jax.vmap(agent.learn, in_axes=(0, traj_axes, 0, 0))(state.agent, traj, hyper, learn_keys)
+        learn = over_members(agent.learn, population, in_axes=(0, traj_axes, 0, 0))
+        agent_state, metrics = learn(state.agent, traj, hyper, learn_keys)
 
         def member_major(x):  # [T, P, E] -> [P, T*E], time order kept
             return jnp.moveaxis(x, 1, 0).reshape(population, -1)

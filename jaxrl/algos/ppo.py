@@ -21,7 +21,7 @@ from flax import struct
 from jaxrl import policy
 from jaxrl.algos import Agent, Algorithm, Trajectory
 from jaxrl.envs import EnvSpec
-from jaxrl.networks import ActorCritic
+from jaxrl.networks import ActorCritic, unroll_gradient_loops
 from jaxrl.returns import gae, masked_mean, next_values
 
 
@@ -101,6 +101,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
     batch_size = static.num_envs * static.rollout_steps
     minibatch_size = batch_size // static.num_minibatches
+    unroll = unroll_gradient_loops(spec.obs_shape)
 
     def optimizer(hyper: Hyper):
         def chain(learning_rate, max_grad_norm):
@@ -157,10 +158,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             minibatches = jax.tree.map(
                 lambda x: x[order].reshape(static.num_minibatches, minibatch_size, *x.shape[1:]), batch
             )
-            return jax.lax.scan(minibatch_step, carry, minibatches)
+            return jax.lax.scan(minibatch_step, carry, minibatches, unroll=unroll)
 
         (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, opt_state), jax.random.split(key, static.update_epochs)
+            epoch, (state.params, opt_state), jax.random.split(key, static.update_epochs), unroll=unroll
         )
         state = AgentState(params, opt_state, state.iteration + 1)
         return state, jax.tree.map(jnp.mean, metrics)
