@@ -1,6 +1,7 @@
 """The one training loop: a population of P runs (seeds x hyperparameter points), each with E
 envs, trained in one jitted program. One EnvPool of P*E envs serves all members; every agent
-function is vmapped over the population axis here and nowhere else.
+function is vmapped over the population axis here and nowhere else (`init` is mapped member by
+member, see `init_state`).
 """
 
 import sys
@@ -73,7 +74,10 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         keys = jax.vmap(jax.random.PRNGKey)(seeds)
         keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         return RunnerState(
-            agent=over_members(agent.init, population)(init_keys, hyper),
+            # One member after another, not vmapped: jaxlib's batched QR (orthogonal init) shares
+            # XLA's CPU thread pool with the kernels that wait on it and can deadlock on 2 cores
+            # (reproduced: a vmapped init of 4 hangs within seconds of repeated calls).
+            agent=jax.lax.map(lambda member: agent.init(*member), (init_keys, hyper)),
             obs=per_member(obs),
             prev_done=jnp.zeros((population, num_envs), bool),
             episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
