@@ -37,3 +37,32 @@ def gae(reward, value, next_value, terminated, done, gamma, gae_lambda):
 def masked_mean(x: jax.Array, mask: jax.Array) -> jax.Array:
     mask = mask.astype(x.dtype)
     return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def reward_to_go(reward, next_value, terminated, done, gamma):
+    """Discounted reward-to-go (Monte Carlo return) of every step, summed inside the rollout.
+
+    G_t = r_t + gamma * (1 - done_t) * G_{t+1} + gamma * (done_t - terminated_t) * V(s_{t+1}),    G_T = 0
+
+    so G_t adds the rewards up to the end of t's episode, bootstrapping from `next_value` only where
+    that episode was truncated. Steps after an env's last boundary in the rollout stop at the rollout
+    end instead: their sums are incomplete (see `episode_ends_in_rollout`).
+    """
+    truncated = done.astype(jnp.float32) - terminated.astype(jnp.float32)
+    not_done = 1.0 - done.astype(jnp.float32)
+
+    def backward(next_return, step):
+        reward_t, next_value_t, truncated_t, not_done_t = step
+        return_t = reward_t + gamma * (not_done_t * next_return + truncated_t * next_value_t)
+        return return_t, return_t
+
+    _, returns = jax.lax.scan(
+        backward, jnp.zeros_like(reward[0]), (reward, next_value, truncated, not_done), reverse=True
+    )
+    return returns
+
+
+def episode_ends_in_rollout(done: jax.Array) -> jax.Array:
+    """[T, E] bool: an episode boundary follows step t at t or later inside the rollout, so the
+    reward-to-go of step t is complete (nothing after the rollout end belongs to its episode)."""
+    return jax.lax.cummax(done.astype(jnp.int32), axis=0, reverse=True) > 0

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl import policy
+from jaxrl import optimizers, policy
 from jaxrl.algos import Agent, Algorithm, Trajectory
 from jaxrl.envs import EnvSpec
 from jaxrl.networks import ActorCritic, unroll_gradient_loops
@@ -104,10 +104,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     unroll = unroll_gradient_loops(spec.obs_shape)
 
     def optimizer(hyper: Hyper):
-        def chain(learning_rate, max_grad_norm):
-            return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate, eps=1e-5))
-
-        return optax.inject_hyperparams(chain)(learning_rate=hyper.lr, max_grad_norm=hyper.max_grad_norm)
+        return optimizers.clipped(lambda lr: optax.adam(lr, eps=1e-5), hyper.lr, hyper.max_grad_norm)
 
     def init(key, hyper: Hyper) -> AgentState:
         dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
@@ -142,9 +139,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         }
         batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
 
-        lr_scale = 1.0 - state.iteration / num_iterations if static.anneal_lr else 1.0
-        hyperparams = {**state.opt_state.hyperparams, "learning_rate": hyper.lr * lr_scale}
-        opt_state = state.opt_state._replace(hyperparams=hyperparams)
+        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
+        opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
         tx = optimizer(hyper)
 
         def minibatch_step(carry, minibatch):

@@ -1,0 +1,125 @@
+"""A2C: synchronous advantage actor-critic (Mnih et al., 2016, "Asynchronous methods for deep
+reinforcement learning", ICML; the synchronous, batched variant of their A3C).
+
+One network with a shared torso and two heads, the policy pi(a|s) and the value V(s). Each
+iteration collects T steps (a few) from E envs and takes ONE gradient step on
+
+    L(theta) = -E[log pi(a_t|s_t) A_t] + c_v E[0.5 (R_t - V(s_t))^2] - c_e E[H(pi(.|s_t))]
+
+where R_t is the n-step return, bootstrapped from the value after the last step of the rollout:
+
+    R_t = r_t + gamma r_{t+1} + ... + gamma^(n-1) r_{t+n-1} + gamma^n V(s_{t+n}),    A_t = R_t - V(s_t)
+
+with n = T - t (the rollout end), or shorter where the episode ends first: no bootstrap after a
+termination, V(s_{t+1}) after a truncation. This is GAE with lambda = 1 (`gae_lambda` < 1 gives
+GAE's exponentially weighted mix of n-step returns). Gradients are clipped to a global norm of
+`max_grad_norm`; the optimiser is RMSProp, as in the paper. The loss is REINFORCE's with the
+baseline always on (`reinforce.policy_gradient_loss`). EnvPool's auto-reset steps are masked.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl import optimizers, policy
+from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.algos.reinforce import policy_gradient_loss
+from jaxrl.envs import EnvSpec
+from jaxrl.networks import ActorCritic
+from jaxrl.returns import gae, next_values
+
+# RMSProp's decay as in the paper; eps 1e-5 (inside the square root) as in OpenAI Baselines' A2C.
+RMS_DECAY = 0.99
+RMS_EPS = 1e-5
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    num_envs: int = 8
+    rollout_steps: int = 5  # n of the n-step return (at the rollout's first step)
+    anneal_lr: bool = False  # lr decays linearly to 0 over the run
+    norm_adv: bool = False  # normalise advantages over each rollout
+    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+
+
+@struct.dataclass
+class Hyper:
+    lr: float = 2e-3
+    gamma: float = 0.98
+    gae_lambda: float = 1.0  # 1: n-step returns
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+
+
+@struct.dataclass
+class AgentState:
+    params: dict
+    opt_state: optax.OptState
+    iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+
+
+def check(static: Static) -> None:
+    if static.norm_adv and static.num_envs * static.rollout_steps < 2:
+        raise ValueError("a batch of 1 step cannot normalise advantages; use more steps or --norm-adv False")
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
+    batch_size = static.num_envs * static.rollout_steps
+
+    def optimizer(hyper: Hyper):
+        return optimizers.clipped(
+            lambda lr: optax.rmsprop(lr, decay=RMS_DECAY, eps=RMS_EPS), hyper.lr, hyper.max_grad_norm
+        )
+
+    def init(key, hyper: Hyper) -> AgentState:
+        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+        params = network.init(key, dummy_obs)
+        return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
+
+    def act(state: AgentState, obs, key):
+        logits, value = network.apply(state.params, obs)
+        return jax.random.categorical(key, logits), {"value": value}
+
+    def loss_fn(params, batch, hyper):
+        logits, value = network.apply(params, batch["obs"])
+        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        return policy_gradient_loss(log_prob, entropy, value, batch, hyper, baseline=True, norm_adv=static.norm_adv)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        value = traj.extras["value"]  # V(s_t) [T, E], from these same params (one update per rollout)
+        _, last_value = network.apply(state.params, traj.last_obs)
+        done = traj.terminated | traj.truncated
+        advantages, returns = gae(
+            traj.reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
+        )
+        batch = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "returns": returns,
+            "advantages": advantages,
+            "mask": traj.valid,
+        }
+        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+
+        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
+        opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
+        updates, opt_state = optimizer(hyper).update(grads, opt_state, state.params)
+        return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
+
+    return Agent(init, act, learn)
+
+
+ALGORITHM = Algorithm(
+    name="a2c",
+    Static=Static,
+    Hyper=Hyper,
+    build=build,
+    check=check,
+    summary="A2C: synchronous advantage actor-critic with n-step returns and RMSProp",
+)

@@ -1,0 +1,157 @@
+"""REINFORCE: Monte Carlo policy gradient with reward-to-go (Williams, 1992, "Simple statistical
+gradient-following algorithms for connectionist reinforcement learning", Machine Learning 8).
+
+The policy-gradient theorem gives the gradient of J(theta) = E[sum_t gamma^t r_t] as
+
+    grad J = E[ sum_t grad log pi(a_t|s_t) (G_t - b(s_t)) ]       G_t = sum_{k>=t} gamma^(k-t) r_k
+
+where G_t, the reward-to-go, sums only the rewards after a_t (earlier ones do not depend on it) and
+any baseline b(s_t) leaves the estimate unbiased (the gamma^t weight of later steps is dropped, as is
+usual: gamma only discounts the rewards inside G_t). With `baseline` on, b = V(s_t) is a learned state
+value fitted to G_t (Sutton & Barto, 2018, sec. 13.4); off, b = 0. Each iteration takes one gradient
+step on
+
+    L(theta) = -E[log pi(a_t|s_t) A_t] + c_v E[0.5 (G_t - V(s_t))^2] - c_e E[H(pi(.|s_t))]
+    A_t = G_t - V(s_t)   (baseline)   or   A_t = G_t   (no baseline)
+
+with A_t optionally normalised over the batch (`norm_adv`).
+
+Whole episodes from fixed-length rollouts: G_t is summed inside the rollout of T steps. A step
+whose episode has not ended by the rollout end has an incomplete G_t; those steps are MASKED out of
+the loss, never bootstrapped (bootstrapping from V would make this an actor-critic, and without a
+baseline there is nothing to bootstrap from). The steps of an episode that began in an earlier
+rollout and ends in this one have complete returns and are kept. So each env loses the steps after
+its last episode end in each rollout, and the kept ones lean towards episodes that end soon: make
+rollouts at least an episode long (CartPole: 512 steps, episodes of at most 500). A time-limit
+truncation ends the episode, its return bootstrapped from V(s_{t+1}) with a baseline and from 0
+without one. EnvPool's auto-reset steps are masked as well.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl import optimizers, policy
+from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.envs import EnvSpec
+from jaxrl.networks import ActorCritic
+from jaxrl.returns import episode_ends_in_rollout, masked_mean, next_values, reward_to_go
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    num_envs: int = 4
+    rollout_steps: int = 512  # >= an episode: the steps of the episode cut at the rollout end are masked
+    baseline: bool = False  # learn V(s) and use A_t = G_t - V(s_t)
+    norm_adv: bool = True  # normalise A_t over the batch's complete steps
+    shared_torso: bool = False  # policy and baseline on one torso (Atari)
+    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+
+
+@struct.dataclass
+class Hyper:
+    lr: float = 2e-3
+    gamma: float = 0.99
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5  # weight of the baseline's loss (with --baseline True)
+    max_grad_norm: float = 100.0  # a guard against spikes, see experiments/presets/reinforce.toml
+
+
+@struct.dataclass
+class AgentState:
+    params: dict
+    opt_state: optax.OptState
+
+
+def check(static: Static) -> None:
+    if static.norm_adv and static.num_envs * static.rollout_steps < 2:
+        raise ValueError("a batch of 1 step cannot normalise advantages; use more steps or --norm-adv False")
+
+
+def policy_gradient_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, baseline: bool, norm_adv: bool):
+    """-E[log pi(a|s) A] + c_v E[0.5 (R - V(s))^2] - c_e E[H] over the steps in batch["mask"].
+
+    All inputs [B]; `value` carries the gradient of the value head, batch["advantages"] none. Without
+    a baseline there is no value term. Returns (loss, metrics). A2C uses it with its own returns.
+    """
+    mask = batch["mask"]
+    advantages = batch["advantages"]
+    if norm_adv:
+        mean = masked_mean(advantages, mask)
+        std = jnp.sqrt(masked_mean((advantages - mean) ** 2, mask))
+        advantages = (advantages - mean) / (std + 1e-8)
+    policy_loss = -masked_mean(log_prob * advantages, mask)
+    value_loss = 0.5 * masked_mean((batch["returns"] - value) ** 2, mask)
+    entropy_mean = masked_mean(entropy, mask)
+
+    loss = policy_loss - hyper.ent_coef * entropy_mean
+    if baseline:
+        loss = loss + hyper.vf_coef * value_loss
+    metrics = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy_mean,
+        "learned_fraction": jnp.mean(mask.astype(jnp.float32)),  # share of the rollout in the loss
+    }
+    return loss, metrics
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+    batch_size = static.num_envs * static.rollout_steps
+
+    def optimizer(hyper: Hyper):
+        return optimizers.clipped(optax.adam, hyper.lr, hyper.max_grad_norm)
+
+    def init(key, hyper: Hyper) -> AgentState:
+        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+        params = network.init(key, dummy_obs)
+        return AgentState(params, optimizer(hyper).init(params))
+
+    def act(state: AgentState, obs, key):
+        logits, value = network.apply(state.params, obs)
+        return jax.random.categorical(key, logits), {"value": value}
+
+    def loss_fn(params, batch, hyper):
+        logits, value = network.apply(params, batch["obs"])
+        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        return policy_gradient_loss(log_prob, entropy, value, batch, hyper, static.baseline, static.norm_adv)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        done = traj.terminated | traj.truncated
+        if static.baseline:
+            # act used these same params (one update per rollout), so its values are V(s_t) now
+            value = traj.extras["value"]
+            _, last_value = network.apply(state.params, traj.last_obs)
+            next_value = next_values(value, last_value)  # read only where an episode was truncated
+        else:
+            value = next_value = jnp.zeros_like(traj.reward)
+        returns = reward_to_go(traj.reward, next_value, traj.terminated, done, hyper.gamma)  # G_t [T, E]
+        batch = {
+            "obs": traj.obs,
+            "action": traj.action,
+            "returns": returns,
+            "advantages": returns - value,
+            "mask": traj.valid & episode_ends_in_rollout(done),  # complete G_t, real transitions only
+        }
+        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
+        tx = optimizer(hyper)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        return AgentState(optax.apply_updates(state.params, updates), opt_state), metrics
+
+    return Agent(init, act, learn)
+
+
+ALGORITHM = Algorithm(
+    name="reinforce",
+    Static=Static,
+    Hyper=Hyper,
+    build=build,
+    check=check,
+    summary="REINFORCE: Monte Carlo policy gradient with reward-to-go and an optional learned baseline",
+)
