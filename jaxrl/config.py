@@ -85,6 +85,10 @@ HYPER_RULES = {
     "ent_coef": (lambda v: v >= 0, "must be >= 0"),
     "vf_coef": (lambda v: v >= 0, "must be >= 0"),
     "max_grad_norm": (lambda v: v > 0, "must be > 0"),
+    "tau": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
+    "start_e": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    "end_e": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
+    "exploration_fraction": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
 }
 # Integer settings that may be 0; every other integer setting must be >= 1.
 ZERO_ALLOWED = {"learning_starts", "seed"}

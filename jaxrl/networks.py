@@ -70,3 +70,21 @@ class ActorCritic(nn.Module):
         logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(actor_features)
         value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic_features)
         return logits, value[..., 0]
+
+
+class QNetwork(nn.Module):
+    """Q(s, a) for every discrete action: the Nature CNN on frame stacks, a ReLU MLP on vectors."""
+
+    num_actions: int
+    obs_shape: tuple[int, ...]
+    hidden: Sequence[int] = (120, 84)
+
+    @nn.compact
+    def __call__(self, obs) -> jax.Array:
+        if len(self.obs_shape) == 3:
+            features = NatureCNN()(obs)
+        else:
+            features = obs.reshape(obs.shape[0], -1).astype(jnp.float32)
+            for width in self.hidden:
+                features = nn.relu(nn.Dense(width)(features))
+        return nn.Dense(self.num_actions)(features)  # [B, num_actions]

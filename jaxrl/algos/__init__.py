@@ -42,7 +42,13 @@ class Algorithm(NamedTuple):
     summary: str
 
 
-MODULES = {"ppo": "jaxrl.algos.ppo"}
+MODULES = {
+    "ppo": "jaxrl.algos.ppo",
+    "reinforce": "jaxrl.algos.reinforce",
+    "a2c": "jaxrl.algos.a2c",
+    "dqn": "jaxrl.algos.dqn",
+    "ddqn": "jaxrl.algos.dqn:DOUBLE_DQN",  # "module:ATTRIBUTE" where one module holds several
+}
 
 
 class UnknownAlgorithmError(ValueError):
@@ -54,7 +60,8 @@ def get_algorithm(name: str) -> Algorithm:
         close = difflib.get_close_matches(name, list(MODULES), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UnknownAlgorithmError(f"unknown algorithm '{name}'{hint}")
-    return importlib.import_module(MODULES[name]).ALGORITHM
+    module, _, attribute = MODULES[name].partition(":")
+    return getattr(importlib.import_module(module), attribute or "ALGORITHM")
 
 
 def field_names(cls: type) -> list[str]:

@@ -1,0 +1,250 @@
+"""Deep Q-Networks (Mnih et al., 2015) and Double DQN (van Hasselt et al., 2016).
+
+Acting is epsilon-greedy on Q(s, .; theta), epsilon falling linearly from `start_e` to `end_e`
+over the first `exploration_fraction` of the env steps. Every rollout goes into a replay buffer,
+and for every `train_every` env steps past `learning_starts` one gradient step on a uniform
+minibatch minimises
+
+    L(theta) = E[ l(Q(s_t, a_t; theta) - y_t) ]        l: Huber (delta 1) or the squared error
+    y_t      = r_t + gamma (1 - terminated_t) Q(s_{t+1}, a*; theta^-)
+    a*       = argmax_a Q(s_{t+1}, a; theta^-)   (DQN)      argmax_a Q(s_{t+1}, a; theta)   (Double DQN)
+
+The target parameters follow theta^- <- tau theta + (1 - tau) theta^- every `target_update_every`
+env steps (tau = 1: a hard copy). A truncated episode bootstraps from its last observation, a
+terminated one does not; EnvPool's reset steps never enter a minibatch (see `jaxrl.buffers`).
+"""
+
+import dataclasses
+import math
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from jaxrl import buffers
+from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.envs import EnvSpec
+from jaxrl.networks import QNetwork, unroll_gradient_loops
+
+LOSSES = ("huber", "mse")
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    num_envs: int = 1
+    rollout_steps: int = 10
+    buffer_size: int = 10_000  # transitions of all this member's envs together
+    batch_size: int = 128
+    train_every: int = 10  # env steps (all envs together) per gradient step
+    target_update_every: int = 500  # env steps between target updates
+    learning_starts: int = 10_000  # env steps before the first gradient step
+    double_q: bool = False  # Double DQN: the online network picks the next action
+    loss: Literal["huber", "mse"] = "mse"
+    hidden: tuple[int, ...] = (120, 84)  # MLP widths (vector observations)
+
+
+@dataclasses.dataclass(frozen=True)
+class DoubleStatic(Static):
+    double_q: bool = True
+
+
+@struct.dataclass
+class Hyper:
+    lr: float = 2.5e-4
+    gamma: float = 0.99
+    tau: float = 1.0  # target update rate: 1 copies the online network
+    start_e: float = 1.0
+    end_e: float = 0.05
+    exploration_fraction: float = 0.5  # of the run's env steps over which epsilon falls to end_e
+
+
+@struct.dataclass
+class AgentState:
+    params: dict
+    target_params: dict
+    opt_state: optax.OptState
+    replay: buffers.Replay
+    env_steps: jax.Array  # int32: env steps this member has taken (all its envs); advanced by learn
+    epsilon: jax.Array  # float32: the exploration rate `act` uses, epsilon(env_steps)
+
+
+def check(static: Static) -> None:
+    steps = static.num_envs * static.rollout_steps
+    if steps % static.train_every:
+        raise ValueError(
+            f"num_envs * rollout_steps = {steps} is not a multiple of train_every = {static.train_every}: "
+            "every rollout must hold whole training intervals"
+        )
+    if replay_capacity(static) < static.rollout_steps + 5:
+        raise ValueError(
+            f"buffer_size {static.buffer_size} is too small for {static.num_envs} envs: "
+            f"it must hold at least rollout_steps + 4 = {static.rollout_steps + 4} steps of every env"
+        )
+    if static.loss not in LOSSES:
+        raise ValueError(f"unknown loss '{static.loss}': choose one of {', '.join(LOSSES)}")
+
+
+def replay_capacity(static: Static) -> int:
+    """Ring slots per env: buffer_size transitions in all, plus each env's pending last obs."""
+    return math.ceil(static.buffer_size / static.num_envs) + 1
+
+
+def frame_stack(spec: EnvSpec) -> int:
+    """Frames per observation the replay rebuilds: Atari stacks; 0 stores vector obs whole."""
+    return spec.obs_shape[0] if spec.is_atari else 0
+
+
+def replay_bytes(static: Static, spec: EnvSpec) -> int:
+    """Bytes of one member's replay buffer for this config, without allocating it."""
+    return buffers.estimate_bytes(
+        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, frame_stack(spec)
+    )
+
+
+def epsilon_at(env_steps, hyper: Hyper, total_steps: int):
+    """Linear decay from start_e to end_e over the first exploration_fraction of total_steps."""
+    duration = hyper.exploration_fraction * total_steps
+    progress = jnp.clip(env_steps / jnp.maximum(duration, 1.0), 0.0, 1.0)
+    return hyper.start_e + progress * (hyper.end_e - hyper.start_e)
+
+
+def td_target(reward, terminated, next_q_target, next_q_online, gamma, double_q: bool):
+    """y = r + gamma (1 - terminated) Q_target(s', a*): reward, terminated [B]; next q values [B, A].
+
+    a* is the target network's greedy action (DQN) or the online network's (Double DQN).
+    Truncation is not an argument on purpose: a truncated step bootstraps like any other.
+    """
+    best = jnp.argmax(next_q_online if double_q else next_q_target, axis=-1)
+    next_value = jnp.take_along_axis(next_q_target, best[:, None], axis=-1)[:, 0]
+    return reward + gamma * (1.0 - terminated.astype(jnp.float32)) * next_value
+
+
+def q_loss(q_taken, target, mask, loss: str):
+    """Mean of l(Q(s, a) - y) over the unmasked samples; [B] inputs."""
+    if loss == "huber":
+        errors = optax.huber_loss(q_taken, target, delta=1.0)
+    else:
+        errors = (q_taken - target) ** 2
+    mask = mask.astype(jnp.float32)
+    return jnp.sum(errors * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network = QNetwork(spec.num_actions, spec.obs_shape, static.hidden)
+    steps_per_rollout = static.num_envs * static.rollout_steps
+    total_steps = num_iterations * steps_per_rollout
+    updates_per_rollout = steps_per_rollout // static.train_every
+    stack = frame_stack(spec)
+
+    def optimizer(hyper: Hyper):
+        return optax.inject_hyperparams(optax.adam)(learning_rate=hyper.lr)
+
+    def init(key, hyper: Hyper) -> AgentState:
+        params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+        env_steps = jnp.zeros((), jnp.int32)
+        return AgentState(
+            params=params,
+            target_params=jax.tree.map(jnp.copy, params),
+            opt_state=optimizer(hyper).init(params),
+            replay=buffers.init(replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, stack),
+            env_steps=env_steps,
+            epsilon=jnp.asarray(epsilon_at(env_steps, hyper, total_steps), jnp.float32),
+        )
+
+    def act(state: AgentState, obs, key):
+        explore_key, action_key = jax.random.split(key)
+        greedy = jnp.argmax(network.apply(state.params, obs), axis=-1)
+        random = jax.random.randint(action_key, greedy.shape, 0, spec.num_actions)
+        explore = jax.random.uniform(explore_key, greedy.shape) < state.epsilon
+        return jnp.where(explore, random, greedy).astype(jnp.int32), {}
+
+    def loss_fn(params, target_params, batch: buffers.Batch, hyper: Hyper):
+        q = network.apply(params, batch.obs)
+        q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1)[:, 0]
+        next_q_target = network.apply(target_params, batch.next_obs)
+        next_q_online = network.apply(params, batch.next_obs) if static.double_q else next_q_target
+        target = jax.lax.stop_gradient(
+            td_target(batch.reward, batch.terminated, next_q_target, next_q_online, hyper.gamma, static.double_q)
+        )
+        return q_loss(q_taken, target, batch.mask, static.loss), jnp.mean(q_taken)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        replay = buffers.add(
+            state.replay, traj.obs, traj.action, traj.reward, traj.terminated, traj.valid, traj.last_obs
+        )
+        tx = optimizer(hyper)
+
+        def train(params, opt_state, target_params, sample_key):
+            batch = buffers.sample(replay, sample_key, static.batch_size)
+            (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, target_params, batch, hyper)
+            updates, opt_state = tx.update(grads, opt_state, params)
+            return optax.apply_updates(params, updates), opt_state, loss, q_mean
+
+        def gradient_step(carry, inputs):
+            params, target_params, opt_state = carry
+            env_step, sample_key = inputs  # the env step (of this member) this update belongs to
+            trained = env_step > static.learning_starts
+            # Computed always and kept only once learning has started, rather than skipped with a
+            # lax.cond: XLA:CPU runs convolutions inside a conditional (or a loop, hence `unroll`)
+            # several times slower, and under vmap a cond computes both branches anyway.
+            new_params, new_opt_state, loss, q_mean = train(params, opt_state, target_params, sample_key)
+            params, opt_state = jax.tree.map(
+                lambda new, old: jnp.where(trained, new, old), (new_params, new_opt_state), (params, opt_state)
+            )
+            every = static.target_update_every
+            due = trained & (env_step // every != (env_step - static.train_every) // every)
+            target_params = jax.lax.cond(
+                due, lambda: optax.incremental_update(params, target_params, hyper.tau), lambda: target_params
+            )
+            return (params, target_params, opt_state), (
+                jnp.where(trained, loss, 0.0),
+                jnp.where(trained, q_mean, 0.0),
+                trained,
+            )
+
+        update_steps = state.env_steps + static.train_every * (1 + jnp.arange(updates_per_rollout))
+        (params, target_params, opt_state), (loss, q_mean, trained) = jax.lax.scan(
+            gradient_step,
+            (state.params, state.target_params, state.opt_state),
+            (update_steps, jax.random.split(key, updates_per_rollout)),
+            unroll=unroll_gradient_loops(spec.obs_shape),  # see gradient_step
+        )
+        env_steps = state.env_steps + steps_per_rollout
+        count = jnp.maximum(jnp.sum(trained), 1)
+        metrics = {
+            "td_loss": jnp.sum(loss) / count,
+            "q_values": jnp.sum(q_mean) / count,
+            "epsilon": state.epsilon,
+        }
+        state = AgentState(
+            params=params,
+            target_params=target_params,
+            opt_state=opt_state,
+            replay=replay,
+            env_steps=env_steps,
+            epsilon=jnp.asarray(epsilon_at(env_steps, hyper, total_steps), jnp.float32),
+        )
+        return state, metrics
+
+    return Agent(init, act, learn)
+
+
+ALGORITHM = Algorithm(
+    name="dqn",
+    Static=Static,
+    Hyper=Hyper,
+    build=build,
+    check=check,
+    summary="DQN: epsilon-greedy Q-learning from a replay buffer with a target network",
+)
+
+DOUBLE_DQN = Algorithm(
+    name="ddqn",
+    Static=DoubleStatic,
+    Hyper=Hyper,
+    build=build,
+    check=check,
+    summary="Double DQN: DQN whose online network picks the action the target network evaluates",
+)
