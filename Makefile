@@ -22,6 +22,10 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+$(BIN)/.bench-installed: $(BIN)/.installed
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $@
+
 train: $(BIN)/.installed
 	$(BIN)/jaxrl train $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
 
@@ -35,7 +39,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check jaxrl tests experiments
 	$(BIN)/ruff format --check jaxrl tests experiments
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.bench-installed
 	$(BIN)/python experiments/bench.py $(ARGS)
 
 clean:
