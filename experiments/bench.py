@@ -47,12 +47,12 @@ def jaxrl_to_target(algo: str, seed: int, target: float, cache: str, logdir: str
     return {"wall_s": wall, "steps": run["steps_to_target"], "solved": run["steps_to_target"] is not None}
 
 
-def sb3_to_targets(algo: str, seed: int, targets: list[float]) -> dict[float, dict]:
+def sb3_to_targets(peer_python: str, algo: str, seed: int, targets: list[float]) -> dict[float, dict]:
     """One SB3 process that notes when it reaches each target: {target: {wall_s, steps, solved}}.
     Its clock starts before its imports, so wall_s is the whole process up to that point; an
     unreached target counts with the whole process."""
     script = str(ROOT / "experiments" / "sb3_cartpole.py")
-    wall, out = whole_process([sys.executable, script, algo, str(seed), ",".join(f"{t:g}" for t in targets)])
+    wall, out = whole_process([peer_python, script, algo, str(seed), ",".join(f"{t:g}" for t in targets)])
     reached = json.loads(out.strip().splitlines()[-1])
     rows = {}
     for target in targets:
@@ -66,13 +66,13 @@ def median(rows: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def cartpole(algo: str, seeds: int, targets: tuple[float, ...] = (475.0,)) -> str:
+def cartpole(peer_python: str, algo: str, seeds: int, targets: tuple[float, ...] = (475.0,)) -> str:
     """jaxrl (cold, then warm cache; one process per target) and SB3 (one process for all
     targets), interleaved seed by seed. An unsolved run counts with its whole budget's time."""
     rows = {target: {"sb3": [], "jaxrl cold": [], "jaxrl warm": []} for target in targets}
     with tempfile.TemporaryDirectory() as logdir:
         for seed in range(seeds):
-            for target, result in sb3_to_targets(algo, seed, list(targets)).items():
+            for target, result in sb3_to_targets(peer_python, algo, seed, list(targets)).items():
                 rows[target]["sb3"].append(result)
             for target in targets:
                 cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # a fresh, empty compilation cache
@@ -93,11 +93,11 @@ def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[di
         steps = median(results, "steps")
         solved = sum(r["solved"] for r in results)
         ratio = f"{sb3_wall / wall:.2f}x faster" if label != "sb3" else "1.00"
-        lines.append(
-            f"| {label} | {wall:.2f} | {steps if steps is None else int(steps):,} | {solved}/{seeds} | {ratio} |"
-        )
+        steps_text = "not reached" if steps is None else f"{int(steps):,}"
+        lines.append(f"| {label} | {wall:.2f} | {steps_text} | {solved}/{seeds} | {ratio} |")
     lines.append(
-        "\nper seed (wall s): " + "; ".join(f"{k}: {[round(r['wall_s'], 2) for r in v]}" for k, v in rows.items())
+        "\nper seed (wall s, steps): "
+        + "; ".join(f"{k}: {[(round(r['wall_s'], 2), r['steps']) for r in v]}" for k, v in rows.items())
     )
     return "\n".join(lines)
 
@@ -215,15 +215,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     sections = {
-        "cartpole-ppo": lambda: cartpole("ppo", args.seeds),
-        "cartpole-a2c": lambda: cartpole("a2c", args.seeds),
-        "cartpole-dqn": lambda: cartpole("dqn", args.seeds, (400.0, 450.0)),
+        "cartpole-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds),
+        "cartpole-a2c": lambda: cartpole(args.peer_python, "a2c", args.seeds),
+        "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),
         "scaling": lambda: scaling(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
