@@ -33,6 +33,11 @@ class Agent(NamedTuple):
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
 
 
+def flatten_steps(batch):
+    """Every [T, E, ...] leaf as [T*E, ...]: a rollout's steps as one batch of samples."""
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), batch)
+
+
 class Algorithm(NamedTuple):
     name: str
     Static: type  # frozen dataclass: fixes shapes and counts

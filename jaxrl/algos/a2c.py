@@ -25,7 +25,7 @@ import optax
 from flax import struct
 
 from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
 from jaxrl.algos.reinforce import policy_gradient_loss
 from jaxrl.envs import EnvSpec
 from jaxrl.networks import ActorCritic
@@ -69,7 +69,6 @@ def check(static: Static) -> None:
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
-    batch_size = static.num_envs * static.rollout_steps
 
     def optimizer(hyper: Hyper):
         return optimizers.clipped(
@@ -104,7 +103,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             "advantages": advantages,
             "mask": traj.valid,
         }
-        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+        batch = flatten_steps(batch)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)

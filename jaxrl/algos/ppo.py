@@ -19,7 +19,7 @@ import optax
 from flax import struct
 
 from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
 from jaxrl.envs import EnvSpec
 from jaxrl.networks import ActorCritic, unroll_gradient_loops
 from jaxrl.returns import gae, masked_mean, next_values
@@ -137,7 +137,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             "returns": returns,
             "valid": traj.valid,
         }
-        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+        batch = flatten_steps(batch)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)

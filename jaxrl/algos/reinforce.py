@@ -35,7 +35,7 @@ import optax
 from flax import struct
 
 from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory
+from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
 from jaxrl.envs import EnvSpec
 from jaxrl.networks import ActorCritic
 from jaxrl.returns import episode_ends_in_rollout, masked_mean, next_values, reward_to_go
@@ -101,7 +101,6 @@ def policy_gradient_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, ba
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
-    batch_size = static.num_envs * static.rollout_steps
 
     def optimizer(hyper: Hyper):
         return optimizers.clipped(optax.adam, hyper.lr, hyper.max_grad_norm)
@@ -137,7 +136,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             "advantages": returns - value,
             "mask": traj.valid & episode_ends_in_rollout(done),  # complete G_t, real transitions only
         }
-        batch = jax.tree.map(lambda x: x.reshape(batch_size, *x.shape[2:]), batch)  # [T, E] -> [T*E]
+        batch = flatten_steps(batch)
 
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
         tx = optimizer(hyper)
