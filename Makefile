@@ -1,4 +1,5 @@
 # make train ALGO=ppo ENV=CartPole SEEDS=1 ARGS="--lr 3e-4"   |   make test   |   make bench
+# make sweep ALGO=ppo SEEDS=4 ARGS="--lr 1e-4,3e-4,1e-3 --ent-coef 0,0.01"   |   make compare RUNS="runs/A runs/B"
 # Every target creates .venv (and installs the package into it) when it is missing or stale.
 
 PYTHON ?= python3
@@ -7,12 +8,13 @@ BIN    := $(VENV)/bin
 ALGO   ?= ppo
 SEEDS  ?= 1
 ARGS   ?=
+RUNS   ?= runs
 # ENV is also a shell startup variable: only take it from the make command line.
 ifneq ($(origin ENV),command line)
 ENV := CartPole
 endif
 
-.PHONY: install train test test-fast lint bench clean
+.PHONY: install train sweep compare test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +35,12 @@ $(PEER)/bin/.installed:
 
 train: $(BIN)/.installed
 	$(BIN)/jaxrl train $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
+
+sweep: $(BIN)/.installed
+	$(BIN)/jaxrl sweep $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
+
+compare: $(BIN)/.installed
+	$(BIN)/jaxrl compare $(RUNS) $(ARGS)
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest -q $(ARGS)

@@ -9,6 +9,7 @@ into BENCHMARKS.md with the machine it ran on.
   cartpole-a2c   the same for A2C (to 475)
   cartpole-dqn   the same for DQN, to 400 and to 450 (exploration on)
   scaling        wall-clock of 16 seeds vs 1 seed of PPO CartPole at a fixed step budget
+  sweep          wall-clock of a 24-member PPO CartPole sweep (3 lr x 2 ent_coef x 4 seeds) vs 1 run
   pong-ppo       Pong PPO training SPS on this machine beside raw EnvPool Pong throughput
   pong-dqn       Pong DQN training SPS (learning on) for populations of 1 and 4, replay bytes
 """
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ["cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "pong-ppo", "pong-dqn"]
+SECTIONS = ["cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "pong-ppo", "pong-dqn"]
 
 
 def whole_process(argv: list[str], env: dict | None = None) -> tuple[float, str]:
@@ -102,31 +103,68 @@ def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[di
     return "\n".join(lines)
 
 
-def scaling(repeats: int) -> str:
-    """Same step budget per member, P = 1 and P = 16, compiled once beforehand; medians of `repeats`."""
-    from jaxrl.algos import get_algorithm
+def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[str, list[float]]:
+    """Wall-clock of each training, compiled beforehand (one warm-up each), interleaved `repeats` times."""
     from jaxrl.cli import enable_compilation_cache
+
+    enable_compilation_cache()
+    for training in trainings.values():
+        training()
+    times = {name: [] for name in trainings}
+    for _ in range(repeats):
+        for name, training in trainings.items():
+            start = time.perf_counter()
+            training()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def ppo_cartpole(logdir: str, budget: int, plan=None, **options):
+    """A training of PPO on CartPole at a fixed budget (no early stop): seeds, or a sweep's plan."""
+    from jaxrl.algos import get_algorithm
     from jaxrl.config import resolve
     from jaxrl.runner import train
 
-    enable_compilation_cache()
+    def training():
+        algorithm = get_algorithm("ppo")
+        settings = {"total_steps": budget, "logdir": logdir, **options}
+        config, population = plan(algorithm, settings)[:2] if plan else (resolve(algorithm, settings), None)
+        train(dataclasses.replace(config, target_return=None), population, quiet=True)
+
+    return training
+
+
+def scaling(repeats: int) -> str:
+    """Same step budget per member, P = 1 and P = 16; medians of `repeats`."""
     budget = 25_600
-    times = {1: [], 16: []}
     with tempfile.TemporaryDirectory() as logdir:
-        for size in (1, 16):  # warm-up: compile both programs
-            config = resolve(get_algorithm("ppo"), {"seeds": size, "total_steps": budget, "logdir": logdir})
-            train(dataclasses.replace(config, target_return=None), quiet=True)
-        for _ in range(repeats):
-            for size in (1, 16):
-                config = resolve(get_algorithm("ppo"), {"seeds": size, "total_steps": budget, "logdir": logdir})
-                start = time.perf_counter()
-                train(dataclasses.replace(config, target_return=None), quiet=True)
-                times[size].append(time.perf_counter() - start)
+        times = fixed_budget_seconds({size: ppo_cartpole(logdir, budget, seeds=size) for size in (1, 16)}, repeats)
     one, sixteen = statistics.median(times[1]), statistics.median(times[16])
     return (
         f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
         f"| 1 seed | {one:.2f} | {budget / one:,.0f} |\n| 16 seeds, one program | {sixteen:.2f} | {16 * budget / sixteen:,.0f} |\n"
         f"\n16 seeds cost {sixteen / one:.2f}x the wall-clock of 1 seed (target <= 6x); runs: {times}"
+    )
+
+
+def sweep_cost(repeats: int) -> str:
+    """A 24-member sweep (lr x ent_coef x 4 seeds) vs one run, same steps per member; medians."""
+    from jaxrl.sweep import plan
+
+    budget = 51_200
+    grid = {"seeds": 4, "lr": "1e-4,3e-4,1e-3", "ent_coef": "0,0.01"}
+    with tempfile.TemporaryDirectory() as logdir:
+        trainings = {
+            "1 run": ppo_cartpole(logdir, budget),
+            "24-member sweep": ppo_cartpole(logdir, budget, plan, **grid),
+        }
+        times = fixed_budget_seconds(trainings, repeats)
+    one, sweep = statistics.median(times["1 run"]), statistics.median(times["24-member sweep"])
+    return (
+        f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
+        f"| 1 run | {one:.2f} | {budget / one:,.0f} |\n"
+        f"| sweep: 3 lr x 2 ent_coef x 4 seeds, one program | {sweep:.2f} | {24 * budget / sweep:,.0f} |\n"
+        f"\nThe 24-member sweep costs {sweep / one:.2f}x the wall-clock of 1 run (target <= 8x); runs: {times}"
     )
 
 
@@ -226,6 +264,7 @@ def main() -> None:
         "cartpole-a2c": lambda: cartpole(args.peer_python, "a2c", args.seeds),
         "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),
         "scaling": lambda: scaling(args.repeats),
+        "sweep": lambda: sweep_cost(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
     }

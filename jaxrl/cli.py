@@ -1,5 +1,6 @@
-"""`jaxrl train <algo> [flags]`: the console script. Parsing and validation end before any
-env is built or anything compiled; a bad input is one line on stderr and exit code 2.
+"""`jaxrl train | sweep <algo> [flags]` and `jaxrl compare RUN_DIR ...`: the console script.
+Parsing and validation end before any env is built or anything compiled; a bad input is one
+line on stderr and exit code 2.
 """
 
 import dataclasses
@@ -11,7 +12,7 @@ from typing import Annotated, Union
 import tyro
 
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
-from jaxrl.config import RUN_FLAGS, ConfigError, resolve
+from jaxrl.config import RUN_FLAGS, ConfigError, flag, resolve
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -22,20 +23,33 @@ def optional_flag(kind: type, help_text: str):
     return Annotated[kind | None, tyro.conf.arg(help=help_text, metavar=metavar, help_behavior_hint="")]
 
 
-def algorithm_flags(name: str) -> type:
-    """A dataclass of every flag of `jaxrl train <name>`: run options plus the algorithm's fields."""
+SWEEP_FLAGS = {
+    "random": (int, "sample N points from the given values and ranges instead of training the whole grid"),
+}
+SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
+
+
+def algorithm_flags(name: str, command: str) -> type:
+    """A dataclass of every flag of `jaxrl <command> <name>`: run options plus the algorithm's
+    fields. `sweep` takes each numeric hyperparameter as text: a value, a list or a range."""
     algorithm = get_algorithm(name)
-    fields = [(key, optional_flag(kind, help_text), None) for key, (kind, help_text) in RUN_FLAGS.items()]
-    for role, cls in (("static", algorithm.Static), ("hyperparameter", algorithm.Hyper)):
-        for f in dataclasses.fields(cls):
-            fields.append((f.name, optional_flag(f.type, f"{role} (default: the preset's, else {f.default!r})"), None))
-    flags = dataclasses.make_dataclass(f"{name}_flags", fields)
+    run_flags = RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {})
+    fields = [(key, optional_flag(kind, help_text), None) for key, (kind, help_text) in run_flags.items()]
+    for f in dataclasses.fields(algorithm.Static):
+        fields.append((f.name, optional_flag(f.type, f"static (default: the preset's, else {f.default!r})"), None))
+    for f in dataclasses.fields(algorithm.Hyper):
+        default = f"default: the preset's, else {f.default!r}"
+        if command == "sweep":
+            fields.append((f.name, optional_flag(str, f"hyperparameter: {SWEEP_VALUE_HELP} ({default})"), None))
+        else:
+            fields.append((f.name, optional_flag(f.type, f"hyperparameter ({default})"), None))
+    flags = dataclasses.make_dataclass(f"{name}_{command}_flags", fields, namespace={"ALGO": name})
     flags.__doc__ = f"{algorithm.summary}."
     return flags
 
 
-def algorithm_choice() -> type:
-    return Union[tuple(Annotated[algorithm_flags(name), tyro.conf.subcommand(name)] for name in MODULES)]  # noqa: UP007
+def algorithm_choice(command: str) -> type:
+    return Union[tuple(Annotated[algorithm_flags(name, command), tyro.conf.subcommand(name)] for name in MODULES)]  # noqa: UP007
 
 
 def enable_compilation_cache() -> None:
@@ -47,9 +61,23 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
+def report_divergence(summary: dict) -> int:
+    """One line per diverged member on stderr; exit status 1 when every member diverged."""
+    diverged = [run for run in summary["runs"] if run["diverged_at_step"] is not None]
+    for run in diverged:
+        print(
+            f"jaxrl: {run['run']} diverged at env step {run['diverged_at_step']:,} (NaN or inf in a loss or "
+            "its parameters): its last finite networks were kept and it stopped learning",
+            file=sys.stderr,
+        )
+    if diverged and len(diverged) == len(summary["runs"]):
+        print(f"jaxrl: error: every member diverged; see {summary['run_dir']}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def train(flags) -> int:
-    algo = type(flags).__name__.removesuffix("_flags")
-    config = resolve(get_algorithm(algo), vars(flags))
+    config = resolve(get_algorithm(flags.ALGO), vars(flags))
     enable_compilation_cache()
     from jaxrl.runner import train as run_training
 
@@ -63,33 +91,92 @@ def train(flags) -> int:
         reached = sum(run["steps_to_target"] is not None for run in summary["runs"])
         solved = f"; target {config.target_return:g} reached by {reached}/{len(summary['runs'])}"
     print(
-        f"{algo} on {config.env}: mean return of the last 20 episodes: {results}{solved}; "
+        f"{flags.ALGO} on {config.env}: mean return of the last 20 episodes: {results}{solved}; "
         f"{summary['wall_s']:.1f}s; {summary['run_dir']}"
     )
+    return report_divergence(summary)
+
+
+def sweep(flags) -> int:
+    from jaxrl import sweep as sweeps
+
+    algorithm = get_algorithm(flags.ALGO)
+    options = vars(flags)
+    plan = sweeps.plan(algorithm, options)
+    enable_compilation_cache()
+    from jaxrl.runner import train as run_training
+
+    summary = run_training(plan.config, plan.population)
+    print(sweeps.report(summary, plan))
+    return report_divergence(summary)
+
+
+def compare(paths: list[str], out: str = "comparison") -> int:
+    """Learning curves (IQM and 95% CI per run group) and a table of final returns, from the
+    TensorBoard logs of finished runs: one PNG per env and results.md in --out."""
+    from jaxrl import compare as comparison
+
+    try:
+        print(comparison.main(paths, out))
+    except comparison.CompareError as error:
+        print(f"jaxrl: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 
 def check_algorithm_word(argv: list[str]) -> None:
     """`jaxrl train pppo`: one line with a suggestion, rather than tyro's list of subcommands."""
-    if len(argv) >= 2 and argv[0] == "train" and not argv[1].startswith("-"):
+    if len(argv) >= 2 and argv[0] in ("train", "sweep") and not argv[1].startswith("-"):
         get_algorithm(argv[1])
+
+
+def check_sweep_argv(argv: list[str]) -> None:
+    """`jaxrl sweep ppo --num-envs 4,8`: only numeric hyperparameters take lists; anything else
+    fixes shapes or the compiled program, which one population cannot vary."""
+    if len(argv) < 2 or argv[0] != "sweep" or argv[1].startswith("-"):
+        return
+    algorithm = get_algorithm(argv[1])
+    hyper = {flag(f.name) for f in dataclasses.fields(algorithm.Hyper)}
+    for i, word in enumerate(argv[2:], start=2):
+        name, _, value = word.partition("=")
+        if not _ and i + 1 < len(argv):
+            value = argv[i + 1]
+        if name.startswith("--") and name not in hyper and ("," in value or ":" in value):
+            raise ConfigError(
+                f"{name} {value}: only numeric hyperparameters can be swept in one program "
+                f"({', '.join(sorted(hyper))}); sweep {name} with separate runs"
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         check_algorithm_word(argv)
-    except UnknownAlgorithmError as error:
+        check_sweep_argv(argv)
+    except (UnknownAlgorithmError, ConfigError) as error:
         print(f"jaxrl: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    algorithms = algorithm_choice()
+    train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
 
-    def train_command(algo: Annotated[algorithms, tyro.conf.arg(name="")]):
+    def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
         """Train an algorithm on an env: one or many seeds in one compiled program."""
         return train(algo)
 
+    def sweep_command(algo: Annotated[sweep_algorithms, tyro.conf.arg(name="")]):
+        """Train a grid (or --random sample) of hyperparameter points x seeds in one compiled
+        program; report each point's IQM of final return with a 95% bootstrap CI."""
+        return sweep(algo)
+
+    def compare_command(
+        paths: Annotated[list[str], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
+        out: Annotated[str, tyro.conf.arg(help="folder for the PNGs and results.md")] = "comparison",
+    ):
+        """Compare finished runs from their TensorBoard logs: IQM +- 95% CI curves per env, and a table."""
+        return compare(paths, out)
+
+    commands = {"train": train_command, "sweep": sweep_command, "compare": compare_command}
     try:
-        return tyro.extras.subcommand_cli_from_dict({"train": train_command}, args=argv, prog="jaxrl")
+        return tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="jaxrl")
     except ConfigError as error:
         print(f"jaxrl: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT

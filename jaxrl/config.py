@@ -67,6 +67,7 @@ class RunConfig:
     env_options: dict  # backend settings (Atari preprocessing)
     static: dict  # the algorithm's static config, by field
     hyper: dict  # the algorithm's numeric hyperparameters, by field
+    sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
 
     @property
     def run_seeds(self) -> list[int]:
@@ -118,7 +119,8 @@ def load_config_file(path: str, allowed: set[str]) -> dict:
         raise ConfigError(f"--config {path}: invalid JSON ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object")
-    flat = {key: value for key, value in data.items() if key not in ("static", "hyper", "env_options")}
+    # a sweep's record of its points is not a setting: --config takes the shared ones
+    flat = {key: value for key, value in data.items() if key not in ("static", "hyper", "env_options", "sweep")}
     for section in ("static", "hyper", "env_options"):
         flat.update(data.get(section) or {})
     unknown = sorted(set(flat) - allowed - {"algo"})

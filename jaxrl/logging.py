@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-EPISODE_KEYS = ("episodes_ended", "episode_return_sum", "episode_length_sum", "recent_return", "env_steps")
+EPISODE_KEYS = (
+    "episodes_ended",
+    "episode_return_sum",
+    "episode_length_sum",
+    "recent_return",
+    "env_steps",
+    "diverged_at",
+)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -44,20 +51,39 @@ class TensorBoard:
             writer.add_text("hyperparameters", table)
 
     def log_chunk(self, metrics: dict, elapsed_s: float) -> None:
-        """metrics: {name: [iterations, P]} as returned by the runner."""
+        """metrics: {name: [iterations, P]} as returned by the runner. A diverged member's
+        losses are not logged: its networks are frozen and its updates thrown away."""
+        from tensorboardX.proto.summary_pb2 import Summary
+
         steps = metrics["env_steps"]
+        losses = [key for key in metrics if key not in EPISODE_KEYS]
         for member, writer in enumerate(self.writers):
             for i in range(steps.shape[0]):
-                step = int(steps[i, member])
-                for key, values in metrics.items():
-                    if key not in EPISODE_KEYS:
-                        writer.add_scalar(f"losses/{key}", float(values[i, member]), step)
-                ended = int(metrics["episodes_ended"][i, member])
+                scalars = {}
+                if metrics["diverged_at"][i, member] < 0:
+                    scalars.update({f"losses/{key}": metrics[key][i, member] for key in losses})
+                ended = metrics["episodes_ended"][i, member]
                 if ended:
-                    writer.add_scalar("charts/episodic_return", metrics["episode_return_sum"][i, member] / ended, step)
-                    writer.add_scalar("charts/episodic_length", metrics["episode_length_sum"][i, member] / ended, step)
+                    scalars["charts/episodic_return"] = metrics["episode_return_sum"][i, member] / ended
+                    scalars["charts/episodic_length"] = metrics["episode_length_sum"][i, member] / ended
+                recent = metrics["recent_return"][i, member]
+                if np.isfinite(recent):  # the mean of the last 20 episodes: summary.json's final_return
+                    scalars["charts/recent_return"] = recent
+                # one event per step with every scalar in it: a sweep logs tens of thousands of points
+                values = [Summary.Value(tag=tag, simple_value=float(value)) for tag, value in scalars.items()]
+                writer.file_writer.add_summary(Summary(value=values), int(steps[i, member]))
             last_step = int(steps[-1, member])
             writer.add_scalar("charts/SPS", last_step / max(elapsed_s, 1e-9), last_step)
+
+    def log_hparams(self, member_hparams: list[dict], final_returns: np.ndarray, step: int) -> None:
+        """TensorBoard's hparams plugin: one session per member (its own run), with its final return."""
+        from tensorboardX.summary import hparams
+
+        for writer, values, final in zip(self.writers, member_hparams, final_returns, strict=True):
+            for summary in hparams(values, {"hparams/final_return": None}):
+                writer.file_writer.add_summary(summary)
+            if np.isfinite(final):
+                writer.add_scalar("hparams/final_return", float(final), step)
 
     def close(self) -> None:
         for writer in self.writers:

@@ -35,6 +35,7 @@ class RunnerState:
     recent: RecentReturns  # [P, 20]: last finished episodes per member
     key: jax.Array  # [P, 2] uint32
     env_steps: jax.Array  # int32 scalar: env steps taken by each member so far
+    diverged_at: jax.Array  # [P] int32: env step of the member's first non-finite update, -1 while healthy
 
 
 class Runner(NamedTuple):
@@ -64,6 +65,33 @@ def over_members(fn, population: int, in_axes=0):
     return single_member
 
 
+# What learning changes and a divergence would poison; the rest (replay, counters) goes on.
+LEARNED_FIELDS = ("params", "target_params", "opt_state")
+
+
+def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at: jax.Array, env_steps: jax.Array):
+    """Keeps the last finite networks of a member whose update produced a NaN or inf (in a loss
+    or a parameter) and records the step; the other members are untouched, bit for bit.
+
+    Returns (agent state, diverged_at [P]).
+    """
+
+    def finite_per_member(tree) -> jax.Array:  # leaves [P, ...] -> [P] bool
+        leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        return jnp.stack([jnp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1) for x in leaves]).all(axis=0)
+
+    learned = {name: getattr(new_agent, name) for name in LEARNED_FIELDS if hasattr(new_agent, name)}
+    finite = finite_per_member((learned, metrics))
+    diverged_at = jnp.where((diverged_at < 0) & ~finite, env_steps, diverged_at)
+    keep_old = diverged_at >= 0
+
+    def select(old, new):
+        return jnp.where(keep_old.reshape(-1, *[1] * (new.ndim - 1)), old, new)
+
+    frozen = {name: jax.tree.map(select, getattr(old_agent, name), tree) for name, tree in learned.items()}
+    return new_agent.replace(**frozen), diverged_at
+
+
 def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> Runner:
     num_envs = env.num_envs // population
 
@@ -84,6 +112,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
             recent=jax.vmap(lambda _: init_recent())(seeds),
             key=keys,
             env_steps=jnp.zeros((), jnp.int32),
+            diverged_at=jnp.full((population,), -1, jnp.int32),
         )
 
     # jit may forward an input buffer straight into the output (an optimizer state holding the
@@ -122,12 +151,13 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         keys, learn_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
         learn = over_members(agent.learn, population, in_axes=(0, traj_axes, 0, 0))
         agent_state, metrics = learn(state.agent, traj, hyper, learn_keys)
+        env_steps = state.env_steps + rollout_steps * num_envs
+        agent_state, diverged_at = freeze_diverged(state.agent, agent_state, metrics, state.diverged_at, env_steps)
 
         def member_major(x):  # [T, P, E] -> [P, T*E], time order kept
             return jnp.moveaxis(x, 1, 0).reshape(population, -1)
 
         recent = jax.vmap(push_recent)(state.recent, member_major(ended.ended), member_major(ended.episode_return))
-        env_steps = state.env_steps + rollout_steps * num_envs
         metrics = dict(
             metrics,
             episodes_ended=ended.ended.sum(axis=(0, 2)),
@@ -135,8 +165,10 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
             episode_length_sum=ended.episode_length.sum(axis=(0, 2)),
             recent_return=jax.vmap(recent_mean)(recent),
             env_steps=jnp.full((population,), env_steps),
+            diverged_at=diverged_at,
         )
-        return state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps), metrics
+        state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
+        return state, metrics
 
     collect = jax.jit(collect, donate_argnums=0)
     update = jax.jit(update, donate_argnums=0)
@@ -213,6 +245,11 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
     board = TensorBoard(run_dir, population.names, {"env": config.env, **config.static, **config.hyper})
     progress = Progress(num_iterations * steps_per_iteration, size) if not quiet else None
 
+    member_hparams = [  # float32 values as their shortest decimal: 0.98, not 0.9800000190734863
+        {**{key: float(str(np.asarray(value)[member])) for key, value in vars(population.hyper).items()}, "seed": seed}
+        for member, seed in enumerate(population.seeds)
+    ]
+    diverged_at = np.full(size, -1)
     steps_to_target = [None] * size
     seconds_to_target = [None] * size
     final_return = np.full(size, np.nan)
@@ -239,8 +276,13 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
             board.log_chunk(metrics, now - train_start)
             if progress:
                 progress.update(env_steps, final_return)
-            if config.target_return is not None and all(s is not None for s in steps_to_target):
+            diverged_at = metrics["diverged_at"][-1]
+            finished = diverged_at >= 0  # frozen: nothing left to learn
+            if config.target_return is not None:
+                finished |= np.array([steps is not None for steps in steps_to_target])
+            if finished.all():
                 break
+        board.log_hparams(member_hparams, final_return, env_steps)
     finally:
         if progress:
             progress.close()
@@ -257,8 +299,9 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
             {
                 "run": population.names[member],
                 "seed": population.seeds[member],
-                "hyper": {key: float(np.asarray(value)[member]) for key, value in vars(population.hyper).items()},
+                "hyper": {key: value for key, value in member_hparams[member].items() if key != "seed"},
                 "final_return": None if np.isnan(final_return[member]) else float(final_return[member]),
+                "diverged_at_step": None if diverged_at[member] < 0 else int(diverged_at[member]),
                 "env_steps": env_steps,
                 "steps_to_target": steps_to_target[member],
                 "seconds_to_target": seconds_to_target[member],

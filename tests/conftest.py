@@ -10,12 +10,13 @@ from jaxrl.envs import env_seeds, make_env
 from jaxrl.runner import make_runner, seed_population
 
 
-def build_runner(algo: str, **options):
-    """(runner, state, handle, hyper, env) for a config resolved as the CLI would resolve it."""
+def build_runner(algo: str, population=None, **options):
+    """(runner, state, handle, hyper, env) for a config resolved as the CLI would resolve it;
+    the population defaults to the config's seeds (`population(algorithm, config)` to change it)."""
     algorithm = get_algorithm(algo)
     config = resolve(algorithm, options)
     static = algorithm.Static(**config.static)
-    population = seed_population(algorithm, config)
+    population = (population or seed_population)(algorithm, config)
     seeds = [s for seed in population.seeds for s in env_seeds(seed, static.num_envs)]
     env = make_env(config.env, seeds, **config.env_options)
     iterations = config.total_steps // (static.num_envs * static.rollout_steps)
@@ -30,8 +31,8 @@ def run_chunks():
     """Runs `chunks` jitted chunks of `iterations` and returns (final state, [metrics per chunk])."""
     envs = []
 
-    def run(algo, chunks=2, iterations=2, **options):
-        runner, state, handle, hyper, env = build_runner(algo, **options)
+    def run(algo, chunks=2, iterations=2, population=None, **options):
+        runner, state, handle, hyper, env = build_runner(algo, population, **options)
         envs.append(env)
         metrics = []
         for _ in range(chunks):

@@ -104,8 +104,7 @@ def test_train_writes_config_tensorboard_and_summary_and_repeats_exactly(tmp_pat
 def test_tensorboard_scalars_use_cleanrl_names_and_env_step_axis(tmp_path):
     result = jaxrl("train", "ppo", "--logdir", str(tmp_path), "--name", "tb", *FAST)
     assert result.returncode == 0, result.stderr
-    events = next(Path(tmp_path, "CartPole-v1", "ppo", "tb", "s0").glob("events.out.tfevents.*"))
-    tags, steps = read_scalars(events)
+    tags, steps = read_scalars(Path(tmp_path, "CartPole-v1", "ppo", "tb", "s0"))
     for tag in (
         "charts/episodic_return",
         "charts/episodic_length",
@@ -114,26 +113,17 @@ def test_tensorboard_scalars_use_cleanrl_names_and_env_step_axis(tmp_path):
         "losses/policy_loss",
         "losses/entropy",
         "losses/approx_kl",
+        "charts/recent_return",
+        "hparams/final_return",
     ):
         assert tag in tags, tag
     assert max(steps["losses/value_loss"]) == 2560 and min(steps["losses/value_loss"]) == 256
 
 
 def read_scalars(path):
-    """Minimal TFRecord reader: {tag}, {tag: [steps]} from one events file."""
-    import struct
+    """{tag}, {tag: [steps]} of one member's TensorBoard run."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
 
-    from tensorboardX.proto import event_pb2
-
-    tags, steps = set(), {}
-    data = Path(path).read_bytes()
-    offset = 0
-    while offset < len(data):
-        (length,) = struct.unpack("<Q", data[offset : offset + 8])
-        record = data[offset + 12 : offset + 12 + length]
-        offset += 12 + length + 4
-        event = event_pb2.Event.FromString(record)
-        for value in event.summary.value:
-            tags.add(value.tag)
-            steps.setdefault(value.tag, []).append(event.step)
-    return tags, steps
+    events = EventAccumulator(str(path), size_guidance={SCALARS: 0}).Reload()
+    tags = set(events.Tags()[SCALARS])
+    return tags, {tag: [event.step for event in events.Scalars(tag)] for tag in tags}

@@ -150,10 +150,13 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             return (optax.apply_updates(params, updates), opt_state), metrics
 
         def epoch(carry, epoch_key):
-            order = jax.random.permutation(epoch_key, batch_size)
-            minibatches = jax.tree.map(
-                lambda x: x[order].reshape(static.num_minibatches, minibatch_size, *x.shape[1:]), batch
-            )
+            if static.num_minibatches == 1:  # the whole batch: shuffling would only reorder a sum (and cost a sort)
+                minibatches = jax.tree.map(lambda x: x[None], batch)
+            else:
+                order = jax.random.permutation(epoch_key, batch_size)
+                minibatches = jax.tree.map(
+                    lambda x: x[order].reshape(static.num_minibatches, minibatch_size, *x.shape[1:]), batch
+                )
             return jax.lax.scan(minibatch_step, carry, minibatches, unroll=unroll)
 
         (params, opt_state), metrics = jax.lax.scan(
