@@ -119,6 +119,14 @@ def add(replay: Replay, obs, action, reward, terminated, valid, last_obs) -> Rep
     )
 
 
+def drop_pending(replay: Replay) -> Replay:
+    """Unmarks each env's last stored step: its next observation (the pending slot) will never
+    arrive because the envs restarted (a resumed run), and the next rollout's first observation,
+    from a new episode, will overwrite it."""
+    capacity = replay.valid.shape[0]
+    return replay.replace(valid=replay.valid.at[(replay.count - 1) % capacity].set(False))
+
+
 def observation(replay: Replay, time: jax.Array, env: jax.Array) -> jax.Array:
     """The observation of step `time` of env `env` ([B] each): [B, *obs_shape], frame stacks rebuilt."""
     capacity = replay.valid.shape[0]

@@ -4,6 +4,8 @@ line on stderr and exit code 2.
 """
 
 import dataclasses
+import difflib
+import json
 import os
 import sys
 from pathlib import Path
@@ -29,22 +31,29 @@ SWEEP_FLAGS = {
 SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
 
 
-def algorithm_flags(name: str, command: str) -> type:
-    """A dataclass of every flag of `jaxrl <command> <name>`: run options plus the algorithm's
-    fields. `sweep` takes each numeric hyperparameter as text: a value, a list or a range."""
+def flag_table(name: str, command: str) -> dict[str, tuple[type, str]]:
+    """Every flag of `jaxrl <command> <name>` by field name: (type, help). `sweep` takes each
+    numeric hyperparameter as text: a value, a list or a range."""
     algorithm = get_algorithm(name)
-    run_flags = RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {})
-    fields = [(key, optional_flag(kind, help_text), None) for key, (kind, help_text) in run_flags.items()]
+    table = dict(RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {}))
     for f in dataclasses.fields(algorithm.Static):
-        fields.append((f.name, optional_flag(f.type, f"static (default: the preset's, else {f.default!r})"), None))
+        table[f.name] = (f.type, f"static (default: the preset's, else {f.default!r})")
     for f in dataclasses.fields(algorithm.Hyper):
         default = f"default: the preset's, else {f.default!r}"
         if command == "sweep":
-            fields.append((f.name, optional_flag(str, f"hyperparameter: {SWEEP_VALUE_HELP} ({default})"), None))
+            table[f.name] = (str, f"hyperparameter: {SWEEP_VALUE_HELP} ({default})")
         else:
-            fields.append((f.name, optional_flag(f.type, f"hyperparameter ({default})"), None))
+            table[f.name] = (f.type, f"hyperparameter ({default})")
+    return table
+
+
+def algorithm_flags(name: str, command: str) -> type:
+    """A dataclass of every flag of `jaxrl <command> <name>`, for tyro."""
+    fields = [
+        (key, optional_flag(kind, help_text), None) for key, (kind, help_text) in flag_table(name, command).items()
+    ]
     flags = dataclasses.make_dataclass(f"{name}_{command}_flags", fields, namespace={"ALGO": name})
-    flags.__doc__ = f"{algorithm.summary}."
+    flags.__doc__ = f"{get_algorithm(name).summary}."
     return flags
 
 
@@ -76,12 +85,27 @@ def report_divergence(summary: dict) -> int:
     return 0
 
 
-def train(flags) -> int:
-    config = resolve(get_algorithm(flags.ALGO), vars(flags))
+def run(config, resume: Path | None = None) -> int:
+    """Trains (or resumes) and reports; the exit status is 128 + the signal's number if a
+    signal stopped the run, 1 if every member diverged, else 0."""
+    import signal
+
     enable_compilation_cache()
     from jaxrl.runner import train as run_training
 
-    summary = run_training(config)
+    summary = run_training(config, resume=resume)
+    if summary["interrupted_by"]:
+        print(
+            f"jaxrl: stopped by {summary['interrupted_by']} at env step {summary['runs'][0]['env_steps']:,} of "
+            f"{summary['total_steps']:,}; checkpoint written. Resume with: jaxrl train --resume {summary['run_dir']}",
+            file=sys.stderr,
+        )
+        return 128 + signal.Signals[summary["interrupted_by"]].value
+    if config.sweep:
+        from jaxrl import sweep as sweeps
+
+        print(sweeps.report(summary, config))
+        return report_divergence(summary)
     results = ", ".join(
         f"{run['run']} {run['final_return']:.1f}" if run["final_return"] is not None else f"{run['run']} -"
         for run in summary["runs"]
@@ -91,24 +115,58 @@ def train(flags) -> int:
         reached = sum(run["steps_to_target"] is not None for run in summary["runs"])
         solved = f"; target {config.target_return:g} reached by {reached}/{len(summary['runs'])}"
     print(
-        f"{flags.ALGO} on {config.env}: mean return of the last 20 episodes: {results}{solved}; "
+        f"{config.algo} on {config.env}: mean return of the last 20 episodes: {results}{solved}; "
         f"{summary['wall_s']:.1f}s; {summary['run_dir']}"
     )
     return report_divergence(summary)
 
 
+def train(flags) -> int:
+    return run(resolve(get_algorithm(flags.ALGO), vars(flags)))
+
+
 def sweep(flags) -> int:
     from jaxrl import sweep as sweeps
 
-    algorithm = get_algorithm(flags.ALGO)
-    options = vars(flags)
-    plan = sweeps.plan(algorithm, options)
-    enable_compilation_cache()
-    from jaxrl.runner import train as run_training
+    return run(sweeps.plan(get_algorithm(flags.ALGO), vars(flags)).config)
 
-    summary = run_training(plan.config, plan.population)
-    print(sweeps.report(summary, plan))
-    return report_divergence(summary)
+
+def resume_config(run_dir: str, algo: str | None):
+    """The RunConfig saved in a run dir, checked as a new run's flags would be, and its checkpoint
+    found: `jaxrl train --resume DIR` fails here, before anything is built, if either is bad."""
+    from jaxrl.checkpoints import latest_step
+
+    path = Path(run_dir)
+    config_path = path / "config.json"
+    if not path.is_dir():
+        raise ConfigError(f"--resume {run_dir}: no such run directory")
+    if not config_path.is_file():
+        raise ConfigError(f"--resume {run_dir}: no config.json in it (not a jaxrl run directory)")
+    try:
+        saved = json.loads(config_path.read_text())
+        saved_algo, name, sweep_record = saved["algo"], saved["name"], saved.get("sweep")
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(f"--resume {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
+    if algo is not None and algo != saved_algo:
+        raise ConfigError(f"--resume {run_dir}: the run is {saved_algo}, not {algo}")
+    config = resolve(get_algorithm(saved_algo), {"config": str(config_path), "name": name})
+    latest_step(path)
+    return dataclasses.replace(config, sweep=sweep_record)
+
+
+def resume_argv(argv: list[str]) -> tuple[str, str | None] | None:
+    """`jaxrl train [ALGO] --resume DIR` -> (DIR, ALGO); None when --resume is not given."""
+    if not argv or argv[0] != "train" or not any(word.split("=")[0] == "--resume" for word in argv):
+        return None
+    words = argv[1:]
+    algo = words.pop(0) if words and not words[0].startswith("-") else None
+    if words[0] == "--resume" and len(words) == 2:
+        return words[1], algo
+    if len(words) == 1 and words[0].startswith("--resume="):
+        return words[0].partition("=")[2], algo
+    raise ConfigError(
+        "--resume continues a run with its saved settings and takes nothing else: jaxrl train --resume RUN_DIR"
+    )
 
 
 def compare(paths: list[str], out: str = "comparison") -> int:
@@ -130,6 +188,34 @@ def check_algorithm_word(argv: list[str]) -> None:
         get_algorithm(argv[1])
 
 
+def check_flags(argv: list[str]) -> None:
+    """Unknown flags and values that are not numbers fail here with one line (tyro's messages
+    are boxes of several); everything else is left to tyro."""
+    if len(argv) < 2 or argv[0] not in ("train", "sweep") or argv[1].startswith("-"):
+        return
+    kinds = {flag(name): kind for name, (kind, _) in flag_table(argv[1], argv[0]).items()}
+    words = argv[2:]
+    if "-h" in words or "--help" in words:
+        return
+    for i, word in enumerate(words):
+        if not word.startswith("--"):
+            continue
+        name, given, value = word.partition("=")
+        if name not in kinds:
+            close = difflib.get_close_matches(name, list(kinds), n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(f"unknown flag {name} for jaxrl {argv[0]} {argv[1]}{hint}")
+        if not given:
+            value = words[i + 1] if i + 1 < len(words) else None
+        if value is None or value.startswith("--"):
+            raise ConfigError(f"{name} needs a value")
+        try:
+            if kinds[name] in (int, float):
+                kinds[name](value)
+        except ValueError:
+            raise ConfigError(f"invalid {name} {value!r}: expected {METAVARS[kinds[name]].lower()}") from None
+
+
 def check_sweep_argv(argv: list[str]) -> None:
     """`jaxrl sweep ppo --num-envs 4,8`: only numeric hyperparameters take lists; anything else
     fixes shapes or the compiled program, which one population cannot vary."""
@@ -149,17 +235,33 @@ def check_sweep_argv(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jaxrl.checkpoints import CheckpointError
+
     argv = sys.argv[1:] if argv is None else argv
     try:
         check_algorithm_word(argv)
-        check_sweep_argv(argv)
-    except (UnknownAlgorithmError, ConfigError) as error:
+        resuming = resume_argv(argv)
+        if resuming:
+            run_dir, algo = resuming
+            config = resume_config(run_dir, algo)
+        else:
+            check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
+            check_flags(argv)
+    except (UnknownAlgorithmError, ConfigError, CheckpointError) as error:
         print(f"jaxrl: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if resuming:
+        try:
+            return run(config, resume=Path(run_dir))
+        except CheckpointError as error:
+            print(f"jaxrl: error: {error}", file=sys.stderr)
+            sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit
+            return EXIT_BAD_INPUT
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
 
     def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
-        """Train an algorithm on an env: one or many seeds in one compiled program."""
+        """Train an algorithm on an env: one or many seeds in one compiled program.
+        `jaxrl train --resume RUN_DIR` continues a stopped run from its latest checkpoint."""
         return train(algo)
 
     def sweep_command(algo: Annotated[sweep_algorithms, tyro.conf.arg(name="")]):

@@ -46,11 +46,43 @@ RUN_FLAGS = {
     "frame_size": (int, "Atari: observation height and width (default 84)"),
     "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
     "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
+    "checkpoint_every": (
+        int,
+        "env steps per member between checkpoints (default: one every 10 minutes); one is always written at the end",
+    ),
+    "keep_checkpoints": (int, "checkpoints kept in <run dir>/checkpoints, the latest ones (default 3)"),
+    "checkpoint_replay": (
+        bool,
+        "off-policy: put the replay buffer in checkpoints; False keeps them small and a resume refills it (default True)",
+    ),
 }
 
-RUN_DEFAULTS = dict(seeds=1, seed=0, total_steps=100_000, target_return=None, logdir="runs", log_every=4096)
+RUN_DEFAULTS = dict(
+    seeds=1,
+    seed=0,
+    total_steps=100_000,
+    target_return=None,
+    logdir="runs",
+    log_every=4096,
+    checkpoint_every=None,
+    keep_checkpoints=3,
+    checkpoint_replay=True,
+)
 ATARI_DEFAULTS = dict(frame_size=84, episodic_life=True, reward_clip=True)
-RUN_KEYS = ("algo", "env", "seed", "seeds", "total_steps", "target_return", "logdir", "name", "log_every")
+RUN_KEYS = (
+    "algo",
+    "env",
+    "seed",
+    "seeds",
+    "total_steps",
+    "target_return",
+    "logdir",
+    "name",
+    "log_every",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "checkpoint_replay",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +100,9 @@ class RunConfig:
     static: dict  # the algorithm's static config, by field
     hyper: dict  # the algorithm's numeric hyperparameters, by field
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
+    checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
+    keep_checkpoints: int = 3
+    checkpoint_replay: bool = True
 
     @property
     def run_seeds(self) -> list[int]:
@@ -175,7 +210,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         check_value(key, merged[key], type(f.default))
     for key in hyper_fields:
         check_value(key, merged[key], float)
-    for key in ("seeds", "total_steps", "log_every"):
+    for key in ("seeds", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
         check_value(key, merged[key], int)
     if merged["seed"] < 0:
         raise ConfigError(f"invalid --seed {merged['seed']}: must be >= 0")
@@ -208,4 +243,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         env_options={key: merged[key] for key in env_fields},
         static=dataclasses.asdict(static),
         hyper={key: float(merged[key]) for key in hyper_fields},
+        checkpoint_every=merged["checkpoint_every"],
+        keep_checkpoints=merged["keep_checkpoints"],
+        checkpoint_replay=bool(merged["checkpoint_replay"]),
     )

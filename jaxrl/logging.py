@@ -39,22 +39,100 @@ def new_run_dir(logdir: str, env_id: str, algo: str, name: str) -> Path:
     return run_dir
 
 
+EVENT_FILES = "events.out.tfevents.*"
+
+
+def event_records(path: Path):
+    """The raw records of one event file; a record cut short by a kill ends the file quietly."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+
+    yield from RawEventFileLoader(str(path)).Load()
+
+
+def truncate_events(member_dir: Path, last_step: int) -> None:
+    """Leaves in `member_dir` one event file holding each summary logged at a step <= last_step
+    once: a resumed run logs again what came after its checkpoint.
+
+    Safe to interrupt: the merged file replaces the oldest file atomically and the others are
+    deleted after it, so an interrupted truncation leaves duplicates that the next one removes.
+    """
+    from tensorboardX.proto.event_pb2 import Event
+    from tensorboardX.record_writer import RecordWriter
+
+    files = sorted(member_dir.glob(EVENT_FILES))
+    if not files:
+        return
+    kept, seen = [], set()
+    for path in files:
+        for raw in event_records(path):
+            event = Event.FromString(raw)
+            if event.HasField("summary"):
+                key = (event.step, tuple(value.tag for value in event.summary.value))
+                if event.step > last_step or key in seen:
+                    continue
+                seen.add(key)
+            elif kept:  # the file_version header: the merged file needs one
+                continue
+            kept.append(raw)
+    merged = member_dir / f".merging-{files[0].name}"
+    writer = RecordWriter(str(merged))
+    for raw in kept:
+        writer.write(raw)
+    writer.flush()
+    writer.close()
+    os.replace(merged, files[0])
+    for path in files[1:]:
+        path.unlink()
+
+
+class EventFile:
+    """A TensorBoard event file written synchronously, so that `flush` means on disk: tensorboardX's
+    SummaryWriter hands events to a thread through a queue, and its flush does not wait for them,
+    which would let a checkpoint get ahead of its logs."""
+
+    def __init__(self, directory: Path):
+        from tensorboardX.event_file_writer import EventsWriter
+
+        directory.mkdir(parents=True, exist_ok=True)
+        self.writer = EventsWriter(str(directory / "events"))
+
+    def add_summary(self, summary, step: int) -> None:
+        from tensorboardX.proto.event_pb2 import Event
+
+        self.writer.write_event(Event(wall_time=time.time(), step=step, summary=summary))
+
+    def add_scalars(self, scalars: dict[str, float], step: int) -> None:
+        from tensorboardX.proto.summary_pb2 import Summary
+
+        values = [Summary.Value(tag=tag, simple_value=float(value)) for tag, value in scalars.items()]
+        self.add_summary(Summary(value=values), step)
+
+    def flush(self) -> None:
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
 class TensorBoard:
-    """One SummaryWriter per population member, in <run dir>/<member name>/."""
+    """One TensorBoard run per population member, in <run dir>/<member name>/. A resumed run
+    (`resume_step`) first cuts what was logged after its checkpoint, then appends."""
 
-    def __init__(self, run_dir: Path, member_names: list[str], hyperparameters: dict):
-        from tensorboardX import SummaryWriter
+    def __init__(self, run_dir: Path, member_names: list[str], hyperparameters: dict, resume_step: int | None = None):
+        from tensorboardX.summary import text
 
-        self.writers = [SummaryWriter(str(run_dir / name)) for name in member_names]
+        if resume_step is not None:
+            for name in member_names:
+                truncate_events(run_dir / name, resume_step)
+        self.writers = [EventFile(run_dir / name) for name in member_names]
         table = "|param|value|\n|-|-|\n" + "\n".join(f"|{key}|{value}|" for key, value in hyperparameters.items())
-        for writer in self.writers:
-            writer.add_text("hyperparameters", table)
+        if resume_step is None:
+            for writer in self.writers:
+                writer.add_summary(text("hyperparameters", table), 0)
 
     def log_chunk(self, metrics: dict, elapsed_s: float) -> None:
         """metrics: {name: [iterations, P]} as returned by the runner. A diverged member's
         losses are not logged: its networks are frozen and its updates thrown away."""
-        from tensorboardX.proto.summary_pb2 import Summary
-
         steps = metrics["env_steps"]
         losses = [key for key in metrics if key not in EPISODE_KEYS]
         for member, writer in enumerate(self.writers):
@@ -70,10 +148,9 @@ class TensorBoard:
                 if np.isfinite(recent):  # the mean of the last 20 episodes: summary.json's final_return
                     scalars["charts/recent_return"] = recent
                 # one event per step with every scalar in it: a sweep logs tens of thousands of points
-                values = [Summary.Value(tag=tag, simple_value=float(value)) for tag, value in scalars.items()]
-                writer.file_writer.add_summary(Summary(value=values), int(steps[i, member]))
+                writer.add_scalars(scalars, int(steps[i, member]))
             last_step = int(steps[-1, member])
-            writer.add_scalar("charts/SPS", last_step / max(elapsed_s, 1e-9), last_step)
+            writer.add_scalars({"charts/SPS": last_step / max(elapsed_s, 1e-9)}, last_step)
 
     def log_hparams(self, member_hparams: list[dict], final_returns: np.ndarray, step: int) -> None:
         """TensorBoard's hparams plugin: one session per member (its own run), with its final return."""
@@ -81,9 +158,13 @@ class TensorBoard:
 
         for writer, values, final in zip(self.writers, member_hparams, final_returns, strict=True):
             for summary in hparams(values, {"hparams/final_return": None}):
-                writer.file_writer.add_summary(summary)
+                writer.add_summary(summary, 0)
             if np.isfinite(final):
-                writer.add_scalar("hparams/final_return", float(final), step)
+                writer.add_scalars({"hparams/final_return": float(final)}, step)
+
+    def flush(self) -> None:
+        for writer in self.writers:
+            writer.flush()
 
     def close(self) -> None:
         for writer in self.writers:
@@ -97,8 +178,9 @@ def is_interactive() -> bool:
 class Progress:
     """A live rich bar on a terminal; a plain line every `every_s` seconds elsewhere (CI, pipes)."""
 
-    def __init__(self, total_steps: int, population: int, every_s: float = 10.0):
+    def __init__(self, total_steps: int, population: int, start_steps: int = 0, every_s: float = 10.0):
         self.total, self.population, self.every_s = total_steps, population, every_s
+        self.start_steps = start_steps  # a resumed run's SPS counts this process's steps only
         self.start = time.perf_counter()
         self.last_print = -float("inf")
         self.bar = None
@@ -115,12 +197,12 @@ class Progress:
                 TimeRemainingColumn(),
                 transient=False,
             )
-            self.task = self.bar.add_task("train", total=total_steps, sps=0.0, ret="-")
+            self.task = self.bar.add_task("train", total=total_steps, completed=start_steps, sps=0.0, ret="-")
             self.bar.start()
 
     def update(self, env_steps: int, recent_return: np.ndarray) -> None:
         elapsed = time.perf_counter() - self.start
-        sps = env_steps * self.population / max(elapsed, 1e-9)
+        sps = (env_steps - self.start_steps) * self.population / max(elapsed, 1e-9)
         ret = "-" if np.all(np.isnan(recent_return)) else f"{np.nanmean(recent_return):.1f}"
         if self.bar is not None:
             self.bar.update(self.task, completed=env_steps, sps=sps, ret=ret)

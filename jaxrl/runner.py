@@ -40,6 +40,7 @@ class RunnerState:
 
 class Runner(NamedTuple):
     init: Any  # (seeds [P], hyper [P]) -> (state, handle)
+    abstract_state: Any  # (seeds [P], hyper [P]) -> the state's ShapeDtypeStructs, nothing computed
     collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
     update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
     train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
@@ -124,6 +125,10 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         handle, obs = env.reset()
         return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs), handle
 
+    def abstract_state(seeds: jax.Array, hyper) -> RunnerState:
+        obs = jax.ShapeDtypeStruct((env.num_envs, *env.spec.obs_shape), env.spec.obs_dtype)
+        return jax.eval_shape(init_state, jnp.asarray(seeds), hyper, obs)
+
     def env_step(carry, _):
         state, handle = carry
         keys, act_keys = jnp.moveaxis(jax.vmap(jax.random.split)(state.key), 1, 0)
@@ -186,7 +191,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         metrics = jax.device_get(metrics)
         return state, handle, {key: np.stack([m[key] for m in metrics]) for key in metrics[0]}
 
-    return Runner(init=init, collect=collect, update=update, train_chunk=train_chunk)
+    return Runner(init=init, abstract_state=abstract_state, collect=collect, update=update, train_chunk=train_chunk)
 
 
 class Population(NamedTuple):
@@ -209,11 +214,126 @@ def target_reached(recent_return: np.ndarray, target: float | None) -> np.ndarra
     return np.nan_to_num(recent_return, nan=-np.inf) >= target
 
 
-def train(config, population: Population | None = None, quiet: bool = False) -> dict:
+def saved_state(state: RunnerState, with_replay: bool) -> dict:
+    """What a checkpoint keeps: everything learned and counted. The env side (observations,
+    episodes in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it."""
+    agent = state.agent
+    if not with_replay and hasattr(agent, "replay"):
+        agent = agent.replace(replay=None)
+    return {
+        "agent": agent,
+        "recent": state.recent,
+        "key": state.key,
+        "env_steps": state.env_steps,
+        "diverged_at": state.diverged_at,
+    }
+
+
+def resumed_state(fresh: RunnerState, saved: dict) -> RunnerState:
+    """A fresh state, whose envs have just restarted, carrying a checkpoint's learning. A replay
+    left out of the checkpoint is the fresh, empty one (learning waits until it refills); a saved
+    one loses each env's last transition, whose next observation the restart discarded."""
+    agent = saved["agent"]
+    if hasattr(agent, "replay"):
+        from jaxrl.buffers import drop_pending
+
+        replay = fresh.agent.replay if agent.replay is None else jax.vmap(drop_pending)(agent.replay)
+        agent = agent.replace(replay=replay)
+    return fresh.replace(
+        agent=agent,
+        recent=saved["recent"],
+        key=saved["key"],
+        env_steps=saved["env_steps"],
+        diverged_at=saved["diverged_at"],
+    )
+
+
+def restore(runner: Runner, population: Population, run_dir, step: int, with_replay: bool, quiet: bool):
+    """(state, handle) of a resumed run: the checkpoint's learning on freshly restarted envs. The
+    checkpoint is read before anything compiles, so one that does not fit fails fast."""
+    from jaxrl import checkpoints
+
+    seeds = np.asarray(population.seeds, np.int32)
+    like = saved_state(runner.abstract_state(seeds, population.hyper), with_replay)
+    saved = checkpoints.restore_state(run_dir, like, step)
+    state, handle = runner.init(seeds, population.hyper)
+    state = resumed_state(state, saved)
+    if not quiet:
+        refills = not with_replay and hasattr(state.agent, "replay")
+        note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
+        print(f"resuming {run_dir} at env step {step:,}{note}", file=sys.stderr)
+    return state, handle
+
+
+class Record(NamedTuple):
+    """The loop's own progress, kept in each checkpoint beside the arrays (as JSON)."""
+
+    iterations: int = 0  # rollouts and updates done
+    env_steps: int = 0  # per member
+    elapsed_s: float = 0.0  # training seconds before this process
+    restarts: int = 0  # resumes so far: each restarts the envs with new seeds
+    steps_to_target: tuple = ()  # per member, None until reached
+    seconds_to_target: tuple = ()
+    final_return: tuple = ()  # per member, None before the first finished episode
+
+    def to_json(self) -> dict:
+        return self._asdict()
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Record":
+        return cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in data.items()})
+
+
+class StopRequests:
+    """SIGINT (Ctrl-C) and SIGTERM ask the loop to stop after the chunk it is running, write a
+    checkpoint and return; a second signal interrupts at once (the checkpoints stay whole)."""
+
+    def __init__(self):
+        self.signal: str | None = None
+        self.previous = {}
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self.request)
+        return self
+
+    def request(self, signum, _frame) -> None:
+        import signal
+
+        self.signal = signal.Signals(signum).name
+        signal.signal(signum, self.previous[signum])  # the next one is not deferred
+        print(f"\njaxrl: {self.signal}: stopping after this chunk to write a checkpoint", file=sys.stderr)
+
+    def __exit__(self, *_):
+        import signal
+
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+
+def population_of(algorithm, config) -> Population:
+    """The population a config describes: a sweep's points x seeds, else its seeds."""
+    if config.sweep:
+        from jaxrl.sweep import sweep_population
+
+        return sweep_population(algorithm.Hyper, config.hyper, config.sweep["points"], config.run_seeds)
+    return seed_population(algorithm, config)
+
+
+def train(config, population: Population | None = None, quiet: bool = False, resume=None, should_stop=None) -> dict:
     """Trains the population described by `config` and writes everything under its run dir.
 
-    Returns the summary (also written to summary.json).
+    `resume`: a run dir to continue from its latest checkpoint (its config.json is `config`).
+    `should_stop(env_steps)`: asked after every chunk, like a signal, whether to stop now.
+    Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
     """
+    from pathlib import Path
+
+    from jaxrl import checkpoints
     from jaxrl.algos import get_algorithm
     from jaxrl.envs import env_seeds, make_env
     from jaxrl.logging import Progress, TensorBoard, new_run_dir, write_json
@@ -221,72 +341,124 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
     start = time.perf_counter()
     algorithm = get_algorithm(config.algo)
     static = algorithm.Static(**config.static)
-    population = population or seed_population(algorithm, config)
+    population = population or population_of(algorithm, config)
     size = len(population.seeds)
     steps_per_iteration = static.num_envs * static.rollout_steps
     num_iterations = config.total_steps // steps_per_iteration
     chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
 
-    run_dir = new_run_dir(config.logdir, config.env, config.algo, config.name)
-    write_json(run_dir / "config.json", config.to_json())
-    if num_iterations * steps_per_iteration != config.total_steps and not quiet:
+    if resume is None:
+        run_dir = new_run_dir(config.logdir, config.env, config.algo, config.name)
+        write_json(run_dir / "config.json", config.to_json())
+        record = Record(steps_to_target=(None,) * size, seconds_to_target=(None,) * size, final_return=(None,) * size)
+    else:
+        run_dir = Path(resume)
+        step = checkpoints.latest_step(run_dir)
+        record = Record.from_json(checkpoints.restore_record(run_dir, step))
+        record = record._replace(restarts=record.restarts + 1)
+    if num_iterations * steps_per_iteration != config.total_steps and not quiet and resume is None:
         print(
             f"training {num_iterations * steps_per_iteration:,} env steps per member "
             f"(whole rollouts of {steps_per_iteration})",
             file=sys.stderr,
         )
 
+    restarts = record.restarts
     env = make_env(
-        config.env, [s for seed in population.seeds for s in env_seeds(seed, static.num_envs)], **config.env_options
+        config.env,
+        [s for seed in population.seeds for s in env_seeds(seed, static.num_envs, restarts)],
+        **config.env_options,
     )
-    agent = algorithm.build(static, env.spec, num_iterations)
-    runner = make_runner(agent, env, size, static.rollout_steps)
-    state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
-    board = TensorBoard(run_dir, population.names, {"env": config.env, **config.static, **config.hyper})
-    progress = Progress(num_iterations * steps_per_iteration, size) if not quiet else None
+    try:
+        agent = algorithm.build(static, env.spec, num_iterations)
+        runner = make_runner(agent, env, size, static.rollout_steps)
+        if resume is None:
+            state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
+        else:
+            state, handle = restore(runner, population, run_dir, step, config.checkpoint_replay, quiet)
+    except BaseException:
+        env.close()
+        raise
+
+    board = TensorBoard(
+        run_dir,
+        population.names,
+        {"env": config.env, **config.static, **config.hyper},
+        resume_step=None if resume is None else record.env_steps,
+    )
+    saver = checkpoints.Checkpointer(run_dir, config.keep_checkpoints, config.checkpoint_every, record.env_steps)
+    progress = Progress(num_iterations * steps_per_iteration, size, record.env_steps) if not quiet else None
 
     member_hparams = [  # float32 values as their shortest decimal: 0.98, not 0.9800000190734863
         {**{key: float(str(np.asarray(value)[member])) for key, value in vars(population.hyper).items()}, "seed": seed}
         for member, seed in enumerate(population.seeds)
     ]
-    diverged_at = np.full(size, -1)
-    steps_to_target = [None] * size
-    seconds_to_target = [None] * size
-    final_return = np.full(size, np.nan)
-    env_steps = 0
-    train_start = time.perf_counter()
-    done_iterations = 0
+    steps_to_target, seconds_to_target = list(record.steps_to_target), list(record.seconds_to_target)
+    final_return = np.array([np.nan if r is None else r for r in record.final_return], float)
+    diverged_at = np.asarray(jax.device_get(state.diverged_at))
+    env_steps, done_iterations = record.env_steps, record.iterations
+    start -= record.elapsed_s  # times continue from where the stopped run left them
+    train_start = time.perf_counter() - record.elapsed_s
+    interrupted_by, trained = None, False
+
+    def finished() -> bool:
+        done = diverged_at >= 0  # frozen: nothing left to learn
+        if config.target_return is not None:
+            done |= np.array([steps is not None for steps in steps_to_target])
+        return done_iterations >= num_iterations or bool(done.all())
+
+    def checkpoint() -> None:
+        board.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
+        host = Record(
+            done_iterations,
+            env_steps,
+            round(time.perf_counter() - train_start, 3),
+            restarts,
+            tuple(steps_to_target),
+            tuple(seconds_to_target),
+            tuple(None if np.isnan(r) else float(r) for r in final_return),
+        )
+        saver.save(env_steps, saved_state(state, config.checkpoint_replay), host.to_json())
+
     try:
-        while done_iterations < num_iterations:
-            n = min(chunk, num_iterations - done_iterations)
-            chunk_start = time.perf_counter()
-            state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=n)
-            now = time.perf_counter()
-            done_iterations += n
-            env_steps = int(metrics["env_steps"][-1, 0])
-            final_return = metrics["recent_return"][-1]
-            reached = target_reached(metrics["recent_return"], config.target_return)
-            for member in range(size):
-                hits = np.flatnonzero(reached[:, member])
-                if steps_to_target[member] is None and hits.size:
-                    first = hits[0]
-                    steps_to_target[member] = int(metrics["env_steps"][first, member])
-                    # the chunk ran as one program: place the hit by its share of the chunk's time
-                    seconds_to_target[member] = round(chunk_start - start + (now - chunk_start) * (first + 1) / n, 3)
-            board.log_chunk(metrics, now - train_start)
-            if progress:
-                progress.update(env_steps, final_return)
-            diverged_at = metrics["diverged_at"][-1]
-            finished = diverged_at >= 0  # frozen: nothing left to learn
-            if config.target_return is not None:
-                finished |= np.array([steps is not None for steps in steps_to_target])
-            if finished.all():
-                break
-        board.log_hparams(member_hparams, final_return, env_steps)
+        with StopRequests() as stop:
+            while not finished():
+                n = min(chunk, num_iterations - done_iterations)
+                chunk_start = time.perf_counter()
+                state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=n)
+                now, trained = time.perf_counter(), True
+                done_iterations += n
+                env_steps = int(metrics["env_steps"][-1, 0])
+                final_return = metrics["recent_return"][-1]
+                reached = target_reached(metrics["recent_return"], config.target_return)
+                for member in range(size):
+                    hits = np.flatnonzero(reached[:, member])
+                    if steps_to_target[member] is None and hits.size:
+                        first = hits[0]
+                        steps_to_target[member] = int(metrics["env_steps"][first, member])
+                        # the chunk ran as one program: place the hit by its share of the chunk's time
+                        seconds_to_target[member] = round(
+                            chunk_start - start + (now - chunk_start) * (first + 1) / n, 3
+                        )
+                board.log_chunk(metrics, now - train_start)
+                if progress:
+                    progress.update(env_steps, final_return)
+                diverged_at = metrics["diverged_at"][-1]
+                if should_stop is not None and should_stop(env_steps):
+                    interrupted_by = "request"
+                interrupted_by = stop.signal or interrupted_by
+                if interrupted_by:
+                    break
+                if saver.due(env_steps) and not finished():
+                    checkpoint()
+            if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
+                board.log_hparams(member_hparams, final_return, env_steps)
+            checkpoint()
     finally:
         if progress:
             progress.close()
         board.close()
+        saver.close()
         env.close()
 
     summary = {
@@ -295,6 +467,7 @@ def train(config, population: Population | None = None, quiet: bool = False) -> 
         "total_steps": num_iterations * steps_per_iteration,
         "wall_s": round(time.perf_counter() - start, 3),
         "run_dir": str(run_dir),
+        "interrupted_by": interrupted_by,
         "runs": [
             {
                 "run": population.names[member],

@@ -199,21 +199,21 @@ def markdown_table(rows: list[dict], target: float | None) -> str:
     return "\n".join(lines)
 
 
-def report(summary: dict, plan: Plan) -> str:
-    """Ranks the points, adds them to summary.json, writes sweep.md and learning_curves.png
-    (IQM and 95% CI across seeds per point) into the run dir; returns the markdown."""
+def report(summary: dict, config: RunConfig) -> str:
+    """Ranks the sweep's points (config.sweep), adds them to summary.json, writes sweep.md and
+    learning_curves.png (IQM and 95% CI across seeds per point) into the run dir; returns the markdown."""
     from pathlib import Path
 
     from jaxrl import compare
     from jaxrl.logging import write_json
 
     run_dir = Path(summary["run_dir"])
-    config = plan.config
-    rows = point_rows(summary, plan.points)
+    points = config.sweep["points"]
+    rows = point_rows(summary, points)
     seeds = ", ".join(str(seed) for seed in config.run_seeds)
     text = "\n\n".join(
         [
-            f"# {config.algo} on {config.env}: {len(plan.points)} points x seeds {seeds}",
+            f"# {config.algo} on {config.env}: {len(points)} points x seeds {seeds}",
             f"{summary['total_steps']:,} env steps per member; final return = mean of each member's last 20 "
             "episodes; IQM and its 95% stratified-bootstrap CI are across the seeds of a point that did not diverge.",
             markdown_table(rows, config.target_return),

@@ -97,6 +97,20 @@ def test_sample_masks_a_draw_only_when_every_try_fails():
     np.testing.assert_array_equal(batch.next_obs[batch.mask], np.broadcast_to(obs[6, 0], (batch.mask.sum(), 3)))
 
 
+def test_drop_pending_unmarks_each_envs_last_step_and_nothing_else():
+    stream = synthetic_stream(num_steps=40, num_envs=3, seed=4)
+    empty = buffers.init(capacity=16, num_envs=3, obs_shape=(3,), obs_dtype=jnp.float32)
+    *_, (replay, added) = add_in_rollouts(empty, stream, rollout_steps=8)
+    resumed = buffers.drop_pending(replay)
+    last = (added - 1) % 16
+    expected = np.asarray(replay.valid).copy()
+    expected[last] = False  # its next obs was pending when the envs restarted
+    np.testing.assert_array_equal(np.asarray(resumed.valid), expected)
+    assert np.asarray(replay.valid)[last].any()  # there was something to drop
+    batch = jax.device_get(sample(resumed, jax.random.PRNGKey(0), 4096))
+    assert (batch.time[batch.mask] < added - 1).all()
+
+
 def record_atari(env_id: str, num_envs: int, num_steps: int, seed: int, **options):
     """A real EnvPool run with random actions, as the runner steps it: (obs [T + 1, E, 4, H, W],
     action, reward, terminated, valid) with valid False on the step after each done."""

@@ -42,6 +42,14 @@ BAD_INPUTS = [
         "--total-steps 100 is below one rollout (num_envs * rollout_steps = 256)",
     ),
     (["train", "ppo", "--lr", "nan"], "invalid --lr nan: must be a finite number"),
+    (["train", "ppo", "--lerning-rate", "1e-3"], "unknown flag --lerning-rate for jaxrl train ppo"),
+    (["train", "ppo", "--ent-coeff", "0.1"], "unknown flag --ent-coeff for jaxrl train ppo; did you mean --ent-coef?"),
+    (["train", "ppo", "--seed", "abc"], "invalid --seed 'abc': expected int"),
+    (["train", "ppo", "--lr", "fast"], "invalid --lr 'fast': expected float"),
+    (["train", "ppo", "--seeds"], "--seeds needs a value"),
+    (["train", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1 has a continuous action space (Box); jaxrl's algorithms"),
+    (["train", "ppo", "--checkpoint-every", "0"], "invalid --checkpoint-every 0: must be an integer >= 1"),
+    (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
 ]
 
 
@@ -54,26 +62,34 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
     assert not (tmp_path / "runs").exists()
 
 
-def test_config_file_errors(tmp_path, capsys):
-    bad_json = tmp_path / "bad.json"
-    bad_json.write_text("{not json")
-    unknown = tmp_path / "unknown.json"
-    unknown.write_text(json.dumps({"algo": "ppo", "lerning_rate": 1.0}))
-    for path, message in (
-        (bad_json, "invalid JSON"),
-        (unknown, "unknown keys lerning_rate"),
-        (tmp_path / "missing.json", "no such file"),
-    ):
-        assert main(["train", "ppo", "--config", str(path), "--logdir", str(tmp_path / "runs")]) == 2
-        assert message in capsys.readouterr().err
+CONFIG_FILES = {
+    "invalid JSON": ("{not json", "invalid JSON"),
+    "unknown keys": (json.dumps({"algo": "ppo", "lerning_rate": 1.0}), "unknown keys lerning_rate"),
+    "other algorithm": (json.dumps({"algo": "dqn"}), "is for algorithm 'dqn', not 'ppo'"),
+    "missing": (None, "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(CONFIG_FILES))
+def test_a_bad_config_file_is_one_line_exit_2(tmp_path, capsys, case):
+    text, message = CONFIG_FILES[case]
+    path = tmp_path / "config.json"
+    if text is not None:
+        path.write_text(text)
+    assert main(["train", "ppo", "--config", str(path), "--logdir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("argv", [["train", "ppo", "--lerning-rate", "1e-3"], ["train", "ppo", "--seed", "abc"]])
-def test_parser_rejects_typos_and_bad_types_with_exit_2(argv):
-    with pytest.raises(SystemExit) as exit_info:
-        main(argv)
-    assert exit_info.value.code == 2
+def test_an_atari_id_without_its_rom_is_one_line(tmp_path, capsys, monkeypatch):
+    from jaxrl.envs import envpool as envpool_backend
+
+    monkeypatch.setattr(envpool_backend, "rom_dir", lambda: tmp_path)  # an EnvPool install without ROMs
+    assert main(["train", "ppo", "--env", "Pong", "--logdir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"jaxrl: error: Pong-v5: no ROM pong.bin in EnvPool's ROM folder {tmp_path}; reinstall envpool"
+    assert not (tmp_path / "runs").exists()
 
 
 def test_train_writes_config_tensorboard_and_summary_and_repeats_exactly(tmp_path):

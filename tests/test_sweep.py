@@ -189,7 +189,7 @@ def test_sweep_end_to_end_table_summary_curves_and_tensorboard_names(tmp_path):
     table = (run_dir / "sweep.md").read_text()
     assert "| 1 | lr=1e-3" in table and "2/2" in table and table.strip().endswith(result.stdout.strip()[-40:])
     assert (run_dir / "learning_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    members = sorted(path.name for path in run_dir.iterdir() if path.is_dir())
+    members = sorted(path.name for path in run_dir.iterdir() if path.is_dir() and path.name != "checkpoints")
     assert members[0] == "lr=1e-3,ent_coef=0,s0" and len(members) == 8
     assert_hparams_logged(run_dir / "lr=1e-3,ent_coef=0.01,s1", {"lr": 1e-3, "ent_coef": 0.01, "seed": 1.0})
     config = json.loads((run_dir / "config.json").read_text())

@@ -184,8 +184,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
         def gradient_step(carry, inputs):
             params, target_params, opt_state = carry
-            env_step, sample_key = inputs  # the env step (of this member) this update belongs to
-            trained = env_step > static.learning_starts
+            env_step, stored, sample_key = inputs  # this update's env step; steps in the replay by then
+            # Learning waits for `learning_starts` stored steps rather than env steps: the same on
+            # a fresh run, and a run resumed without its replay refills it before learning again.
+            trained = stored > static.learning_starts
             # Computed always and kept only once learning has started, rather than skipped with a
             # lax.cond: XLA:CPU runs convolutions inside a conditional (or a loop, hence `unroll`)
             # several times slower, and under vmap a cond computes both branches anyway.
@@ -204,11 +206,12 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
                 trained,
             )
 
-        update_steps = state.env_steps + static.train_every * (1 + jnp.arange(updates_per_rollout))
+        offsets = static.train_every * (1 + jnp.arange(updates_per_rollout))
+        update_steps, stored_steps = state.env_steps + offsets, state.replay.count * static.num_envs + offsets
         (params, target_params, opt_state), (loss, q_mean, trained) = jax.lax.scan(
             gradient_step,
             (state.params, state.target_params, state.opt_state),
-            (update_steps, jax.random.split(key, updates_per_rollout)),
+            (update_steps, stored_steps, jax.random.split(key, updates_per_rollout)),
             unroll=unroll_gradient_loops(spec.obs_shape),  # see gradient_step
         )
         env_steps = state.env_steps + steps_per_rollout

@@ -47,11 +47,24 @@ def known_env_ids() -> list[str]:
 
 
 def resolve_env_id(name: str) -> str:
-    """Maps a friendly alias (`Pong`) to its EnvPool id (`Pong-v5`); rejects unknown ids."""
+    """Maps a friendly alias (`Pong`) to its EnvPool id (`Pong-v5`); rejects unknown ids, ids
+    with a continuous action space, and Atari ids whose ROM is missing, each with a reason."""
+    from jaxrl.envs import envpool as envpool_backend
+
     env_id = ALIASES.get(name, name)
     known = known_env_ids()
     if env_id in known:
         return env_id
+    game = envpool_backend.missing_rom(env_id)
+    if game is not None:
+        raise UnknownEnvError(
+            f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {envpool_backend.rom_dir()}; reinstall envpool"
+        )
+    space = envpool_backend.action_space_name(env_id)
+    if space is not None and space != "Discrete":
+        raise UnknownEnvError(
+            f"{env_id} has a continuous action space ({space}); jaxrl's algorithms need a discrete one"
+        )
     candidates = list(ALIASES) + known
     close = difflib.get_close_matches(name, candidates, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
@@ -62,9 +75,10 @@ def is_atari_id(env_id: str) -> bool:
     return env_id.endswith("-v5")
 
 
-def env_seeds(run_seed: int, num_envs: int) -> list[int]:
-    """EnvPool seeds of one run's envs: a pure function of (run seed, env index)."""
-    return [(run_seed * 100_003 + index) % 2**31 for index in range(num_envs)]
+def env_seeds(run_seed: int, num_envs: int, restarts: int = 0) -> list[int]:
+    """EnvPool seeds of one run's envs: a pure function of (run seed, env index, restarts). A
+    resumed run restarts its envs; new seeds keep it from replaying the episodes it began with."""
+    return [(run_seed * 100_003 + restarts * 1_000_003 + index) % 2**31 for index in range(num_envs)]
 
 
 def make_env(env_id: str, seeds: list[int], **options) -> Env:

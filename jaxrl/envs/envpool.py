@@ -1,7 +1,8 @@
 """EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call."""
 
-import functools
+import re
 import warnings
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -11,12 +12,42 @@ from jaxrl.envs import Env, EnvSpec, Step, is_atari_id
 CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
 
 
-@functools.cache
+def rom_dir() -> Path:
+    from envpool.atari.registration import atari_rom_path
+
+    return Path(atari_rom_path)
+
+
+def atari_ids() -> dict[str, str]:
+    """Atari id -> game, for every ROM EnvPool holds: pong.bin -> Pong-v5, ms_pacman.bin -> MsPacman-v5."""
+    games = sorted(path.stem for path in rom_dir().glob("*.bin"))
+    return {"".join(part.capitalize() for part in game.split("_")) + "-v5": game for game in games}
+
+
 def supported_ids() -> list[str]:
     import envpool
 
-    atari = [env_id for env_id in envpool.list_all_envs() if env_id.endswith("-v5")]
-    return [env_id for env_id in CLASSIC_IDS if env_id in envpool.list_all_envs()] + atari
+    return [env_id for env_id in CLASSIC_IDS if env_id in envpool.list_all_envs()] + list(atari_ids())
+
+
+def missing_rom(env_id: str) -> str | None:
+    """The game of an Atari id that ale-py knows but EnvPool has no ROM for; None otherwise."""
+    if not env_id.endswith("-v5"):
+        return None
+    from ale_py.roms import get_all_rom_ids
+
+    game = re.sub(r"(?<!^)(?=[A-Z])", "_", env_id.removesuffix("-v5")).lower()
+    return game if game in get_all_rom_ids() else None
+
+
+def action_space_name(env_id: str) -> str | None:
+    """The action space's class name (Discrete, Box, ...) of an id EnvPool registers, None if unknown."""
+    import envpool
+
+    if env_id not in envpool.list_all_envs():
+        return None
+    quiet_gymnasium()
+    return type(envpool.make_spec(env_id).action_space).__name__
 
 
 def quiet_gymnasium() -> None:
