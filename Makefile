@@ -1,6 +1,6 @@
 # make train ALGO=ppo ENV=CartPole SEEDS=1 ARGS="--lr 3e-4"   |   make test   |   make bench
 # make sweep ALGO=ppo SEEDS=4 ARGS="--lr 1e-4,3e-4,1e-3 --ent-coef 0,0.01"   |   make compare RUNS="runs/A runs/B"
-# make resume RUN=runs/CartPole-v1/ppo/<name>
+# make resume RUN=runs/CartPole-v1/ppo/<name>   |   make eval RUN=runs/CartPole-v1/ppo/<name> ARGS="--video"
 # Every target creates .venv (and installs the package into it) when it is missing or stale.
 
 PYTHON ?= python3
@@ -15,7 +15,7 @@ ifneq ($(origin ENV),command line)
 ENV := CartPole
 endif
 
-.PHONY: install train sweep resume compare test test-fast lint bench clean
+.PHONY: install train sweep resume eval compare test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,9 @@ sweep: $(BIN)/.installed
 
 resume: $(BIN)/.installed
 	$(BIN)/jaxrl train --resume $(RUN)
+
+eval: $(BIN)/.installed
+	$(BIN)/jaxrl eval $(RUN) $(ARGS)
 
 compare: $(BIN)/.installed
 	$(BIN)/jaxrl compare $(RUNS) $(ARGS)

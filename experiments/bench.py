@@ -10,6 +10,7 @@ into BENCHMARKS.md with the machine it ran on.
   cartpole-dqn   the same for DQN, to 400 and to 450 (exploration on)
   scaling        wall-clock of 16 seeds vs 1 seed of PPO CartPole at a fixed step budget
   sweep          wall-clock of a 24-member PPO CartPole sweep (3 lr x 2 ent_coef x 4 seeds) vs 1 run
+  backends       PPO CartPole training on the gymnasium backend vs EnvPool, same step budget
   pong-ppo       Pong PPO training SPS on this machine beside raw EnvPool Pong throughput
   pong-dqn       Pong DQN training SPS (learning on) for populations of 1 and 4, replay bytes
 """
@@ -27,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ["cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "pong-ppo", "pong-dqn"]
+SECTIONS = ["cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"]
 
 
 def whole_process(argv: list[str], env: dict | None = None) -> tuple[float, str]:
@@ -168,6 +169,21 @@ def sweep_cost(repeats: int) -> str:
     )
 
 
+def backends(repeats: int) -> str:
+    """PPO CartPole, 51,200 steps, compiled beforehand: host gymnasium envs through io_callback vs EnvPool."""
+    budget = 51_200
+    with tempfile.TemporaryDirectory() as logdir:
+        trainings = {name: ppo_cartpole(logdir, budget, backend=name) for name in ("envpool", "gymnasium")}
+        times = fixed_budget_seconds(trainings, repeats)
+    envpool, gym = statistics.median(times["envpool"]), statistics.median(times["gymnasium"])
+    return (
+        f"| PPO CartPole-v1, {budget:,} steps, 8 envs | median s | env steps/s |\n|---|---|---|\n"
+        f"| EnvPool | {envpool:.2f} | {budget / envpool:,.0f} |\n"
+        f"| gymnasium (io_callback) | {gym:.2f} | {budget / gym:,.0f} |\n"
+        f"\nThe gymnasium backend takes {gym / envpool:.2f}x EnvPool's time; runs: {times}"
+    )
+
+
 def raw_envpool_sps(num_envs: int, repeats: int) -> float:
     """EnvPool Pong stepped from Python with random actions: the floor any learner sits on."""
     import envpool
@@ -265,6 +281,7 @@ def main() -> None:
         "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),
         "scaling": lambda: scaling(args.repeats),
         "sweep": lambda: sweep_cost(args.repeats),
+        "backends": lambda: backends(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
     }

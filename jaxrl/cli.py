@@ -14,7 +14,7 @@ from typing import Annotated, Union
 import tyro
 
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
-from jaxrl.config import RUN_FLAGS, ConfigError, flag, resolve
+from jaxrl.config import RUN_FLAGS, ConfigError, check_value, flag, resolve
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -182,6 +182,25 @@ def compare(paths: list[str], out: str = "comparison") -> int:
     return 0
 
 
+def evaluate(run_dir: str, episodes: int, seed: int, stochastic: bool, video: bool, runs: list[str] | None) -> int:
+    from jaxrl import evaluate as evaluation
+    from jaxrl.checkpoints import CheckpointError
+
+    try:
+        config = resume_config(run_dir, None)
+        check_value("episodes", episodes, int)
+        result = evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
+    except (ConfigError, CheckpointError) as error:
+        print(f"jaxrl: error: {error}", file=sys.stderr)
+        sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit
+        return EXIT_BAD_INPUT
+    print(f"{config.algo} on {config.env}, checkpoint at env step {result['checkpoint_step']:,}, {result['policy']}:")
+    print("\n".join(result["lines"]))
+    for name, video in result["videos"].items():
+        print(f"{name}: video of a game with return {video['return']:.1f}: {video['path']}")
+    return 0
+
+
 def check_algorithm_word(argv: list[str]) -> None:
     """`jaxrl train pppo`: one line with a suggestion, rather than tyro's list of subcommands."""
     if len(argv) >= 2 and argv[0] in ("train", "sweep") and not argv[1].startswith("-"):
@@ -276,7 +295,19 @@ def main(argv: list[str] | None = None) -> int:
         """Compare finished runs from their TensorBoard logs: IQM +- 95% CI curves per env, and a table."""
         return compare(paths, out)
 
-    commands = {"train": train_command, "sweep": sweep_command, "compare": compare_command}
+    def eval_command(
+        run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
+        episodes: Annotated[int, tyro.conf.arg(help="games per member")] = 10,
+        seed: Annotated[int, tyro.conf.arg(help="seeds the envs (alike for every member) and sampling")] = 0,
+        stochastic: Annotated[bool, tyro.conf.arg(help="act as in training (sampled / epsilon-greedy)")] = False,
+        video: Annotated[bool, tyro.conf.arg(help="write the first game of each member as a video")] = False,
+        run: Annotated[list[str] | None, tyro.conf.arg(help="only these members, e.g. s3")] = None,
+    ):
+        """Play a run's latest checkpoint: mean and std of return and length per member, no
+        reward clipping or episodic life; eval.json in the run dir."""
+        return evaluate(run_dir, episodes, seed, stochastic, video, run)
+
+    commands = {"train": train_command, "sweep": sweep_command, "eval": eval_command, "compare": compare_command}
     try:
         return tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="jaxrl")
     except ConfigError as error:

@@ -31,6 +31,10 @@ RUN_FLAGS = {
         str,
         "env id or alias: CartPole, Pong, Breakout, or an EnvPool id such as Breakout-v5 (default CartPole-v1)",
     ),
+    "backend": (
+        str,
+        "envpool or gymnasium (default: EnvPool wherever it has the env id, else gymnasium, which is slower)",
+    ),
     "seeds": (int, "number of seeds trained together in one program: seeds K..K+N-1 (default 1)"),
     "seed": (int, "first seed K (default 0)"),
     "total_steps": (int, "env steps per population member (default: the preset's budget)"),
@@ -46,6 +50,11 @@ RUN_FLAGS = {
     "frame_size": (int, "Atari: observation height and width (default 84)"),
     "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
     "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
+    "capture_video": (
+        int,
+        "every this many env steps per member, record a greedy game of the first member into <run dir>/videos/ "
+        "and TensorBoard (default: never)",
+    ),
     "checkpoint_every": (
         int,
         "env steps per member between checkpoints (default: one every 10 minutes); one is always written at the end",
@@ -64,6 +73,7 @@ RUN_DEFAULTS = dict(
     target_return=None,
     logdir="runs",
     log_every=4096,
+    capture_video=None,
     checkpoint_every=None,
     keep_checkpoints=3,
     checkpoint_replay=True,
@@ -72,6 +82,7 @@ ATARI_DEFAULTS = dict(frame_size=84, episodic_life=True, reward_clip=True)
 RUN_KEYS = (
     "algo",
     "env",
+    "backend",
     "seed",
     "seeds",
     "total_steps",
@@ -79,6 +90,7 @@ RUN_KEYS = (
     "logdir",
     "name",
     "log_every",
+    "capture_video",
     "checkpoint_every",
     "keep_checkpoints",
     "checkpoint_replay",
@@ -99,7 +111,9 @@ class RunConfig:
     env_options: dict  # backend settings (Atari preprocessing)
     static: dict  # the algorithm's static config, by field
     hyper: dict  # the algorithm's numeric hyperparameters, by field
+    backend: str = "envpool"  # which library steps the envs: "envpool" or "gymnasium"
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
+    capture_video: int | None = None  # env steps per member between recorded games
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
     checkpoint_replay: bool = True
@@ -140,7 +154,7 @@ def load_preset(algo: str, env_id: str, is_atari: bool) -> dict:
         return {}
     tables = tomllib.loads(path.read_text())
     preset = dict(tables.get("atari" if is_atari else "classic", {}))
-    preset.update(tables.get(env_id, {}))
+    preset.update(tables.get(env_id.removeprefix("ALE/"), {}))  # ALE/Pong-v5 takes Pong-v5's table
     return preset
 
 
@@ -191,7 +205,10 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
             f"--config {options['config']} is for algorithm '{from_file['algo']}', not '{algorithm.name}'"
         )
     try:
-        env_id = resolve_env_id(options.get("env") or from_file.get("env") or DEFAULT_ENV)
+        env_id, backend = resolve_env_id(
+            options.get("env") or from_file.get("env") or DEFAULT_ENV,
+            options.get("backend") or from_file.get("backend"),
+        )
     except UnknownEnvError as error:
         raise ConfigError(str(error)) from None
     is_atari = is_atari_id(env_id)
@@ -201,7 +218,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     merged.update({key: f.default for key, f in {**static_fields, **hyper_fields}.items()})
     merged.update(env_fields)
     merged.update(load_preset(algorithm.name, env_id, is_atari))
-    merged.update({key: value for key, value in from_file.items() if key not in ("env", "name", "algo")})
+    merged.update({key: value for key, value in from_file.items() if key not in ("env", "backend", "name", "algo")})
     merged.update({key: value for key, value in options.items() if value is not None and key in allowed})
 
     for key, f in static_fields.items():
@@ -210,7 +227,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         check_value(key, merged[key], type(f.default))
     for key in hyper_fields:
         check_value(key, merged[key], float)
-    for key in ("seeds", "total_steps", "log_every", "checkpoint_every", "keep_checkpoints"):
+    for key in ("seeds", "total_steps", "log_every", "capture_video", "checkpoint_every", "keep_checkpoints"):
         check_value(key, merged[key], int)
     if merged["seed"] < 0:
         raise ConfigError(f"invalid --seed {merged['seed']}: must be >= 0")
@@ -233,6 +250,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     return RunConfig(
         algo=algorithm.name,
         env=env_id,
+        backend=backend,
         seed=merged["seed"],
         seeds=merged["seeds"],
         total_steps=merged["total_steps"],
@@ -243,6 +261,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         env_options={key: merged[key] for key in env_fields},
         static=dataclasses.asdict(static),
         hyper={key: float(merged[key]) for key in hyper_fields},
+        capture_video=merged["capture_video"],
         checkpoint_every=merged["checkpoint_every"],
         keep_checkpoints=merged["keep_checkpoints"],
         checkpoint_replay=bool(merged["checkpoint_replay"]),

@@ -162,6 +162,11 @@ class TensorBoard:
             if np.isfinite(final):
                 writer.add_scalars({"hparams/final_return": float(final)}, step)
 
+    def log_video(self, member: int, frames: np.ndarray, fps: float, step: int) -> None:
+        from jaxrl.video import video_summary
+
+        self.writers[member].add_summary(video_summary("eval/video", frames, fps), step)
+
     def flush(self) -> None:
         for writer in self.writers:
             writer.flush()

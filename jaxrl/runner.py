@@ -40,7 +40,6 @@ class RunnerState:
 
 class Runner(NamedTuple):
     init: Any  # (seeds [P], hyper [P]) -> (state, handle)
-    abstract_state: Any  # (seeds [P], hyper [P]) -> the state's ShapeDtypeStructs, nothing computed
     collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
     update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
     train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
@@ -93,6 +92,41 @@ def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at: jax.Array,
     return new_agent.replace(**frozen), diverged_at
 
 
+# What a checkpoint keeps: everything learned and counted. The env side (observations, episodes
+# in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it.
+LEARNING_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
+
+
+def init_learning(agent: Agent, seeds: jax.Array, hyper) -> dict:
+    """The learning part of a fresh RunnerState (LEARNING_FIELDS), for members with these seeds."""
+    keys = jax.vmap(jax.random.PRNGKey)(seeds)
+    keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+    return dict(
+        # One member after another, not vmapped: jaxlib's batched QR (orthogonal init) shares
+        # XLA's CPU thread pool with the kernels that wait on it and can deadlock on 2 cores
+        # (reproduced: a vmapped init of 4 hangs within seconds of repeated calls).
+        agent=jax.lax.map(lambda member: agent.init(*member), (init_keys, hyper)),
+        recent=jax.vmap(lambda _: init_recent())(seeds),
+        key=keys,
+        env_steps=jnp.zeros((), jnp.int32),
+        diverged_at=jnp.full(seeds.shape, -1, jnp.int32),
+    )
+
+
+def checkpoint_like(agent: Agent, seeds, hyper, with_replay: bool) -> dict:
+    """The ShapeDtypeStructs of a checkpoint of this population, nothing computed."""
+    return without_replay(
+        jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(seeds), hyper), with_replay
+    )
+
+
+def without_replay(learning: dict, with_replay: bool) -> dict:
+    agent = learning["agent"]
+    if not with_replay and hasattr(agent, "replay"):
+        return dict(learning, agent=agent.replace(replay=None))
+    return learning
+
+
 def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> Runner:
     num_envs = env.num_envs // population
 
@@ -100,20 +134,11 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         return x.reshape(population, num_envs, *x.shape[1:])
 
     def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
-        keys = jax.vmap(jax.random.PRNGKey)(seeds)
-        keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         return RunnerState(
-            # One member after another, not vmapped: jaxlib's batched QR (orthogonal init) shares
-            # XLA's CPU thread pool with the kernels that wait on it and can deadlock on 2 cores
-            # (reproduced: a vmapped init of 4 hangs within seconds of repeated calls).
-            agent=jax.lax.map(lambda member: agent.init(*member), (init_keys, hyper)),
+            **init_learning(agent, seeds, hyper),
             obs=per_member(obs),
             prev_done=jnp.zeros((population, num_envs), bool),
             episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
-            recent=jax.vmap(lambda _: init_recent())(seeds),
-            key=keys,
-            env_steps=jnp.zeros((), jnp.int32),
-            diverged_at=jnp.full((population,), -1, jnp.int32),
         )
 
     # jit may forward an input buffer straight into the output (an optimizer state holding the
@@ -124,10 +149,6 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
     def init(seeds: jax.Array, hyper) -> tuple[RunnerState, Any]:
         handle, obs = env.reset()
         return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs), handle
-
-    def abstract_state(seeds: jax.Array, hyper) -> RunnerState:
-        obs = jax.ShapeDtypeStruct((env.num_envs, *env.spec.obs_shape), env.spec.obs_dtype)
-        return jax.eval_shape(init_state, jnp.asarray(seeds), hyper, obs)
 
     def env_step(carry, _):
         state, handle = carry
@@ -191,7 +212,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
         metrics = jax.device_get(metrics)
         return state, handle, {key: np.stack([m[key] for m in metrics]) for key in metrics[0]}
 
-    return Runner(init=init, abstract_state=abstract_state, collect=collect, update=update, train_chunk=train_chunk)
+    return Runner(init=init, collect=collect, update=update, train_chunk=train_chunk)
 
 
 class Population(NamedTuple):
@@ -215,18 +236,8 @@ def target_reached(recent_return: np.ndarray, target: float | None) -> np.ndarra
 
 
 def saved_state(state: RunnerState, with_replay: bool) -> dict:
-    """What a checkpoint keeps: everything learned and counted. The env side (observations,
-    episodes in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it."""
-    agent = state.agent
-    if not with_replay and hasattr(agent, "replay"):
-        agent = agent.replace(replay=None)
-    return {
-        "agent": agent,
-        "recent": state.recent,
-        "key": state.key,
-        "env_steps": state.env_steps,
-        "diverged_at": state.diverged_at,
-    }
+    """The part of the state a checkpoint holds (LEARNING_FIELDS)."""
+    return without_replay({name: getattr(state, name) for name in LEARNING_FIELDS}, with_replay)
 
 
 def resumed_state(fresh: RunnerState, saved: dict) -> RunnerState:
@@ -239,23 +250,16 @@ def resumed_state(fresh: RunnerState, saved: dict) -> RunnerState:
 
         replay = fresh.agent.replay if agent.replay is None else jax.vmap(drop_pending)(agent.replay)
         agent = agent.replace(replay=replay)
-    return fresh.replace(
-        agent=agent,
-        recent=saved["recent"],
-        key=saved["key"],
-        env_steps=saved["env_steps"],
-        diverged_at=saved["diverged_at"],
-    )
+    return fresh.replace(**dict(saved, agent=agent))
 
 
-def restore(runner: Runner, population: Population, run_dir, step: int, with_replay: bool, quiet: bool):
+def restore(runner: Runner, agent: Agent, population: Population, run_dir, step: int, with_replay: bool, quiet: bool):
     """(state, handle) of a resumed run: the checkpoint's learning on freshly restarted envs. The
     checkpoint is read before anything compiles, so one that does not fit fails fast."""
     from jaxrl import checkpoints
 
     seeds = np.asarray(population.seeds, np.int32)
-    like = saved_state(runner.abstract_state(seeds, population.hyper), with_replay)
-    saved = checkpoints.restore_state(run_dir, like, step)
+    saved = checkpoints.restore_state(run_dir, checkpoint_like(agent, seeds, population.hyper, with_replay), step)
     state, handle = runner.init(seeds, population.hyper)
     state = resumed_state(state, saved)
     if not quiet:
@@ -315,6 +319,17 @@ class StopRequests:
             signal.signal(signum, handler)
 
 
+def capture_video(agent: Agent, state: RunnerState, config, board, run_dir, name: str, env_steps: int) -> None:
+    """A greedy game of the first member, into <run dir>/videos/ and its TensorBoard run."""
+    from jaxrl.video import record_game, write_video
+
+    member = jax.tree.map(lambda x: x[0], without_replay({"agent": state.agent}, False)["agent"])
+    frames, fps, _ = record_game(agent, member, config.env, env_steps, False, **config.env_options)
+    (run_dir / "videos").mkdir(exist_ok=True)
+    write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
+    board.log_video(0, frames, fps, env_steps)
+
+
 def population_of(algorithm, config) -> Population:
     """The population a config describes: a sweep's points x seeds, else its seeds."""
     if config.sweep:
@@ -367,6 +382,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
     env = make_env(
         config.env,
         [s for seed in population.seeds for s in env_seeds(seed, static.num_envs, restarts)],
+        config.backend,
         **config.env_options,
     )
     try:
@@ -375,7 +391,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
         if resume is None:
             state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
         else:
-            state, handle = restore(runner, population, run_dir, step, config.checkpoint_replay, quiet)
+            state, handle = restore(runner, agent, population, run_dir, step, config.checkpoint_replay, quiet)
     except BaseException:
         env.close()
         raise
@@ -449,6 +465,9 @@ def train(config, population: Population | None = None, quiet: bool = False, res
                 interrupted_by = stop.signal or interrupted_by
                 if interrupted_by:
                     break
+                every = config.capture_video
+                if every and env_steps // every > (env_steps - n * steps_per_iteration) // every:
+                    capture_video(agent, state, config, board, run_dir, population.names[0], env_steps)
                 if saver.due(env_steps) and not finished():
                     checkpoint()
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)

@@ -31,6 +31,8 @@ class Agent(NamedTuple):
     init: Callable[[jax.Array, Any], Any]  # (key, hyper) -> state
     act: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, dict]]  # (state, obs [E, ...], key)
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
+    # (state, obs [E, ...]) -> [E, A]: policy logits or Q-values; evaluation acts greedily on them
+    preferences: Callable[[Any, jax.Array], jax.Array]
 
 
 def flatten_steps(batch):

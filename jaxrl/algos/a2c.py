@@ -111,7 +111,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         updates, opt_state = optimizer(hyper).update(grads, opt_state, state.params)
         return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
 
-    return Agent(init, act, learn)
+    def preferences(state: AgentState, obs):
+        return network.apply(state.params, obs)[0]
+
+    return Agent(init, act, learn, preferences)
 
 
 ALGORITHM = Algorithm(

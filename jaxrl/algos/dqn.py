@@ -231,7 +231,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         )
         return state, metrics
 
-    return Agent(init, act, learn)
+    def preferences(state: AgentState, obs):
+        return network.apply(state.params, obs)
+
+    return Agent(init, act, learn, preferences)
 
 
 ALGORITHM = Algorithm(

@@ -165,7 +165,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         state = AgentState(params, opt_state, state.iteration + 1)
         return state, jax.tree.map(jnp.mean, metrics)
 
-    return Agent(init, act, learn)
+    def preferences(state: AgentState, obs):
+        return network.apply(state.params, obs)[0]
+
+    return Agent(init, act, learn, preferences)
 
 
 ALGORITHM = Algorithm(

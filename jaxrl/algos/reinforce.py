@@ -143,7 +143,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         return AgentState(optax.apply_updates(state.params, updates), opt_state), metrics
 
-    return Agent(init, act, learn)
+    def preferences(state: AgentState, obs):
+        return network.apply(state.params, obs)[0]
+
+    return Agent(init, act, learn, preferences)
 
 
 ALGORITHM = Algorithm(

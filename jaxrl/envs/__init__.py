@@ -46,33 +46,57 @@ def known_env_ids() -> list[str]:
     return envpool_backend.supported_ids()
 
 
-def resolve_env_id(name: str) -> str:
-    """Maps a friendly alias (`Pong`) to its EnvPool id (`Pong-v5`); rejects unknown ids, ids
-    with a continuous action space, and Atari ids whose ROM is missing, each with a reason."""
+BACKENDS = ("envpool", "gymnasium")
+
+
+def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
+    """(env id, backend) for a name: an alias (`Pong` -> `Pong-v5`), an EnvPool id, or any
+    gymnasium id with a discrete action space. EnvPool wherever it has the id, unless `backend`
+    says otherwise. Rejects unknown ids (with the closest name), continuous action spaces, and
+    Atari ids whose ROM is missing, each with a one-line reason."""
     from jaxrl.envs import envpool as envpool_backend
 
+    if backend not in (None, *BACKENDS):
+        raise UnknownEnvError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     env_id = ALIASES.get(name, name)
     known = known_env_ids()
-    if env_id in known:
-        return env_id
-    game = envpool_backend.missing_rom(env_id)
-    if game is not None:
-        raise UnknownEnvError(
-            f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {envpool_backend.rom_dir()}; reinstall envpool"
-        )
+    if env_id in known and backend != "gymnasium":
+        return env_id, "envpool"
     space = envpool_backend.action_space_name(env_id)
     if space is not None and space != "Discrete":
         raise UnknownEnvError(
             f"{env_id} has a continuous action space ({space}); jaxrl's algorithms need a discrete one"
         )
+    game = envpool_backend.missing_rom(env_id)
+    if game is not None and backend != "gymnasium":
+        raise UnknownEnvError(
+            f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {envpool_backend.rom_dir()}; reinstall envpool"
+        )
+    if backend != "envpool" and gymnasium_registered(env_id):
+        from jaxrl.envs import gymnasium as gymnasium_backend
+
+        gymnasium_backend.make(env_id, [0]).close()  # raises, with the reason, if jaxrl cannot train on it
+        return env_id, "gymnasium"
     candidates = list(ALIASES) + known
     close = difflib.get_close_matches(name, candidates, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    raise UnknownEnvError(f"unknown env '{name}'{hint}")
+    where = " in EnvPool" if backend == "envpool" else ""
+    raise UnknownEnvError(f"unknown env '{name}'{where}{hint}")
+
+
+def gymnasium_registered(env_id: str) -> bool:
+    """A gymnasium id, ALE's included."""
+    import ale_py
+    import gymnasium
+
+    from jaxrl.envs.gymnasium import gymnasium_id
+
+    gymnasium.register_envs(ale_py)
+    return gymnasium_id(env_id) in gymnasium.registry
 
 
 def is_atari_id(env_id: str) -> bool:
-    return env_id.endswith("-v5")
+    return env_id.endswith("-v5") or env_id.startswith("ALE/")
 
 
 def env_seeds(run_seed: int, num_envs: int, restarts: int = 0) -> list[int]:
@@ -81,8 +105,12 @@ def env_seeds(run_seed: int, num_envs: int, restarts: int = 0) -> list[int]:
     return [(run_seed * 100_003 + restarts * 1_000_003 + index) % 2**31 for index in range(num_envs)]
 
 
-def make_env(env_id: str, seeds: list[int], **options) -> Env:
+def make_env(env_id: str, seeds: list[int], backend: str = "envpool", **options) -> Env:
     """One pool with an env per seed. `options` are backend settings (Atari preprocessing)."""
+    if backend == "gymnasium":
+        from jaxrl.envs import gymnasium as gymnasium_backend
+
+        return gymnasium_backend.make(env_id, seeds, **options)
     from jaxrl.envs import envpool as envpool_backend
 
     return envpool_backend.make(env_id, seeds, **options)
