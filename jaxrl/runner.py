@@ -42,6 +42,7 @@ class Runner(NamedTuple):
     init: Any  # (seeds [P], hyper [P]) -> (state, handle)
     collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
     update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
+    dispatch: Any  # (state, handle, hyper, num_iterations) -> (state, handle, [device metrics [P]])
     train_chunk: Any  # (state, handle, hyper, num_iterations) -> (state, handle, metrics [n, P])
 
 
@@ -127,6 +128,15 @@ def without_replay(learning: dict, with_replay: bool) -> dict:
     return learning
 
 
+def host_metrics(groups: list[list[dict]]) -> dict:
+    """Per group of members, per iteration, device metrics {name: [members]} -> NumPy
+    {name: [iterations, P]}, the groups side by side in member order."""
+    groups = jax.device_get(groups)
+    return {
+        key: np.concatenate([np.stack([m[key] for m in group]) for group in groups], axis=1) for key in groups[0][0]
+    }
+
+
 def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> Runner:
     num_envs = env.num_envs // population
 
@@ -199,20 +209,23 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
     collect = jax.jit(collect, donate_argnums=0)
     update = jax.jit(update, donate_argnums=0)
 
-    def train_chunk(state: RunnerState, handle, hyper, num_iterations: int):
-        """`num_iterations` rollouts and updates, dispatched asynchronously; one sync at the end.
-
-        Returns the new state and handle and the metrics as NumPy arrays [num_iterations, P].
-        """
+    def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
+        """`num_iterations` rollouts and updates, dispatched and not awaited: (state, handle,
+        [metrics of each iteration, on the device])."""
         metrics = []
         for _ in range(num_iterations):
             state, handle, traj, ended = collect(state, handle)
             state, iteration_metrics = update(state, traj, ended, hyper)
             metrics.append(iteration_metrics)
-        metrics = jax.device_get(metrics)
-        return state, handle, {key: np.stack([m[key] for m in metrics]) for key in metrics[0]}
+        return state, handle, metrics
 
-    return Runner(init=init, collect=collect, update=update, train_chunk=train_chunk)
+    def train_chunk(state: RunnerState, handle, hyper, num_iterations: int):
+        """`num_iterations` rollouts and updates; one sync at the end. Returns the new state and
+        handle and the metrics as NumPy arrays [num_iterations, P]."""
+        state, handle, metrics = dispatch(state, handle, hyper, num_iterations)
+        return state, handle, host_metrics([metrics])
+
+    return Runner(init=init, collect=collect, update=update, dispatch=dispatch, train_chunk=train_chunk)
 
 
 class Population(NamedTuple):
@@ -251,22 +264,6 @@ def resumed_state(fresh: RunnerState, saved: dict) -> RunnerState:
         replay = fresh.agent.replay if agent.replay is None else jax.vmap(drop_pending)(agent.replay)
         agent = agent.replace(replay=replay)
     return fresh.replace(**dict(saved, agent=agent))
-
-
-def restore(runner: Runner, agent: Agent, population: Population, run_dir, step: int, with_replay: bool, quiet: bool):
-    """(state, handle) of a resumed run: the checkpoint's learning on freshly restarted envs. The
-    checkpoint is read before anything compiles, so one that does not fit fails fast."""
-    from jaxrl import checkpoints
-
-    seeds = np.asarray(population.seeds, np.int32)
-    saved = checkpoints.restore_state(run_dir, checkpoint_like(agent, seeds, population.hyper, with_replay), step)
-    state, handle = runner.init(seeds, population.hyper)
-    state = resumed_state(state, saved)
-    if not quiet:
-        refills = not with_replay and hasattr(state.agent, "replay")
-        note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
-        print(f"resuming {run_dir} at env step {step:,}{note}", file=sys.stderr)
-    return state, handle
 
 
 class Record(NamedTuple):
@@ -319,12 +316,13 @@ class StopRequests:
             signal.signal(signum, handler)
 
 
-def capture_video(agent: Agent, state: RunnerState, config, board, run_dir, name: str, env_steps: int) -> None:
+def capture_video(fleet, config, board, run_dir, name: str, env_steps: int) -> None:
     """A greedy game of the first member, into <run dir>/videos/ and its TensorBoard run."""
     from jaxrl.video import record_game, write_video
 
-    member = jax.tree.map(lambda x: x[0], without_replay({"agent": state.agent}, False)["agent"])
-    frames, fps, _ = record_game(agent, member, config.env, env_steps, False, **config.env_options)
+    frames, fps, _ = record_game(
+        fleet.agent, fleet.first_member_agent(), config.env, env_steps, False, **config.env_options
+    )
     (run_dir / "videos").mkdir(exist_ok=True)
     write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
     board.log_video(0, frames, fps, env_steps)
@@ -350,7 +348,6 @@ def train(config, population: Population | None = None, quiet: bool = False, res
 
     from jaxrl import checkpoints
     from jaxrl.algos import get_algorithm
-    from jaxrl.envs import env_seeds, make_env
     from jaxrl.logging import Progress, TensorBoard, new_run_dir, write_json
 
     start = time.perf_counter()
@@ -378,22 +375,27 @@ def train(config, population: Population | None = None, quiet: bool = False, res
             file=sys.stderr,
         )
 
-    restarts = record.restarts
-    env = make_env(
-        config.env,
-        [s for seed in population.seeds for s in env_seeds(seed, static.num_envs, restarts)],
-        config.backend,
-        **config.env_options,
-    )
+    from jaxrl.fleet import Fleet
+
+    fleet = Fleet(algorithm, static, config, population, num_iterations, record.restarts)
+    if len(fleet.groups) > 1 and not quiet:
+        devices = ", ".join(str(group.device) for group in fleet.groups)
+        print(
+            f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each",
+            file=sys.stderr,
+        )
     try:
-        agent = algorithm.build(static, env.spec, num_iterations)
-        runner = make_runner(agent, env, size, static.rollout_steps)
         if resume is None:
-            state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
-        else:
-            state, handle = restore(runner, agent, population, run_dir, step, config.checkpoint_replay, quiet)
+            fleet.init()
+        else:  # read before anything compiles: a checkpoint that does not fit fails fast
+            like = checkpoint_like(fleet.agent, population.seeds, population.hyper, config.checkpoint_replay)
+            fleet.init(checkpoints.restore_state(run_dir, like, step))
+            if not quiet:
+                refills = not config.checkpoint_replay and hasattr(fleet.states[0].agent, "replay")
+                note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
+                print(f"resuming {run_dir} at env step {step:,}{note}", file=sys.stderr)
     except BaseException:
-        env.close()
+        fleet.close()
         raise
 
     board = TensorBoard(
@@ -411,7 +413,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
     ]
     steps_to_target, seconds_to_target = list(record.steps_to_target), list(record.seconds_to_target)
     final_return = np.array([np.nan if r is None else r for r in record.final_return], float)
-    diverged_at = np.asarray(jax.device_get(state.diverged_at))
+    diverged_at = fleet.diverged_at()
     env_steps, done_iterations = record.env_steps, record.iterations
     start -= record.elapsed_s  # times continue from where the stopped run left them
     train_start = time.perf_counter() - record.elapsed_s
@@ -429,19 +431,19 @@ def train(config, population: Population | None = None, quiet: bool = False, res
             done_iterations,
             env_steps,
             round(time.perf_counter() - train_start, 3),
-            restarts,
+            record.restarts,
             tuple(steps_to_target),
             tuple(seconds_to_target),
             tuple(None if np.isnan(r) else float(r) for r in final_return),
         )
-        saver.save(env_steps, saved_state(state, config.checkpoint_replay), host.to_json())
+        saver.save(env_steps, fleet.saved(config.checkpoint_replay), host.to_json())
 
     try:
         with StopRequests() as stop:
             while not finished():
                 n = min(chunk, num_iterations - done_iterations)
                 chunk_start = time.perf_counter()
-                state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=n)
+                metrics = fleet.train_chunk(n)
                 now, trained = time.perf_counter(), True
                 done_iterations += n
                 env_steps = int(metrics["env_steps"][-1, 0])
@@ -467,7 +469,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
                     break
                 every = config.capture_video
                 if every and env_steps // every > (env_steps - n * steps_per_iteration) // every:
-                    capture_video(agent, state, config, board, run_dir, population.names[0], env_steps)
+                    capture_video(fleet, config, board, run_dir, population.names[0], env_steps)
                 if saver.due(env_steps) and not finished():
                     checkpoint()
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
@@ -478,7 +480,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
             progress.close()
         board.close()
         saver.close()
-        env.close()
+        fleet.close()
 
     summary = {
         "algo": config.algo,
