@@ -11,7 +11,8 @@ into BENCHMARKS.md with the machine it ran on.
   scaling        wall-clock of 16 seeds vs 1 seed of PPO CartPole at a fixed step budget
   sweep          wall-clock of a 24-member PPO CartPole sweep (3 lr x 2 ent_coef x 4 seeds) vs 1 run
   backends       PPO CartPole training on the gymnasium backend vs EnvPool, same step budget
-  pong-ppo       Pong PPO training SPS on this machine beside raw EnvPool Pong throughput
+  pong-ppo       Pong PPO: time split between env stepping, action selection and learning, training
+                 SPS beside raw EnvPool Pong throughput (the physical floor)
   pong-dqn       Pong DQN training SPS (learning on) for populations of 1 and 4, replay bytes
 """
 
@@ -205,13 +206,11 @@ def raw_envpool_sps(num_envs: int, repeats: int) -> float:
     return statistics.median(sps)
 
 
-def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options) -> tuple[float, int]:
-    """(median env steps/s of all members together, replay-or-agent bytes per member) for Pong."""
-    import jax
+def pong_runner(algo: str, seeds: int, **options):
+    """(runner, state, handle, hyper, env, steps per iteration) for Pong with the algo's preset."""
     import numpy as np
 
     from jaxrl.algos import get_algorithm
-    from jaxrl.buffers import nbytes
     from jaxrl.cli import enable_compilation_cache
     from jaxrl.config import resolve
     from jaxrl.envs import env_seeds, make_env
@@ -228,11 +227,21 @@ def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options
     agent = algorithm.build(static, env.spec, config.total_steps // steps_per_iteration)
     runner = make_runner(agent, env, seeds, static.rollout_steps)
     state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
-    state, handle, _ = runner.train_chunk(state, handle, population.hyper, num_iterations=iterations)  # compile
+    return runner, state, handle, population.hyper, env, steps_per_iteration
+
+
+def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options) -> tuple[float, int]:
+    """(median env steps/s of all members together, replay-or-agent bytes per member) for Pong."""
+    import jax
+
+    from jaxrl.buffers import nbytes
+
+    runner, state, handle, hyper, env, steps_per_iteration = pong_runner(algo, seeds, **options)
+    state, handle, _ = runner.train_chunk(state, handle, hyper, num_iterations=iterations)  # compile
     sps = []
     for _ in range(repeats):
         start = time.perf_counter()
-        state, handle, metrics = runner.train_chunk(state, handle, population.hyper, num_iterations=iterations)
+        state, handle, metrics = runner.train_chunk(state, handle, hyper, num_iterations=iterations)
         jax.block_until_ready(metrics)
         sps.append(seeds * iterations * steps_per_iteration / (time.perf_counter() - start))
     env.close()
@@ -240,13 +249,47 @@ def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options
 
 
 def pong_ppo(repeats: int) -> str:
-    """Training SPS of PPO (8 envs x 128 steps, CleanRL settings) vs EnvPool stepping random actions."""
-    train, _ = training_sps("ppo", 1, repeats, iterations=4, total_steps=10_240_000)
+    """Where an iteration of Pong PPO (8 envs x 128 steps, CleanRL settings) goes: env stepping in
+    the compiled rollout (random actions, no network), action selection (the rest of the rollout),
+    learning; beside raw EnvPool stepped from Python, the floor any learner sits on."""
+    import jax
+
+    runner, state, handle, hyper, env, steps = pong_runner("ppo", 1, total_steps=10_240_000)
+    rollout_steps = steps // env.num_envs
+
+    @jax.jit
+    def env_only(handle, key):
+        actions = jax.random.randint(key, (rollout_steps, env.num_envs), 0, env.spec.num_actions)
+        return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
+
+    def timed(fn):
+        start = time.perf_counter()
+        result = jax.block_until_ready(fn())
+        return result, time.perf_counter() - start
+
+    parts = {"env": [], "collect": [], "update": []}
+    for i in range(repeats + 1):  # the first round compiles
+        handle, env_s = timed(lambda: env_only(handle, jax.random.PRNGKey(i)))  # noqa: B023
+        (state, handle, traj, ended), collect_s = timed(lambda: runner.collect(state, handle))  # noqa: B023
+        (state, _), update_s = timed(lambda: runner.update(state, traj, ended, hyper))  # noqa: B023
+        if i:
+            for name, seconds in zip(parts, (env_s, collect_s, update_s), strict=True):
+                parts[name].append(seconds)
+    env.close()
+    env_s, collect_s, update_s = (statistics.median(parts[name]) for name in parts)
+    act_s, total = collect_s - env_s, collect_s + update_s
     raw = raw_envpool_sps(8, repeats)
+    rows = [("env stepping (compiled rollout, random actions)", env_s), ("action selection", act_s),
+            ("learning (4 epochs x 4 minibatches)", update_s)]  # fmt: skip
+    table = "\n".join(f"| {name} | {1000 * s:,.1f} | {100 * s / total:.0f}% |" for name, s in rows)
     return (
-        "| Pong-v5, 8 envs | env steps/s, median |\n|---|---|\n"
-        f"| raw EnvPool, random actions | {raw:,.0f} |\n| PPO training (rollout + learning) | {train:,.0f} |\n"
-        f"\ntraining / raw = {train / raw:.2f}"
+        f"| Pong-v5 PPO, one iteration of {steps:,} env steps | ms, median | share |\n|---|---|---|\n{table}\n"
+        f"| whole iteration | {1000 * total:,.1f} | 100% |\n\n"
+        f"| Pong-v5, 8 envs | env steps/s, median |\n|---|---|\n"
+        f"| raw EnvPool from Python, random actions | {raw:,.0f} |\n"
+        f"| env stepping inside the compiled rollout | {steps / env_s:,.0f} |\n"
+        f"| PPO training (rollout + learning) | {steps / total:,.0f} |\n"
+        f"\ntraining / raw env = {steps / total / raw:.3f}"
     )
 
 
