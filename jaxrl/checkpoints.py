@@ -29,7 +29,8 @@ def manager(run_dir: Path | str, keep: int = 3, create: bool = False):
     import orbax.checkpoint as ocp
 
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=create)
-    handlers = {"state": ocp.StandardCheckpointHandler(), "host": ocp.JsonCheckpointHandler()}
+    # PyTree rather than Standard handler for the arrays: the same files, plus partial restores
+    handlers = {"state": ocp.PyTreeCheckpointHandler(), "host": ocp.JsonCheckpointHandler()}
     return ocp.CheckpointManager(checkpoint_dir(run_dir).resolve(), options=options, item_handlers=handlers)
 
 
@@ -43,9 +44,10 @@ def leaf_shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
     return {"/".join(map(name, path)): (tuple(leaf.shape), np.dtype(leaf.dtype).name) for path, leaf in leaves}
 
 
-def mismatch(saved: dict, expected: dict) -> str | None:
-    """The first difference between a checkpoint's arrays and the ones this run builds, in words."""
-    for path in sorted(set(saved) | set(expected)):
+def mismatch(saved: dict, expected: dict, partial: bool = False) -> str | None:
+    """The first difference between a checkpoint's arrays and the ones this run builds, in words;
+    `partial`: the checkpoint may hold more than `expected`."""
+    for path in sorted(set(expected) if partial else set(saved) | set(expected)):
         if path not in saved:
             return f"it has no {path}"
         if path not in expected:
@@ -75,7 +77,7 @@ class Checkpointer:
 
         if env_steps in self.manager.all_steps():  # already saved at this step (a resumed, finished run)
             return
-        args = ocp.args.Composite(state=ocp.args.StandardSave(state), host=ocp.args.JsonSave(host))
+        args = ocp.args.Composite(state=ocp.args.PyTreeSave(state), host=ocp.args.JsonSave(host))
         self.manager.save(env_steps, args=args)
         self.manager.wait_until_finished()
         self.last_step, self.last_time = env_steps, time.monotonic()
@@ -117,19 +119,23 @@ def restore_record(run_dir: Path | str, step: int) -> dict:
         return checkpoints.restore(step, args=ocp.args.Composite(host=ocp.args.JsonRestore()))["host"]
 
 
-def restore_state(run_dir: Path | str, like, step: int):
+def restore_state(run_dir: Path | str, like, step: int, partial: bool = False):
     """The arrays of the checkpoint at `step`. `like` is a pytree of arrays or ShapeDtypeStructs
     with the structure, shapes and dtypes this run builds: a checkpoint that differs (another
-    algorithm, env or network) is refused, naming the first array that differs."""
+    algorithm, env or network) is refused, naming the first array that differs. `partial`: read
+    only what `like` holds (evaluation leaves a replay of gigabytes on disk)."""
     import orbax.checkpoint as ocp
 
     with reading(run_dir, step) as checkpoints:
         saved = checkpoints.item_metadata(step)["state"]
-        difference = "no arrays in it" if saved is None else mismatch(leaf_shapes(saved.tree), leaf_shapes(like))
+        expected = leaf_shapes(like)
+        difference = "no arrays in it" if saved is None else mismatch(leaf_shapes(saved.tree), expected, partial)
         if difference:
             raise CheckpointError(
                 f"{checkpoint_dir(run_dir) / str(step)} does not fit this run "
                 f"(another algorithm, env or network?): {difference}"
             )
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        return checkpoints.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract)))["state"]
+        restore_args = ocp.checkpoint_utils.construct_restore_args(abstract)
+        args = ocp.args.PyTreeRestore(item=abstract, restore_args=restore_args, partial_restore=partial)
+        return checkpoints.restore(step, args=ocp.args.Composite(state=args))["state"]

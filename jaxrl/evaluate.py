@@ -102,8 +102,8 @@ def evaluate(
         num_iterations = config.total_steps // (static.num_envs * static.rollout_steps)
         agent = algorithm.build(static, env.spec, num_iterations)
         seeds = np.asarray(population.seeds, np.int32)
-        like = checkpoint_like(agent, seeds, population.hyper, config.checkpoint_replay)
-        saved = checkpoints.restore_state(run_dir, like, step)
+        like = checkpoint_like(agent, seeds, population.hyper, with_replay=False)
+        saved = checkpoints.restore_state(run_dir, like, step, partial=True)
         agent_state = jax.tree.map(lambda x: x[np.asarray(members)], saved["agent"])
         scores = play(agent, agent_state, env, len(members), seed, stochastic)
     finally:
