@@ -85,15 +85,18 @@ def report_divergence(summary: dict) -> int:
     return 0
 
 
-def run(config, resume: Path | None = None) -> int:
+def run(config, resume: Path | None = None, peers=None) -> int:
     """Trains (or resumes) and reports; the exit status is 128 + the signal's number if a
-    signal stopped the run, 1 if every member diverged, else 0."""
+    signal stopped the run, 1 if every member diverged, else 0. `peers`: --distributed."""
     import signal
 
     enable_compilation_cache()
     from jaxrl.runner import train as run_training
 
-    summary = run_training(config, resume=resume)
+    summary = run_training(config, resume=resume, peers=peers)
+    if peers is not None and peers.index > 0:  # process 0 reports for the run
+        stop = summary["interrupted_by"]
+        return 128 + signal.Signals[stop].value if stop in ("SIGINT", "SIGTERM") else 0
     if summary["interrupted_by"]:
         print(
             f"jaxrl: stopped by {summary['interrupted_by']} at env step {summary['runs'][0]['env_steps']:,} of "
@@ -122,13 +125,41 @@ def run(config, resume: Path | None = None) -> int:
 
 
 def train(flags) -> int:
-    return run(resolve(get_algorithm(flags.ALGO), vars(flags)))
+    peers = join(flags.distributed, flags.name)
+    return run(*distribute(resolve(get_algorithm(flags.ALGO), vars(flags)), peers))
 
 
 def sweep(flags) -> int:
     from jaxrl import sweep as sweeps
 
-    return run(sweeps.plan(get_algorithm(flags.ALGO), vars(flags)).config)
+    peers = join(flags.distributed, flags.name)
+    return run(*distribute(sweeps.plan(get_algorithm(flags.ALGO), vars(flags)).config, peers))
+
+
+def join(distributed: bool, name: str | None, resume: str | None = None):
+    """With --distributed, the other processes (jaxrl.distributed.Processes), joined before
+    anything starts JAX's backend, as jax.distributed requires; else None."""
+    if not distributed:
+        return None
+    if name is None and resume is None:
+        raise ConfigError("--distributed needs --name: every process must write into the same run")
+    from jaxrl.distributed import Processes
+
+    return Processes()
+
+
+def distribute(config, peers, resume: Path | None = None):
+    """(config, resume, peers), the config recording how many processes share the run."""
+    if peers is None:
+        if config.processes > 1:
+            raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
+        return config, resume, None
+    size = config.seeds * (len(config.sweep["points"]) if config.sweep else 1)
+    if size % peers.count:
+        raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
+    if resume is not None and peers.count != config.processes:
+        raise ConfigError(f"the run was made by {config.processes} processes, not {peers.count}")
+    return dataclasses.replace(config, processes=peers.count), resume, peers
 
 
 def resume_config(run_dir: str, algo: str | None):
@@ -144,28 +175,32 @@ def resume_config(run_dir: str, algo: str | None):
         raise ConfigError(f"--resume {run_dir}: no config.json in it (not a jaxrl run directory)")
     try:
         saved = json.loads(config_path.read_text())
-        saved_algo, name, sweep_record = saved["algo"], saved["name"], saved.get("sweep")
+        saved_algo, name = saved["algo"], saved["name"]
+        records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"--resume {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
     if algo is not None and algo != saved_algo:
         raise ConfigError(f"--resume {run_dir}: the run is {saved_algo}, not {algo}")
     config = resolve(get_algorithm(saved_algo), {"config": str(config_path), "name": name})
     latest_step(path)
-    return dataclasses.replace(config, sweep=sweep_record)
+    return dataclasses.replace(config, **records)
 
 
-def resume_argv(argv: list[str]) -> tuple[str, str | None] | None:
-    """`jaxrl train [ALGO] --resume DIR` -> (DIR, ALGO); None when --resume is not given."""
+def resume_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
+    """`jaxrl train [ALGO] --resume DIR [--distributed True]` -> (DIR, ALGO, distributed); None
+    when --resume is not given."""
     if not argv or argv[0] != "train" or not any(word.split("=")[0] == "--resume" for word in argv):
         return None
-    words = argv[1:]
+    words = " ".join(argv[1:]).replace("--resume=", "--resume ").replace("--distributed=", "--distributed ").split()
     algo = words.pop(0) if words and not words[0].startswith("-") else None
-    if words[0] == "--resume" and len(words) == 2:
-        return words[1], algo
-    if len(words) == 1 and words[0].startswith("--resume="):
-        return words[0].partition("=")[2], algo
+    distributed = words[-2:] == ["--distributed", "True"]
+    if distributed:
+        words = words[:-2]
+    if len(words) == 2 and words[0] == "--resume":
+        return words[1], algo, distributed
     raise ConfigError(
-        "--resume continues a run with its saved settings and takes nothing else: jaxrl train --resume RUN_DIR"
+        "--resume continues a run with its saved settings and takes nothing else: "
+        "jaxrl train --resume RUN_DIR [--distributed True]"
     )
 
 
@@ -261,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         check_algorithm_word(argv)
         resuming = resume_argv(argv)
         if resuming:
-            run_dir, algo = resuming
-            config = resume_config(run_dir, algo)
+            run_dir, algo, distributed = resuming
+            peers = join(distributed, None, run_dir)
+            config, resume, peers = distribute(resume_config(run_dir, algo), peers, Path(run_dir))
         else:
             check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
             check_flags(argv)
@@ -271,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     if resuming:
         try:
-            return run(config, resume=Path(run_dir))
+            return run(config, resume, peers)
         except CheckpointError as error:
             print(f"jaxrl: error: {error}", file=sys.stderr)
             sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit

@@ -50,6 +50,11 @@ RUN_FLAGS = {
     "frame_size": (int, "Atari: observation height and width (default 84)"),
     "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
     "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
+    "distributed": (
+        bool,
+        "one run over several processes (hosts): jax.distributed.initialize() from JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID; each trains an equal slice of the population (default False)",
+    ),
     "capture_video": (
         int,
         "every this many env steps per member, record a greedy game of the first member into <run dir>/videos/ "
@@ -112,6 +117,7 @@ class RunConfig:
     static: dict  # the algorithm's static config, by field
     hyper: dict  # the algorithm's numeric hyperparameters, by field
     backend: str = "envpool"  # which library steps the envs: "envpool" or "gymnasium"
+    processes: int = 1  # `--distributed`: how many processes share the population
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     capture_video: int | None = None  # env steps per member between recorded games
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
@@ -168,8 +174,9 @@ def load_config_file(path: str, allowed: set[str]) -> dict:
         raise ConfigError(f"--config {path}: invalid JSON ({error})") from None
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object")
-    # a sweep's record of its points is not a setting: --config takes the shared ones
-    flat = {key: value for key, value in data.items() if key not in ("static", "hyper", "env_options", "sweep")}
+    # records of how the run was made, not settings: --config takes the shared ones
+    records = ("static", "hyper", "env_options", "sweep", "processes")
+    flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
         flat.update(data.get(section) or {})
     unknown = sorted(set(flat) - allowed - {"algo"})

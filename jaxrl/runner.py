@@ -337,32 +337,79 @@ def population_of(algorithm, config) -> Population:
     return seed_population(algorithm, config)
 
 
-def train(config, population: Population | None = None, quiet: bool = False, resume=None, should_stop=None) -> dict:
+def member_results(steps_to_target, seconds_to_target, final_return, diverged_at) -> np.ndarray:
+    """Per member [steps to target, seconds to target, final return, diverged at] as one float
+    array (-1 / NaN for none), the form the processes of a distributed run exchange."""
+    return np.stack(
+        [
+            np.array([-1 if s is None else s for s in steps_to_target], float),
+            np.array([np.nan if s is None else s for s in seconds_to_target], float),
+            np.asarray(final_return, float),
+            np.asarray(diverged_at, float),
+        ],
+        axis=1,
+    )
+
+
+def open_run_dir(config, peers):
+    """A new run dir with config.json; with several processes, process 0 makes it (all of them
+    must see the same one, so it is never renamed: an existing one is an error)."""
+    from pathlib import Path
+
+    from jaxrl.logging import new_run_dir, write_json
+
+    if peers.count == 1:
+        run_dir = new_run_dir(config.logdir, config.env, config.algo, config.name)
+    else:
+        run_dir = Path(config.logdir) / config.env / config.algo / config.name
+        if run_dir.exists():
+            from jaxrl.config import ConfigError
+
+            raise ConfigError(f"--distributed: {run_dir} exists; name the run afresh with --name")
+        peers.barrier("run dir checked")  # before process 0 makes it
+        if peers.index == 0:
+            run_dir.mkdir(parents=True)
+    if peers.index == 0:
+        write_json(run_dir / "config.json", config.to_json())
+    peers.barrier("run dir made")
+    return run_dir
+
+
+def train(
+    config, population: Population | None = None, quiet: bool = False, resume=None, should_stop=None, peers=None
+) -> dict:
     """Trains the population described by `config` and writes everything under its run dir.
 
     `resume`: a run dir to continue from its latest checkpoint (its config.json is `config`).
     `should_stop(env_steps)`: asked after every chunk, like a signal, whether to stop now.
+    `peers`: the processes of a distributed run (jaxrl.distributed); each trains its share.
     Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
     """
     from pathlib import Path
 
     from jaxrl import checkpoints
     from jaxrl.algos import get_algorithm
-    from jaxrl.logging import Progress, TensorBoard, new_run_dir, write_json
+    from jaxrl.distributed import Peers
+    from jaxrl.fleet import Fleet
+    from jaxrl.logging import Progress, TensorBoard, write_json
 
     start = time.perf_counter()
+    peers = peers or Peers()
     algorithm = get_algorithm(config.algo)
     static = algorithm.Static(**config.static)
-    population = population or population_of(algorithm, config)
+    everyone = population or population_of(algorithm, config)
+    mine = peers.members(len(everyone.seeds))
+    population = Population(everyone.seeds[mine], jax.tree.map(lambda x: x[mine], everyone.hyper), everyone.names[mine])
     size = len(population.seeds)
     steps_per_iteration = static.num_envs * static.rollout_steps
     num_iterations = config.total_steps // steps_per_iteration
     chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
+    quiet = quiet or peers.index > 0  # one process speaks for the run
 
     if resume is None:
-        run_dir = new_run_dir(config.logdir, config.env, config.algo, config.name)
-        write_json(run_dir / "config.json", config.to_json())
-        record = Record(steps_to_target=(None,) * size, seconds_to_target=(None,) * size, final_return=(None,) * size)
+        run_dir = open_run_dir(config, peers)
+        unset = (None,) * len(everyone.seeds)
+        record = Record(steps_to_target=unset, seconds_to_target=unset, final_return=unset)
     else:
         run_dir = Path(resume)
         step = checkpoints.latest_step(run_dir)
@@ -374,8 +421,6 @@ def train(config, population: Population | None = None, quiet: bool = False, res
             f"(whole rollouts of {steps_per_iteration})",
             file=sys.stderr,
         )
-
-    from jaxrl.fleet import Fleet
 
     fleet = Fleet(algorithm, static, config, population, num_iterations, record.restarts)
     if len(fleet.groups) > 1 and not quiet:
@@ -389,7 +434,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
             fleet.init()
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
             like = checkpoint_like(fleet.agent, population.seeds, population.hyper, config.checkpoint_replay)
-            fleet.init(checkpoints.restore_state(run_dir, like, step))
+            fleet.init(peers.to_local(checkpoints.restore_state(run_dir, peers.to_global(like), step)))
             if not quiet:
                 refills = not config.checkpoint_replay and hasattr(fleet.states[0].agent, "replay")
                 note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
@@ -405,42 +450,49 @@ def train(config, population: Population | None = None, quiet: bool = False, res
         resume_step=None if resume is None else record.env_steps,
     )
     saver = checkpoints.Checkpointer(run_dir, config.keep_checkpoints, config.checkpoint_every, record.env_steps)
-    progress = Progress(num_iterations * steps_per_iteration, size, record.env_steps) if not quiet else None
+    progress = (
+        Progress(num_iterations * steps_per_iteration, len(everyone.seeds), record.env_steps) if not quiet else None
+    )
 
     member_hparams = [  # float32 values as their shortest decimal: 0.98, not 0.9800000190734863
-        {**{key: float(str(np.asarray(value)[member])) for key, value in vars(population.hyper).items()}, "seed": seed}
-        for member, seed in enumerate(population.seeds)
+        {**{key: float(str(np.asarray(value)[member])) for key, value in vars(everyone.hyper).items()}, "seed": seed}
+        for member, seed in enumerate(everyone.seeds)
     ]
-    steps_to_target, seconds_to_target = list(record.steps_to_target), list(record.seconds_to_target)
-    final_return = np.array([np.nan if r is None else r for r in record.final_return], float)
+    steps_to_target, seconds_to_target = list(record.steps_to_target[mine]), list(record.seconds_to_target[mine])
+    final_return = np.array([np.nan if r is None else r for r in record.final_return[mine]], float)
     diverged_at = fleet.diverged_at()
     env_steps, done_iterations = record.env_steps, record.iterations
     start -= record.elapsed_s  # times continue from where the stopped run left them
     train_start = time.perf_counter() - record.elapsed_s
-    interrupted_by, trained = None, False
+    interrupted_by, trained, all_finished = None, False, False
 
-    def finished() -> bool:
-        done = diverged_at >= 0  # frozen: nothing left to learn
+    def members_finished() -> bool:  # this process's members: frozen, or at the target
+        done = diverged_at >= 0
         if config.target_return is not None:
             done |= np.array([steps is not None for steps in steps_to_target])
-        return done_iterations >= num_iterations or bool(done.all())
+        return bool(done.all())
+
+    def results() -> np.ndarray:  # every member's, from every process
+        return peers.gather(member_results(steps_to_target, seconds_to_target, final_return, diverged_at))
 
     def checkpoint() -> None:
         board.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
+        steps, seconds, finals, _ = results().T
         host = Record(
             done_iterations,
             env_steps,
             round(time.perf_counter() - train_start, 3),
             record.restarts,
-            tuple(steps_to_target),
-            tuple(seconds_to_target),
-            tuple(None if np.isnan(r) else float(r) for r in final_return),
+            tuple(None if s < 0 else int(s) for s in steps),
+            tuple(None if np.isnan(s) else float(s) for s in seconds),
+            tuple(None if np.isnan(r) else float(r) for r in finals),
         )
-        saver.save(env_steps, fleet.saved(config.checkpoint_replay), host.to_json())
+        saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
 
     try:
         with StopRequests() as stop:
-            while not finished():
+            all_finished = peers.agree(None, members_finished(), False)[1]
+            while done_iterations < num_iterations and not all_finished:
                 n = min(chunk, num_iterations - done_iterations)
                 chunk_start = time.perf_counter()
                 metrics = fleet.train_chunk(n)
@@ -462,18 +514,19 @@ def train(config, population: Population | None = None, quiet: bool = False, res
                 if progress:
                     progress.update(env_steps, final_return)
                 diverged_at = metrics["diverged_at"][-1]
-                if should_stop is not None and should_stop(env_steps):
-                    interrupted_by = "request"
-                interrupted_by = stop.signal or interrupted_by
+                requested = "request" if should_stop is not None and should_stop(env_steps) else None
+                interrupted_by, all_finished, due = peers.agree(
+                    stop.signal or requested, members_finished(), saver.due(env_steps)
+                )
                 if interrupted_by:
                     break
                 every = config.capture_video
-                if every and env_steps // every > (env_steps - n * steps_per_iteration) // every:
+                if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
                     capture_video(fleet, config, board, run_dir, population.names[0], env_steps)
-                if saver.due(env_steps) and not finished():
+                if due and done_iterations < num_iterations and not all_finished:
                     checkpoint()
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
-                board.log_hparams(member_hparams, final_return, env_steps)
+                board.log_hparams(member_hparams[mine], final_return, env_steps)
             checkpoint()
     finally:
         if progress:
@@ -482,6 +535,7 @@ def train(config, population: Population | None = None, quiet: bool = False, res
         saver.close()
         fleet.close()
 
+    steps, seconds, finals, diverged = results().T
     summary = {
         "algo": config.algo,
         "env": config.env,
@@ -491,17 +545,18 @@ def train(config, population: Population | None = None, quiet: bool = False, res
         "interrupted_by": interrupted_by,
         "runs": [
             {
-                "run": population.names[member],
-                "seed": population.seeds[member],
+                "run": everyone.names[member],
+                "seed": everyone.seeds[member],
                 "hyper": {key: value for key, value in member_hparams[member].items() if key != "seed"},
-                "final_return": None if np.isnan(final_return[member]) else float(final_return[member]),
-                "diverged_at_step": None if diverged_at[member] < 0 else int(diverged_at[member]),
+                "final_return": None if np.isnan(finals[member]) else float(finals[member]),
+                "diverged_at_step": None if diverged[member] < 0 else int(diverged[member]),
                 "env_steps": env_steps,
-                "steps_to_target": steps_to_target[member],
-                "seconds_to_target": seconds_to_target[member],
+                "steps_to_target": None if steps[member] < 0 else int(steps[member]),
+                "seconds_to_target": None if np.isnan(seconds[member]) else float(seconds[member]),
             }
-            for member in range(size)
+            for member in range(len(everyone.seeds))
         ],
     }
-    write_json(run_dir / "summary.json", summary)
+    if peers.index == 0:
+        write_json(run_dir / "summary.json", summary)
     return summary

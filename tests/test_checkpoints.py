@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -64,13 +63,18 @@ def logged_steps(member_dir: Path, tag: str = "losses/value_loss") -> list[int]:
 
 
 def saved_arrays(run_dir: Path, step: int | None = None) -> dict:
-    """A checkpoint's arrays as saved, read without knowing the run's structure."""
+    """A checkpoint's arrays as saved (nested dicts), read onto this process's first device
+    whatever wrote them (one process, or several)."""
+    import jax
     import orbax.checkpoint as ocp
 
-    with checkpoints.manager(run_dir) as manager, warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # no target: orbax reads the shardings from the files
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    with checkpoints.manager(run_dir) as manager:
         step = manager.latest_step() if step is None else step
-        return manager.restore(step, args=ocp.args.Composite(state=ocp.args.PyTreeRestore()))["state"]
+        saved = manager.item_metadata(step)["state"].tree
+        like = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device), saved)
+        args = ocp.args.PyTreeRestore(item=like, restore_args=ocp.checkpoint_utils.construct_restore_args(like))
+        return manager.restore(step, args=ocp.args.Composite(state=args))["state"]
 
 
 @pytest.mark.parametrize("attempt", range(3))
