@@ -337,18 +337,50 @@ def population_of(algorithm, config) -> Population:
     return seed_population(algorithm, config)
 
 
-def member_results(steps_to_target, seconds_to_target, final_return, diverged_at) -> np.ndarray:
-    """Per member [steps to target, seconds to target, final return, diverged at] as one float
-    array (-1 / NaN for none), the form the processes of a distributed run exchange."""
-    return np.stack(
-        [
-            np.array([-1 if s is None else s for s in steps_to_target], float),
-            np.array([np.nan if s is None else s for s in seconds_to_target], float),
-            np.asarray(final_return, float),
-            np.asarray(diverged_at, float),
-        ],
-        axis=1,
-    )
+class Scoreboard:
+    """Per member of this process: the env step and second at which the mean of its last 20
+    episodes first reached the target, that mean now (its final return), and the env step at
+    which it diverged (-1: never)."""
+
+    def __init__(self, record: "Record", members: slice, diverged_at: np.ndarray, target: float | None):
+        self.steps_to_target = list(record.steps_to_target[members])
+        self.seconds_to_target = list(record.seconds_to_target[members])
+        self.final_return = np.array([np.nan if r is None else r for r in record.final_return[members]], float)
+        self.diverged_at, self.target = diverged_at, target
+
+    def update(self, metrics: dict, seconds_at) -> None:
+        """One chunk's metrics [n, P]; `seconds_at(i)`: the run's clock at the chunk's i-th iteration."""
+        reached = target_reached(metrics["recent_return"], self.target)
+        for member, steps in enumerate(self.steps_to_target):
+            hits = np.flatnonzero(reached[:, member])
+            if steps is None and hits.size:
+                self.steps_to_target[member] = int(metrics["env_steps"][hits[0], member])
+                self.seconds_to_target[member] = round(seconds_at(hits[0]), 3)
+        self.final_return = metrics["recent_return"][-1]
+        self.diverged_at = metrics["diverged_at"][-1]
+
+    def finished(self) -> bool:
+        """Nothing left to learn for any member: frozen after diverging, or at the target."""
+        done = self.diverged_at >= 0
+        if self.target is not None:
+            done |= np.array([steps is not None for steps in self.steps_to_target])
+        return bool(done.all())
+
+    def rows(self) -> np.ndarray:
+        """[members, 4]: steps and seconds to target, final return, diverged at (-1 / NaN for
+        none), the form the processes of a distributed run exchange."""
+        columns = (
+            [-1 if s is None else s for s in self.steps_to_target],
+            [np.nan if s is None else s for s in self.seconds_to_target],
+            self.final_return,
+            self.diverged_at,
+        )
+        return np.stack([np.asarray(column, float) for column in columns], axis=1)
+
+
+def optional(value: float, kind=float):
+    """A row's entry as JSON: -1 (steps, steps diverged) or NaN (seconds, returns) is None."""
+    return None if np.isnan(value) or value < 0 and kind is int else kind(value)
 
 
 def open_run_dir(config, peers):
@@ -458,40 +490,29 @@ def train(
         {**{key: float(str(np.asarray(value)[member])) for key, value in vars(everyone.hyper).items()}, "seed": seed}
         for member, seed in enumerate(everyone.seeds)
     ]
-    steps_to_target, seconds_to_target = list(record.steps_to_target[mine]), list(record.seconds_to_target[mine])
-    final_return = np.array([np.nan if r is None else r for r in record.final_return[mine]], float)
-    diverged_at = fleet.diverged_at()
+    scores = Scoreboard(record, mine, fleet.diverged_at(), config.target_return)
     env_steps, done_iterations = record.env_steps, record.iterations
     start -= record.elapsed_s  # times continue from where the stopped run left them
     train_start = time.perf_counter() - record.elapsed_s
     interrupted_by, trained, all_finished = None, False, False
 
-    def members_finished() -> bool:  # this process's members: frozen, or at the target
-        done = diverged_at >= 0
-        if config.target_return is not None:
-            done |= np.array([steps is not None for steps in steps_to_target])
-        return bool(done.all())
-
-    def results() -> np.ndarray:  # every member's, from every process
-        return peers.gather(member_results(steps_to_target, seconds_to_target, final_return, diverged_at))
-
     def checkpoint() -> None:
         board.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
-        steps, seconds, finals, _ = results().T
+        steps, seconds, finals, _ = peers.gather(scores.rows()).T  # every member's, from every process
         host = Record(
             done_iterations,
             env_steps,
             round(time.perf_counter() - train_start, 3),
             record.restarts,
-            tuple(None if s < 0 else int(s) for s in steps),
-            tuple(None if np.isnan(s) else float(s) for s in seconds),
-            tuple(None if np.isnan(r) else float(r) for r in finals),
+            tuple(optional(s, int) for s in steps),
+            tuple(optional(s) for s in seconds),
+            tuple(optional(r) for r in finals),
         )
         saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
 
     try:
         with StopRequests() as stop:
-            all_finished = peers.agree(None, members_finished(), False)[1]
+            all_finished = peers.agree(None, scores.finished(), False)[1]
             while done_iterations < num_iterations and not all_finished:
                 n = min(chunk, num_iterations - done_iterations)
                 chunk_start = time.perf_counter()
@@ -499,24 +520,14 @@ def train(
                 now, trained = time.perf_counter(), True
                 done_iterations += n
                 env_steps = int(metrics["env_steps"][-1, 0])
-                final_return = metrics["recent_return"][-1]
-                reached = target_reached(metrics["recent_return"], config.target_return)
-                for member in range(size):
-                    hits = np.flatnonzero(reached[:, member])
-                    if steps_to_target[member] is None and hits.size:
-                        first = hits[0]
-                        steps_to_target[member] = int(metrics["env_steps"][first, member])
-                        # the chunk ran as one program: place the hit by its share of the chunk's time
-                        seconds_to_target[member] = round(
-                            chunk_start - start + (now - chunk_start) * (first + 1) / n, 3
-                        )
+                # the chunk ran as one program: place an iteration by its share of the chunk's time
+                scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
                 board.log_chunk(metrics, now - train_start)
                 if progress:
-                    progress.update(env_steps, final_return)
-                diverged_at = metrics["diverged_at"][-1]
+                    progress.update(env_steps, scores.final_return)
                 requested = "request" if should_stop is not None and should_stop(env_steps) else None
                 interrupted_by, all_finished, due = peers.agree(
-                    stop.signal or requested, members_finished(), saver.due(env_steps)
+                    stop.signal or requested, scores.finished(), saver.due(env_steps)
                 )
                 if interrupted_by:
                     break
@@ -526,7 +537,7 @@ def train(
                 if due and done_iterations < num_iterations and not all_finished:
                     checkpoint()
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
-                board.log_hparams(member_hparams[mine], final_return, env_steps)
+                board.log_hparams(member_hparams[mine], scores.final_return, env_steps)
             checkpoint()
     finally:
         if progress:
@@ -535,7 +546,7 @@ def train(
         saver.close()
         fleet.close()
 
-    steps, seconds, finals, diverged = results().T
+    steps, seconds, finals, diverged = peers.gather(scores.rows()).T
     summary = {
         "algo": config.algo,
         "env": config.env,
@@ -548,11 +559,11 @@ def train(
                 "run": everyone.names[member],
                 "seed": everyone.seeds[member],
                 "hyper": {key: value for key, value in member_hparams[member].items() if key != "seed"},
-                "final_return": None if np.isnan(finals[member]) else float(finals[member]),
-                "diverged_at_step": None if diverged[member] < 0 else int(diverged[member]),
+                "final_return": optional(finals[member]),
+                "diverged_at_step": optional(diverged[member], int),
                 "env_steps": env_steps,
-                "steps_to_target": None if steps[member] < 0 else int(steps[member]),
-                "seconds_to_target": None if np.isnan(seconds[member]) else float(seconds[member]),
+                "steps_to_target": optional(steps[member], int),
+                "seconds_to_target": optional(seconds[member]),
             }
             for member in range(len(everyone.seeds))
         ],
