@@ -130,7 +130,7 @@ def ppo_cartpole(logdir: str, budget: int, plan=None, **options):
     def training():
         algorithm = get_algorithm("ppo")
         settings = {"total_steps": budget, "logdir": logdir, **options}
-        config, population = plan(algorithm, settings)[:2] if plan else (resolve(algorithm, settings), None)
+        config, population = plan(algorithm, settings) if plan else (resolve(algorithm, settings), None)
         train(dataclasses.replace(config, target_return=None), population, quiet=True)
 
     return training
@@ -315,8 +315,11 @@ def main() -> None:
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    import jax
+
     print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
     )
     sections = {
         "cartpole-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds),

@@ -1,13 +1,17 @@
-"""`jaxrl train | sweep <algo> [flags]` and `jaxrl compare RUN_DIR ...`: the console script.
+"""`jaxrl train | sweep <algo> [flags]`, `jaxrl eval RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
+console script.
 Parsing and validation end before any env is built or anything compiled; a bad input is one
 line on stderr and exit code 2.
 """
 
 import dataclasses
 import difflib
+import inspect
+import itertools
 import json
 import os
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Union
 
@@ -68,6 +72,14 @@ def enable_compilation_cache() -> None:
     cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def bad_input(error: Exception, checkpoint_read: bool = False) -> int:
+    """One line on stderr; the exit status for bad input."""
+    print(f"jaxrl: error: {error}", file=sys.stderr)
+    if checkpoint_read:
+        sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit
+    return EXIT_BAD_INPUT
 
 
 def report_divergence(summary: dict) -> int:
@@ -162,25 +174,26 @@ def distribute(config, peers, resume: Path | None = None):
     return dataclasses.replace(config, processes=peers.count), resume, peers
 
 
-def resume_config(run_dir: str, algo: str | None):
+def resume_config(run_dir: str, algo: str | None, command: str = "--resume"):
     """The RunConfig saved in a run dir, checked as a new run's flags would be, and its checkpoint
-    found: `jaxrl train --resume DIR` fails here, before anything is built, if either is bad."""
+    found: `jaxrl train --resume DIR` and `jaxrl eval DIR` (`command`, for the messages) fail
+    here, before anything is built, if either is bad."""
     from jaxrl.checkpoints import latest_step
 
     path = Path(run_dir)
     config_path = path / "config.json"
     if not path.is_dir():
-        raise ConfigError(f"--resume {run_dir}: no such run directory")
+        raise ConfigError(f"{command} {run_dir}: no such run directory")
     if not config_path.is_file():
-        raise ConfigError(f"--resume {run_dir}: no config.json in it (not a jaxrl run directory)")
+        raise ConfigError(f"{command} {run_dir}: no config.json in it (not a jaxrl run directory)")
     try:
         saved = json.loads(config_path.read_text())
         saved_algo, name = saved["algo"], saved["name"]
         records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-        raise ConfigError(f"--resume {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
+        raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
     if algo is not None and algo != saved_algo:
-        raise ConfigError(f"--resume {run_dir}: the run is {saved_algo}, not {algo}")
+        raise ConfigError(f"{command} {run_dir}: the run is {saved_algo}, not {algo}")
     config = resolve(get_algorithm(saved_algo), {"config": str(config_path), "name": name})
     latest_step(path)
     return dataclasses.replace(config, **records)
@@ -212,8 +225,7 @@ def compare(paths: list[str], out: str = "comparison") -> int:
     try:
         print(comparison.main(paths, out))
     except comparison.CompareError as error:
-        print(f"jaxrl: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(error)
     return 0
 
 
@@ -222,13 +234,11 @@ def evaluate(run_dir: str, episodes: int, seed: int, stochastic: bool, video: bo
     from jaxrl.checkpoints import CheckpointError
 
     try:
-        config = resume_config(run_dir, None)
+        config = resume_config(run_dir, None, "eval")
         check_value("episodes", episodes, int)
         result = evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
     except (ConfigError, CheckpointError) as error:
-        print(f"jaxrl: error: {error}", file=sys.stderr)
-        sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit
-        return EXIT_BAD_INPUT
+        return bad_input(error, checkpoint_read=True)
     print(f"{config.algo} on {config.env}, checkpoint at env step {result['checkpoint_step']:,}, {result['policy']}:")
     print("\n".join(result["lines"]))
     for name, video in result["videos"].items():
@@ -236,21 +246,84 @@ def evaluate(run_dir: str, episodes: int, seed: int, stochastic: bool, video: bo
     return 0
 
 
-def check_algorithm_word(argv: list[str]) -> None:
-    """`jaxrl train pppo`: one line with a suggestion, rather than tyro's list of subcommands."""
-    if len(argv) >= 2 and argv[0] in ("train", "sweep") and not argv[1].startswith("-"):
-        get_algorithm(argv[1])
+def eval_command(
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
+    episodes: Annotated[int, tyro.conf.arg(help="games per member")] = 10,
+    seed: Annotated[int, tyro.conf.arg(help="seeds the envs (alike for every member) and sampling")] = 0,
+    stochastic: Annotated[bool, tyro.conf.arg(help="act as in training (sampled / epsilon-greedy)")] = False,
+    video: Annotated[bool, tyro.conf.arg(help="write the first game of each member as a video")] = False,
+    run: Annotated[list[str] | None, tyro.conf.arg(help="only these members, e.g. s3")] = None,
+):
+    """Play a run's latest checkpoint: mean and std of return and length per member, no
+    reward clipping or episodic life; eval.json in the run dir."""
+    return evaluate(run_dir, episodes, seed, stochastic, video, run)
+
+
+def compare_command(
+    paths: Annotated[list[str], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
+    out: Annotated[str, tyro.conf.arg(help="folder for the PNGs and results.md")] = "comparison",
+):
+    """Compare finished runs from their TensorBoard logs: IQM +- 95% CI curves per env, and a table."""
+    return compare(paths, out)
+
+
+COMMANDS = ("train", "sweep", "eval", "compare")
+HELP = ("-h", "--help")
+
+
+def signature_flags(command) -> dict[str, type | None]:
+    """The flags tyro makes of a command function's keyword parameters, by the type of value each
+    takes: a bool is a switch (--x, --no-x) that takes none, a list takes one or more words."""
+    hints = typing.get_type_hints(command)
+    kinds: dict[str, type | None] = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        hint = hints[name]
+        if parameter.default is inspect.Parameter.empty:
+            continue  # positional
+        if hint is bool:
+            kinds[flag(name)] = kinds["--no-" + flag(name)[2:]] = None
+        elif any(typing.get_origin(kind) is list for kind in (hint, *typing.get_args(hint))):
+            kinds[flag(name)] = list
+        else:
+            kinds[flag(name)] = hint if hint in (int, float) else str
+    return kinds
+
+
+def check_command(argv: list[str]) -> None:
+    """The command and its algorithm, with one line rather than tyro's boxes: `jaxrl trian`,
+    `jaxrl train pppo`, `jaxrl train`."""
+    if argv and argv[0] in HELP:
+        return
+    if not argv or argv[0] not in COMMANDS:
+        given = f"unknown command '{argv[0]}'" if argv else "no command"
+        close = difflib.get_close_matches(argv[0], COMMANDS, n=1) if argv else []
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"{given}{hint} (jaxrl {' | '.join(COMMANDS)})")
+    command, rest = argv[0], argv[1:]
+    if command not in ("train", "sweep") or any(word in HELP for word in rest):
+        return
+    if rest and not rest[0].startswith("-"):
+        get_algorithm(rest[0])
+    elif not (command == "train" and rest and rest[0].partition("=")[0] == "--resume"):
+        raise ConfigError(f"jaxrl {command} needs an algorithm first: {', '.join(MODULES)}")
+
+
+def flag_kinds(argv: list[str]) -> tuple[dict[str, type | None], list[str]]:
+    """(the command's flags by the type of value each takes, the words after the command and
+    its algorithm)."""
+    if argv[0] in ("train", "sweep"):
+        return {flag(name): kind for name, (kind, _) in flag_table(argv[1], argv[0]).items()}, argv[2:]
+    return signature_flags(eval_command if argv[0] == "eval" else compare_command), argv[1:]
 
 
 def check_flags(argv: list[str]) -> None:
-    """Unknown flags and values that are not numbers fail here with one line (tyro's messages
-    are boxes of several); everything else is left to tyro."""
-    if len(argv) < 2 or argv[0] not in ("train", "sweep") or argv[1].startswith("-"):
+    """Unknown flags, values of the wrong type and a missing RUN_DIR fail here with one line
+    (tyro's messages are boxes of several); everything else is left to tyro. After check_command."""
+    if any(word in HELP for word in argv):
         return
-    kinds = {flag(name): kind for name, (kind, _) in flag_table(argv[1], argv[0]).items()}
-    words = argv[2:]
-    if "-h" in words or "--help" in words:
-        return
+    kinds, words = flag_kinds(argv)
+    command = " ".join(argv[:2] if argv[0] in ("train", "sweep") else argv[:1])
+    values = set()  # indices of the words that are flags' values
     for i, word in enumerate(words):
         if not word.startswith("--"):
             continue
@@ -258,30 +331,48 @@ def check_flags(argv: list[str]) -> None:
         if name not in kinds:
             close = difflib.get_close_matches(name, list(kinds), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"unknown flag {name} for jaxrl {argv[0]} {argv[1]}{hint}")
+            raise ConfigError(f"unknown flag {name} for jaxrl {command}{hint}")
+        kind = kinds[name]
+        if kind is None:
+            if given:
+                raise ConfigError(f"{name} is a switch and takes no value")
+            continue
         if not given:
             value = words[i + 1] if i + 1 < len(words) else None
+            following = itertools.takewhile(lambda j: not words[j].startswith("--"), range(i + 1, len(words)))
+            values.update(following if kind is list else [i + 1])
         if value is None or value.startswith("--"):
             raise ConfigError(f"{name} needs a value")
+        if kind is bool and value not in ("True", "False"):
+            raise ConfigError(f"invalid {name} {value!r}: expected True or False")
         try:
-            if kinds[name] in (int, float):
-                kinds[name](value)
+            if kind in (int, float):
+                kind(value)
         except ValueError:
-            raise ConfigError(f"invalid {name} {value!r}: expected {METAVARS[kinds[name]].lower()}") from None
+            raise ConfigError(f"invalid {name} {value!r}: expected {METAVARS[kind].lower()}") from None
+    positional = [word for i, word in enumerate(words) if not word.startswith("--") and i not in values]
+    if argv[0] in ("eval", "compare") and not positional:
+        raise ConfigError(f"jaxrl {argv[0]} needs a RUN_DIR")
+    if argv[0] == "eval" and len(positional) > 1:
+        raise ConfigError(
+            f"jaxrl eval takes one RUN_DIR, not {' '.join(positional)} (--stochastic and --video take no value)"
+        )
 
 
 def check_sweep_argv(argv: list[str]) -> None:
     """`jaxrl sweep ppo --num-envs 4,8`: only numeric hyperparameters take lists; anything else
-    fixes shapes or the compiled program, which one population cannot vary."""
-    if len(argv) < 2 or argv[0] != "sweep" or argv[1].startswith("-"):
+    that is not text (names, paths) fixes shapes or the compiled program, which one population
+    cannot vary. Unknown flags are left to check_flags."""
+    if argv[0] != "sweep":
         return
-    algorithm = get_algorithm(argv[1])
-    hyper = {flag(f.name) for f in dataclasses.fields(algorithm.Hyper)}
+    table = flag_table(argv[1], "sweep")
+    hyper = {flag(f.name) for f in dataclasses.fields(get_algorithm(argv[1]).Hyper)}
+    fixed = {flag(name) for name, (kind, _) in table.items() if kind is not str}
     for i, word in enumerate(argv[2:], start=2):
-        name, _, value = word.partition("=")
-        if not _ and i + 1 < len(argv):
+        name, given, value = word.partition("=")
+        if not given and i + 1 < len(argv):
             value = argv[i + 1]
-        if name.startswith("--") and name not in hyper and ("," in value or ":" in value):
+        if name in fixed and ("," in value or ":" in value):
             raise ConfigError(
                 f"{name} {value}: only numeric hyperparameters can be swept in one program "
                 f"({', '.join(sorted(hyper))}); sweep {name} with separate runs"
@@ -293,25 +384,22 @@ def main(argv: list[str] | None = None) -> int:
 
     argv = sys.argv[1:] if argv is None else argv
     try:
-        check_algorithm_word(argv)
+        check_command(argv)
         resuming = resume_argv(argv)
         if resuming:
             run_dir, algo, distributed = resuming
             peers = join(distributed, None, run_dir)
             config, resume, peers = distribute(resume_config(run_dir, algo), peers, Path(run_dir))
-        else:
+        elif argv[0] not in HELP:
             check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
             check_flags(argv)
     except (UnknownAlgorithmError, ConfigError, CheckpointError) as error:
-        print(f"jaxrl: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(error)
     if resuming:
         try:
             return run(config, resume, peers)
         except CheckpointError as error:
-            print(f"jaxrl: error: {error}", file=sys.stderr)
-            sys.unraisablehook = lambda _: None  # orbax's abandoned reads would complain at exit
-            return EXIT_BAD_INPUT
+            return bad_input(error, checkpoint_read=True)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
 
     def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
@@ -324,31 +412,11 @@ def main(argv: list[str] | None = None) -> int:
         program; report each point's IQM of final return with a 95% bootstrap CI."""
         return sweep(algo)
 
-    def compare_command(
-        paths: Annotated[list[str], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
-        out: Annotated[str, tyro.conf.arg(help="folder for the PNGs and results.md")] = "comparison",
-    ):
-        """Compare finished runs from their TensorBoard logs: IQM +- 95% CI curves per env, and a table."""
-        return compare(paths, out)
-
-    def eval_command(
-        run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
-        episodes: Annotated[int, tyro.conf.arg(help="games per member")] = 10,
-        seed: Annotated[int, tyro.conf.arg(help="seeds the envs (alike for every member) and sampling")] = 0,
-        stochastic: Annotated[bool, tyro.conf.arg(help="act as in training (sampled / epsilon-greedy)")] = False,
-        video: Annotated[bool, tyro.conf.arg(help="write the first game of each member as a video")] = False,
-        run: Annotated[list[str] | None, tyro.conf.arg(help="only these members, e.g. s3")] = None,
-    ):
-        """Play a run's latest checkpoint: mean and std of return and length per member, no
-        reward clipping or episodic life; eval.json in the run dir."""
-        return evaluate(run_dir, episodes, seed, stochastic, video, run)
-
     commands = {"train": train_command, "sweep": sweep_command, "eval": eval_command, "compare": compare_command}
     try:
         return tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="jaxrl")
     except ConfigError as error:
-        print(f"jaxrl: error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(error)
 
 
 if __name__ == "__main__":

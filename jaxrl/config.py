@@ -164,8 +164,23 @@ def load_preset(algo: str, env_id: str, is_atari: bool) -> dict:
     return preset
 
 
-def load_config_file(path: str, allowed: set[str]) -> dict:
-    """Reads a config.json into one flat dict of settings; unknown keys are an error."""
+TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list of integers"}
+
+
+def has_type(value: Any, kind: type) -> bool:
+    """Whether a JSON value is a setting of this type (bools are not numbers here)."""
+    if kind is tuple:
+        return isinstance(value, list | tuple) and all(has_type(v, int) for v in value)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def load_config_file(path: str, types: dict[str, type]) -> dict:
+    """Reads a config.json into one flat dict of settings, by name; unknown keys and values of
+    the wrong type are an error, null means "not set"."""
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -178,11 +193,16 @@ def load_config_file(path: str, allowed: set[str]) -> dict:
     records = ("static", "hyper", "env_options", "sweep", "processes")
     flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
+        if not isinstance(data.get(section) or {}, dict):
+            raise ConfigError(f"--config {path}: {section} must be a JSON object")
         flat.update(data.get(section) or {})
-    unknown = sorted(set(flat) - allowed - {"algo"})
+    unknown = sorted(set(flat) - set(types))
     if unknown:
         raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}")
-    return flat
+    for key, value in flat.items():
+        if value is not None and not has_type(value, types[key]):
+            raise ConfigError(f"--config {path}: {key} must be {TYPE_NAMES[types[key]]}, not {json.dumps(value)}")
+    return {key: value for key, value in flat.items() if value is not None}
 
 
 def check_value(name: str, value: Any, expected_type: type) -> None:
@@ -192,6 +212,8 @@ def check_value(name: str, value: Any, expected_type: type) -> None:
         raise ConfigError(f"invalid {flag(name)} {value!r}: must be a finite number")
     if expected_type is int and name not in ZERO_ALLOWED and (not isinstance(value, int) or value < 1):
         raise ConfigError(f"invalid {flag(name)} {value!r}: must be an integer >= 1")
+    if expected_type is tuple and not all(v >= 1 for v in value):
+        raise ConfigError(f"invalid {flag(name)} {' '.join(map(str, value))}: must be integers >= 1")
     if name in HYPER_RULES:
         ok, rule = HYPER_RULES[name]
         if not ok(value):
@@ -205,8 +227,9 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     """
     static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
     hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
-    allowed = set(RUN_KEYS) | set(ATARI_DEFAULTS) | set(static_fields) | set(hyper_fields)
-    from_file = load_config_file(options["config"], allowed) if options.get("config") else {}
+    types = {key: RUN_FLAGS[key][0] for key in (*RUN_KEYS, *ATARI_DEFAULTS) if key in RUN_FLAGS} | {"algo": str}
+    types |= {key: type(f.default) for key, f in static_fields.items()} | dict.fromkeys(hyper_fields, float)
+    from_file = load_config_file(options["config"], types) if options.get("config") else {}
     if from_file.get("algo", algorithm.name) != algorithm.name:
         raise ConfigError(
             f"--config {options['config']} is for algorithm '{from_file['algo']}', not '{algorithm.name}'"
@@ -226,7 +249,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     merged.update(env_fields)
     merged.update(load_preset(algorithm.name, env_id, is_atari))
     merged.update({key: value for key, value in from_file.items() if key not in ("env", "backend", "name", "algo")})
-    merged.update({key: value for key, value in options.items() if value is not None and key in allowed})
+    merged.update({key: value for key, value in options.items() if value is not None and key in types})
 
     for key, f in static_fields.items():
         if isinstance(f.default, tuple):

@@ -80,6 +80,7 @@ def evaluate(
     member, rendered through gymnasium, into <run dir>/eval-<member>.mp4."""
     from jaxrl import checkpoints
     from jaxrl.algos import get_algorithm
+    from jaxrl.config import ConfigError
     from jaxrl.envs import env_seeds, make_env
     from jaxrl.logging import write_json
     from jaxrl.runner import checkpoint_like, population_of
@@ -91,7 +92,7 @@ def evaluate(
     if runs:
         unknown = [name for name in runs if name not in population.names]
         if unknown:
-            raise checkpoints.CheckpointError(
+            raise ConfigError(
                 f"--run {', '.join(unknown)}: no such member in {run_dir} (members: {', '.join(population.names)})"
             )
         members = [population.names.index(name) for name in runs]

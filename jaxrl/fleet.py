@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import numpy as np
 
-from jaxrl.runner import Population, Runner, host_metrics, make_runner, resumed_state, saved_state
+from jaxrl.runner import Population, Runner, drop_replay, host_metrics, make_runner, resumed_state, saved_state
 
 
 def group_count(size: int, devices: int) -> int:
@@ -109,10 +109,7 @@ class Fleet:
 
     def first_member_agent(self):
         """Member 0's agent state without its replay (videos need the networks only)."""
-        agent = self.states[0].agent
-        if hasattr(agent, "replay"):
-            agent = agent.replace(replay=None)
-        return jax.tree.map(lambda x: x[0], agent)
+        return jax.tree.map(lambda x: x[0], drop_replay(self.states[0].agent))
 
     def close(self) -> None:
         for group in self.groups:

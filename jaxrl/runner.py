@@ -66,8 +66,9 @@ def over_members(fn, population: int, in_axes=0):
     return single_member
 
 
-# What learning changes and a divergence would poison; the rest (replay, counters) goes on.
-LEARNED_FIELDS = ("params", "target_params", "opt_state")
+# The networks and their optimizer state: what a divergence poisons. The rest (replay,
+# counters) goes on.
+NETWORK_FIELDS = ("params", "target_params", "opt_state")
 
 
 def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at: jax.Array, env_steps: jax.Array):
@@ -81,7 +82,7 @@ def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at: jax.Array,
         leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
         return jnp.stack([jnp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1) for x in leaves]).all(axis=0)
 
-    learned = {name: getattr(new_agent, name) for name in LEARNED_FIELDS if hasattr(new_agent, name)}
+    learned = {name: getattr(new_agent, name) for name in NETWORK_FIELDS if hasattr(new_agent, name)}
     finite = finite_per_member((learned, metrics))
     diverged_at = jnp.where((diverged_at < 0) & ~finite, env_steps, diverged_at)
     keep_old = diverged_at >= 0
@@ -95,11 +96,11 @@ def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at: jax.Array,
 
 # What a checkpoint keeps: everything learned and counted. The env side (observations, episodes
 # in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it.
-LEARNING_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
+SAVED_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
 
 
 def init_learning(agent: Agent, seeds: jax.Array, hyper) -> dict:
-    """The learning part of a fresh RunnerState (LEARNING_FIELDS), for members with these seeds."""
+    """The learning part of a fresh RunnerState (SAVED_FIELDS), for members with these seeds."""
     keys = jax.vmap(jax.random.PRNGKey)(seeds)
     keys, init_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
     return dict(
@@ -121,11 +122,13 @@ def checkpoint_like(agent: Agent, seeds, hyper, with_replay: bool) -> dict:
     )
 
 
+def drop_replay(agent):
+    """The agent state without its replay buffer (off-policy agents'); others as they are."""
+    return agent.replace(replay=None) if hasattr(agent, "replay") else agent
+
+
 def without_replay(learning: dict, with_replay: bool) -> dict:
-    agent = learning["agent"]
-    if not with_replay and hasattr(agent, "replay"):
-        return dict(learning, agent=agent.replace(replay=None))
-    return learning
+    return learning if with_replay else dict(learning, agent=drop_replay(learning["agent"]))
 
 
 def host_metrics(groups: list[list[dict]]) -> dict:
@@ -249,8 +252,8 @@ def target_reached(recent_return: np.ndarray, target: float | None) -> np.ndarra
 
 
 def saved_state(state: RunnerState, with_replay: bool) -> dict:
-    """The part of the state a checkpoint holds (LEARNING_FIELDS)."""
-    return without_replay({name: getattr(state, name) for name in LEARNING_FIELDS}, with_replay)
+    """The part of the state a checkpoint holds (SAVED_FIELDS)."""
+    return without_replay({name: getattr(state, name) for name in SAVED_FIELDS}, with_replay)
 
 
 def resumed_state(fresh: RunnerState, saved: dict) -> RunnerState:

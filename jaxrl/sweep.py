@@ -67,8 +67,17 @@ def grid_points(values: dict[str, list[float] | Range]) -> list[dict[str, float]
 
 
 def random_points(values: dict[str, list[float] | Range], count: int, seed: int) -> list[dict[str, float]]:
-    """`count` points: ranges sampled uniformly (log-uniformly for `:log`), lists by uniform choice."""
+    """`count` points: ranges sampled uniformly (log-uniformly for `:log`), lists by uniform
+    choice; lists alone give `count` distinct points of their grid."""
     rng = np.random.default_rng(seed)
+    if not any(isinstance(value, Range) for value in values.values()):
+        grid = grid_points(values)
+        if count > len(grid):
+            raise ConfigError(
+                f"--random {count}: the lists give only {len(grid)} distinct points; "
+                "ask for fewer or give ranges (low:high)"
+            )
+        return [grid[i] for i in sorted(rng.choice(len(grid), count, replace=False))]
 
     def sample(value):
         if not isinstance(value, Range):
@@ -80,36 +89,42 @@ def random_points(values: dict[str, list[float] | Range], count: int, seed: int)
     return [{name: sample(value) for name, value in values.items()} for _ in range(count)]
 
 
-def format_value(value: float) -> str:
-    """The shorter of plain and scientific notation, 4 significant digits: 3e-4, 0.01, 0.95."""
-    plain = np.format_float_positional(value, precision=4, fractional=False, trim="-")
-    mantissa, exponent = f"{value:.3e}".split("e")
+def format_value(value: float, digits: int = 4) -> str:
+    """The shorter of plain and scientific notation, `digits` significant digits: 3e-4, 0.01, 0.95."""
+    plain = np.format_float_positional(value, precision=digits, fractional=False, trim="-")
+    mantissa, exponent = f"{value:.{digits - 1}e}".split("e")
     scientific = f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
     return scientific if len(scientific) < len(plain) else plain
 
 
-def point_label(point: dict[str, float]) -> str:
-    """`lr=3e-4,ent_coef=0.01`: the part of a member's name that TensorBoard's filter compares."""
-    return ",".join(f"{name}={format_value(value)}" for name, value in point.items())
+def point_labels(points: list[dict[str, float]]) -> list[str]:
+    """`lr=3e-4,ent_coef=0.01` per point: the part of a member's name that TensorBoard's filter
+    compares. 4 significant digits, more where two points would share a label (and a folder)."""
+    for digits in range(4, 17):
+        labels = [",".join(f"{name}={format_value(v, digits)}" for name, v in point.items()) for point in points]
+        if len(set(labels)) == len(labels):
+            break
+    return labels  # 17 digits tell any two floats apart
 
 
 def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[str, float]], seeds: list[int]):
     """Members point-major: point i, seed j is member i * len(seeds) + j."""
-    members = [(point, seed) for point in points for seed in seeds]
+    members = [
+        (point, label, seed) for point, label in zip(points, point_labels(points), strict=True) for seed in seeds
+    ]
     hyper = hyper_cls(
         **{
-            key: jnp.asarray([point.get(key, default) for point, _ in members], jnp.float32)
+            key: jnp.asarray([point.get(key, default) for point, _, _ in members], jnp.float32)
             for key, default in defaults.items()
         }
     )
-    names = [",".join(filter(None, [point_label(point), f"s{seed}"])) for point, seed in members]
-    return Population([seed for _, seed in members], hyper, names)
+    names = [",".join(filter(None, [label, f"s{seed}"])) for _, label, seed in members]
+    return Population([seed for _, _, seed in members], hyper, names)
 
 
 class Plan(NamedTuple):
     config: RunConfig  # shared settings; config.sweep records the swept values and the points
-    population: Population
-    points: list[dict[str, float]]  # point i trains members i * seeds .. (i + 1) * seeds - 1
+    population: Population  # point i trains members i * seeds .. (i + 1) * seeds - 1
 
 
 def plan(algorithm: Algorithm, options: dict) -> Plan:
@@ -135,14 +150,13 @@ def plan(algorithm: Algorithm, options: dict) -> Plan:
     run_options["name"] = options.get("name") or time.strftime("sweep-%Y%m%d-%H%M%S")
     config = resolve(algorithm, run_options | fixed)
     points = random_points(swept, count, config.seed) if count else grid_points(swept)
-    points = list({point_label(point): point for point in points}.values())  # random choices may repeat
     record = {
         "random": count,
         "values": {name: values._asdict() if isinstance(values, Range) else values for name, values in swept.items()},
         "points": points,
     }
     config = dataclasses.replace(config, sweep=record)
-    return Plan(config, sweep_population(algorithm.Hyper, config.hyper, points, config.run_seeds), points)
+    return Plan(config, sweep_population(algorithm.Hyper, config.hyper, points, config.run_seeds))
 
 
 def point_rows(summary: dict, points: list[dict[str, float]]) -> list[dict]:
@@ -154,7 +168,7 @@ def point_rows(summary: dict, points: list[dict[str, float]]) -> list[dict]:
     runs = summary["runs"]
     seeds = len(runs) // len(points)
     rows = []
-    for i, point in enumerate(points):
+    for i, (point, label) in enumerate(zip(points, point_labels(points), strict=True)):
         members = runs[i * seeds : (i + 1) * seeds]
         healthy = [run for run in members if run["diverged_at_step"] is None]
         scores = np.array([np.nan if run["final_return"] is None else run["final_return"] for run in healthy])
@@ -163,7 +177,7 @@ def point_rows(summary: dict, points: list[dict[str, float]]) -> list[dict]:
         rows.append(
             {
                 "point": point,
-                "label": point_label(point),
+                "label": label,
                 "iqm": None if math.isnan(estimate.value) else estimate.value,
                 "ci": None if math.isnan(estimate.value) else [estimate.low, estimate.high],
                 "mean": float(np.nanmean(scores)) if np.isfinite(scores).any() else None,
@@ -221,7 +235,10 @@ def report(summary: dict, config: RunConfig) -> str:
     )
     write_json(run_dir / "summary.json", {**summary, "points": rows})
     (run_dir / "sweep.md").write_text(text + "\n")
-    groups = compare.load_groups([str(run_dir)])  # without the diverged members
+    try:
+        groups = compare.load_groups([str(run_dir)])  # without the diverged members
+    except compare.CompareError:  # no member has finished an episode: no curve to draw
+        groups = []
     if groups:
         compare.plot_learning_curves(groups, run_dir / "learning_curves.png", f"{config.algo} on {config.env}")
     return text

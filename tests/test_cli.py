@@ -50,6 +50,10 @@ BAD_INPUTS = [
     (["train", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1 has a continuous action space (Box); jaxrl's algorithms"),
     (["train", "ppo", "--checkpoint-every", "0"], "invalid --checkpoint-every 0: must be an integer >= 1"),
     (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
+    (["train", "ppo", "--checkpoint-replay", "maybe"], "invalid --checkpoint-replay 'maybe': expected True or False"),
+    (["train", "ppo", "--hidden", "64", "0"], "invalid --hidden 64 0: must be integers >= 1"),
+    (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn"),
+    (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]
 
 
@@ -62,11 +66,36 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
     assert not (tmp_path / "runs").exists()
 
 
+BAD_COMMANDS = [
+    ([], "no command (jaxrl train | sweep | eval | compare)"),
+    (["eval", "RUN", "--episode", "3"], "unknown flag --episode for jaxrl eval; did you mean --episodes?"),
+    (["eval", "--episodes", "3"], "jaxrl eval needs a RUN_DIR"),
+    (
+        ["eval", "RUN", "--stochastic", "True"],
+        "jaxrl eval takes one RUN_DIR, not RUN True (--stochastic and --video take no value)",
+    ),
+    (["eval", "RUN", "--video=1"], "--video is a switch and takes no value"),
+    (["eval", "RUN", "--run"], "--run needs a value"),
+    (["compare", "--out", "x"], "jaxrl compare needs a RUN_DIR"),
+]
+
+
+@pytest.mark.parametrize("argv, message", BAD_COMMANDS, ids=[" ".join(a) for a, _ in BAD_COMMANDS])
+def test_bad_eval_and_compare_commands_are_one_line_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"jaxrl: error: {message}"
+
+
 CONFIG_FILES = {
     "invalid JSON": ("{not json", "invalid JSON"),
     "unknown keys": (json.dumps({"algo": "ppo", "lerning_rate": 1.0}), "unknown keys lerning_rate"),
     "other algorithm": (json.dumps({"algo": "dqn"}), "is for algorithm 'dqn', not 'ppo'"),
     "missing": (None, "no such file"),
+    "a number for a list": (json.dumps({"hidden": 64}), "hidden must be a list of integers, not 64"),
+    "a number for the env": (json.dumps({"env": 5}), "env must be a string, not 5"),
+    "text for a bool": (json.dumps({"checkpoint_replay": "no"}), 'checkpoint_replay must be true or false, not "no"'),
+    "a bool for a number": (json.dumps({"lr": True}), "lr must be a number, not true"),
+    "a section not an object": (json.dumps({"static": 3}), "static must be a JSON object"),
 }
 
 

@@ -16,7 +16,7 @@ from jaxrl.sweep import (
     format_value,
     grid_points,
     parse_values,
-    point_label,
+    point_labels,
     point_rows,
     random_points,
     sweep_population,
@@ -69,6 +69,24 @@ def test_random_points_are_seeded_and_stay_in_their_ranges():
     assert {p["ent_coef"] for p in points} == {0.0, 0.01}
 
 
+def test_random_points_from_lists_alone_are_distinct_points_of_the_grid():
+    values = {"lr": [1e-4, 1e-3], "gamma": [0.9, 0.99]}
+    points = random_points(values, 3, seed=0)
+    assert len({tuple(p.values()) for p in points}) == 3 and all(p in grid_points(values) for p in points)
+    with pytest.raises(ConfigError, match="--random 5: the lists give only 4 distinct points"):
+        random_points(values, 5, seed=0)
+
+
+def test_labels_take_more_digits_only_where_points_would_share_one():
+    assert point_labels([{"lr": 1.00001e-3}, {"lr": 1.00002e-3}, {"lr": 3e-4}]) == [
+        "lr=0.00100001",
+        "lr=0.00100002",
+        "lr=3e-4",
+    ]
+    points = random_points({"gamma": Range(0.99, 0.991, False)}, 50, seed=0)
+    assert len(set(point_labels(points))) == 50
+
+
 def test_names_carry_the_point_and_the_seed_member_order_is_point_major():
     assert [format_value(v) for v in (3e-4, 0.01, 0.95, 1e-5, 2.5e-4, 0.0, 1.0)] == [
         "3e-4",
@@ -80,7 +98,7 @@ def test_names_carry_the_point_and_the_seed_member_order_is_point_major():
         "1",
     ]
     points = [{"lr": 3e-4, "ent_coef": 0.01}, {"lr": 1e-3, "ent_coef": 0.0}]
-    assert point_label(points[0]) == "lr=3e-4,ent_coef=0.01"
+    assert point_labels(points) == ["lr=3e-4,ent_coef=0.01", "lr=1e-3,ent_coef=0"]
     defaults = {f: getattr(Hyper(), f) for f in ("lr", "gamma", "gae_lambda", "clip_eps", "ent_coef", "vf_coef")}
     defaults["max_grad_norm"] = 0.5
     population = sweep_population(Hyper, defaults, points, seeds=[0, 1, 2])
@@ -161,6 +179,8 @@ def test_a_diverging_member_is_frozen_and_flagged_while_the_others_are_untouched
 def test_bad_sweep_inputs_are_one_line_exit_2_and_write_nothing(tmp_path, capsys):
     for argv, message in [
         (["--num-envs", "4,8"], "--num-envs 4,8: only numeric hyperparameters can be swept in one program"),
+        (["--ent-coeff", "0,0.01"], "unknown flag --ent-coeff for jaxrl sweep ppo; did you mean --ent-coef?"),
+        (["--lr", "1e-4,1e-3", "--random", "3"], "--random 3: the lists give only 2 distinct points"),
         (["--hidden=64,64"], "sweep --hidden with separate runs"),
         (["--lr", "3e-4"], "nothing to sweep"),
         (["--lr", "1e-5:1e-2:log"], "--lr is a range: add --random N"),
@@ -194,6 +214,31 @@ def test_sweep_end_to_end_table_summary_curves_and_tensorboard_names(tmp_path):
     assert_hparams_logged(run_dir / "lr=1e-3,ent_coef=0.01,s1", {"lr": 1e-3, "ent_coef": 0.01, "seed": 1.0})
     config = json.loads((run_dir / "config.json").read_text())
     assert len(config["sweep"]["points"]) == 4 and config["sweep"]["values"]["lr"] == [1e-3, 1e30]
+
+
+def test_text_flags_may_hold_commas_and_colons():
+    from jaxrl.cli import check_flags, check_sweep_argv
+
+    argv = ["sweep", "ppo", "--lr", "1e-4,1e-3", "--name", "a,b", "--logdir", "/tmp/x:y"]
+    check_sweep_argv(argv)
+    check_flags(argv)
+
+
+def test_the_report_of_a_sweep_without_a_finished_episode_has_no_curves(tmp_path):
+    from jaxrl.algos import get_algorithm
+    from jaxrl.sweep import plan, report
+
+    config, population = plan(get_algorithm("ppo"), {"lr": "1e-4,1e-3", "logdir": str(tmp_path), "name": "short"})
+    run_dir = tmp_path / "short"
+    for name in population.names:
+        (run_dir / name).mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_json()))
+    runs = [
+        {"run": name, "final_return": None, "diverged_at_step": None, "steps_to_target": None}
+        for name in population.names
+    ]
+    text = report({"run_dir": str(run_dir), "total_steps": 256, "runs": runs}, config)
+    assert "| 1 | lr=1e-4 | - | - | 0/1 |" in text and not (run_dir / "learning_curves.png").exists()
 
 
 def test_a_sweep_where_every_member_diverged_exits_1(tmp_path):

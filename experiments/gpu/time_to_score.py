@@ -6,8 +6,9 @@ issue 8 (Pong PPO to 20 and 18; Pong DQN to 18 where time allows).
 
 Each population runs as `python -m jaxrl.cli train ...` (imports and compilation included) and
 trains until every member's mean return over its last 20 episodes reaches the highest target, or
-the budget ends. For each member and target it reports the first time (from the command's start)
-and env step at which that mean reached the target, read from the member's TensorBoard file,
+its budget ends: the steps, or --max-minutes of wall-clock (then it is stopped as by Ctrl-C). For
+each member and target it reports the first time (from the command's start) and env step at
+which that mean reached the target, read from the member's TensorBoard file, the final returns
 and the population's training SPS. Prints a markdown table and writes it, with the GPU's name
 and the raw numbers, to --out as JSON.
 """
@@ -15,6 +16,7 @@ and the raw numbers, to --out as JSON.
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -56,10 +58,19 @@ def run_population(args, seeds: int, logdir: str) -> dict:
     if args.total_steps:
         command += ["--total-steps", str(args.total_steps)]
     start = time.time()
-    result = subprocess.run(command, cwd=ROOT, env=dict(os.environ, CI="true"), capture_output=True, text=True)
-    wall = time.time() - start
-    if result.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    with tempfile.TemporaryFile("w+") as stderr:
+        child = subprocess.Popen(
+            command, cwd=ROOT, env=dict(os.environ, CI="true"), stdout=subprocess.DEVNULL, stderr=stderr
+        )
+        try:
+            child.wait(timeout=args.max_minutes * 60 if args.max_minutes else None)
+        except subprocess.TimeoutExpired:  # Ctrl-C: jaxrl ends the chunk, checkpoints, writes summary.json, exits 130
+            child.send_signal(signal.SIGINT)
+            child.wait()
+        wall = time.time() - start
+        if child.returncode not in (0, 130):
+            stderr.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{stderr.read()[-2000:]}")
     summary = json.loads(next(Path(logdir).glob(f"*/{args.algo}/{name}/summary.json")).read_text())
     run_dir = Path(summary["run_dir"])
     members = {
@@ -67,20 +78,22 @@ def run_population(args, seeds: int, logdir: str) -> dict:
         for run in summary["runs"]
     }
     steps = summary["runs"][0]["env_steps"]
-    return {"seeds": seeds, "wall_s": round(wall, 1), "env_steps_per_member": steps, "sps": round(steps * seeds / wall),
-            "members": members, "final_returns": [run["final_return"] for run in summary["runs"]],
-            "command": " ".join(command)}  # fmt: skip
+    return {"seeds": seeds, "wall_s": round(wall, 1), "stopped_at_max_minutes": child.returncode == 130,
+            "env_steps_per_member": steps, "sps": round(steps * seeds / wall), "members": members,
+            "final_returns": [run["final_return"] for run in summary["runs"]], "command": " ".join(command)}  # fmt: skip
 
 
 def table(results: list[dict], targets: list[float]) -> str:
-    header = "| seeds | " + " | ".join(f"time to {t:g} (s), max over seeds" for t in targets) + " | SPS (all seeds) |"
-    lines = [header, "|" + "---|" * (len(targets) + 2)]
+    header = "| seeds | " + " | ".join(f"time to {t:g} (s), max over seeds" for t in targets)
+    lines = [header + " | final returns | steps per seed | SPS (all seeds) |", "|" + "---|" * (len(targets) + 4)]
     for result in results:
         cells = []
         for target in targets:
             reached = [member[str(target)] for member in result["members"].values()]
             cells.append("not reached" if None in reached else f"{max(seconds for _, seconds in reached):,.0f}")
-        lines.append(f"| {result['seeds']} | " + " | ".join(cells) + f" | {result['sps']:,} |")
+        finals = ", ".join("-" if r is None else f"{r:.1f}" for r in result["final_returns"])
+        cells += [finals, f"{result['env_steps_per_member']:,}", f"{result['sps']:,}"]
+        lines.append(f"| {result['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -91,6 +104,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--targets", type=float, nargs="+", default=[18.0, 20.0])
     parser.add_argument("--total-steps", type=int, default=None, help="per member (default: the preset's)")
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="per population: then stop it (Ctrl-C) and report what it reached",
+    )
     parser.add_argument("--out", default="time_to_score.json")
     parser.add_argument("extra", nargs="*", help="more jaxrl train flags, after --")
     args = parser.parse_args()
