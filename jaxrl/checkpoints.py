@@ -59,7 +59,7 @@ def mismatch(saved: dict, expected: dict, partial: bool = False) -> str | None:
 
 
 class Checkpointer:
-    """Saves every `every_steps` env steps per member, or every `every_s` seconds when
+    """Saves every `every_steps` env steps per member, or every CHECKPOINT_EVERY_S seconds when
     `every_steps` is None; `save` also runs unconditionally at the end of a run."""
 
     def __init__(self, run_dir: Path, keep: int, every_steps: int | None, last_step: int = 0):
@@ -104,6 +104,8 @@ def reading(run_dir: Path | str, step: int):
     try:
         with manager(run_dir) as checkpoints:
             yield checkpoints
+    except CheckpointError:
+        raise
     except (ValueError, KeyError, TypeError) as error:
         reason = str(error).strip().splitlines()[0][:300] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"{where} is damaged or does not fit this run: {reason}") from None

@@ -108,7 +108,9 @@ def run(config, resume: Path | None = None, peers=None) -> int:
     summary = run_training(config, resume=resume, peers=peers)
     if peers is not None and peers.index > 0:  # process 0 reports for the run
         stop = summary["interrupted_by"]
-        return 128 + signal.Signals[stop].value if stop in ("SIGINT", "SIGTERM") else 0
+        if stop in ("SIGINT", "SIGTERM"):
+            return 128 + signal.Signals[stop].value
+        return int(all(run["diverged_at_step"] is not None for run in summary["runs"]))
     if summary["interrupted_by"]:
         print(
             f"jaxrl: stopped by {summary['interrupted_by']} at env step {summary['runs'][0]['env_steps']:,} of "

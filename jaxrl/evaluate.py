@@ -3,7 +3,7 @@
 Evaluation plays whole games: no reward clipping, no episodic life, returns in the game's own
 score. Each member plays `episodes` games on envs seeded alike for every member, one game per
 env, greedy on its action preferences (policy logits or Q-values) or, with `stochastic`, with
-its training behaviour (sampled actions, DQN's final epsilon).
+its training behaviour (sampled actions, DQN's epsilon at the checkpoint's step).
 """
 
 from pathlib import Path

@@ -53,8 +53,9 @@ def truncate_events(member_dir: Path, last_step: int) -> None:
     """Leaves in `member_dir` one event file holding each summary logged at a step <= last_step
     once: a resumed run logs again what came after its checkpoint.
 
-    Safe to interrupt: the merged file replaces the oldest file atomically and the others are
-    deleted after it, so an interrupted truncation leaves duplicates that the next one removes.
+    Safe to interrupt: the merged file is written aside (under a name no reader takes for events),
+    replaces the oldest file atomically, and the others are deleted after it, so an interrupted
+    truncation leaves duplicates that the next one removes.
     """
     from tensorboardX.proto.event_pb2 import Event
     from tensorboardX.record_writer import RecordWriter
@@ -74,7 +75,7 @@ def truncate_events(member_dir: Path, last_step: int) -> None:
             elif kept:  # the file_version header: the merged file needs one
                 continue
             kept.append(raw)
-    merged = member_dir / f".merging-{files[0].name}"
+    merged = member_dir / ".merging"  # no "tfevents" in the name: TensorBoard must not read it
     writer = RecordWriter(str(merged))
     for raw in kept:
         writer.write(raw)
@@ -158,7 +159,7 @@ class TensorBoard:
 
         for writer, values, final in zip(self.writers, member_hparams, final_returns, strict=True):
             for summary in hparams(values, {"hparams/final_return": None}):
-                writer.add_summary(summary, 0)
+                writer.add_summary(summary, step)  # after the checkpoint a resume starts from: cut
             if np.isfinite(final):
                 writer.add_scalars({"hparams/final_return": float(final)}, step)
 

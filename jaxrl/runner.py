@@ -4,6 +4,7 @@ function is vmapped over the population axis here and nowhere else (`init` is ma
 member, see `init_state`).
 """
 
+import contextlib
 import sys
 import time
 from typing import Any, NamedTuple
@@ -156,7 +157,7 @@ def make_runner(agent: Agent, env: Env, population: int, rollout_steps: int) -> 
 
     # jit may forward an input buffer straight into the output (an optimizer state holding the
     # learning rate, say); donating a private copy of `hyper` keeps the state free of aliases of
-    # the arrays passed beside it to train_chunk, whose state argument is donated.
+    # the arrays passed beside it to `collect` and `update`, which donate the state.
     init_state = jax.jit(init_state, donate_argnums=1)
 
     def init(seeds: jax.Array, hyper) -> tuple[RunnerState, Any]:
@@ -274,7 +275,7 @@ class Record(NamedTuple):
 
     iterations: int = 0  # rollouts and updates done
     env_steps: int = 0  # per member
-    elapsed_s: float = 0.0  # training seconds before this process
+    elapsed_s: float = 0.0  # wall-clock seconds of the run before this process, set-up included
     restarts: int = 0  # resumes so far: each restarts the envs with new seeds
     steps_to_target: tuple = ()  # per member, None until reached
     seconds_to_target: tuple = ()
@@ -457,14 +458,15 @@ def train(
             file=sys.stderr,
         )
 
-    fleet = Fleet(algorithm, static, config, population, num_iterations, record.restarts)
-    if len(fleet.groups) > 1 and not quiet:
-        devices = ", ".join(str(group.device) for group in fleet.groups)
-        print(
-            f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each",
-            file=sys.stderr,
-        )
-    try:
+    with contextlib.ExitStack() as cleanup:  # closes whatever was opened, however this ends
+        fleet = Fleet(algorithm, static, config, population, num_iterations, record.restarts)
+        cleanup.callback(fleet.close)
+        if len(fleet.groups) > 1 and not quiet:
+            devices = ", ".join(str(group.device) for group in fleet.groups)
+            print(
+                f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each",
+                file=sys.stderr,
+            )
         if resume is None:
             fleet.init()
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
@@ -474,46 +476,47 @@ def train(
                 refills = not config.checkpoint_replay and hasattr(fleet.states[0].agent, "replay")
                 note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
                 print(f"resuming {run_dir} at env step {step:,}{note}", file=sys.stderr)
-    except BaseException:
-        fleet.close()
-        raise
 
-    board = TensorBoard(
-        run_dir,
-        population.names,
-        {"env": config.env, **config.static, **config.hyper},
-        resume_step=None if resume is None else record.env_steps,
-    )
-    saver = checkpoints.Checkpointer(run_dir, config.keep_checkpoints, config.checkpoint_every, record.env_steps)
-    progress = (
-        Progress(num_iterations * steps_per_iteration, len(everyone.seeds), record.env_steps) if not quiet else None
-    )
-
-    member_hparams = [  # float32 values as their shortest decimal: 0.98, not 0.9800000190734863
-        {**{key: float(str(np.asarray(value)[member])) for key, value in vars(everyone.hyper).items()}, "seed": seed}
-        for member, seed in enumerate(everyone.seeds)
-    ]
-    scores = Scoreboard(record, mine, fleet.diverged_at(), config.target_return)
-    env_steps, done_iterations = record.env_steps, record.iterations
-    start -= record.elapsed_s  # times continue from where the stopped run left them
-    train_start = time.perf_counter() - record.elapsed_s
-    interrupted_by, trained, all_finished = None, False, False
-
-    def checkpoint() -> None:
-        board.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
-        steps, seconds, finals, _ = peers.gather(scores.rows()).T  # every member's, from every process
-        host = Record(
-            done_iterations,
-            env_steps,
-            round(time.perf_counter() - train_start, 3),
-            record.restarts,
-            tuple(optional(s, int) for s in steps),
-            tuple(optional(s) for s in seconds),
-            tuple(optional(r) for r in finals),
+        board = TensorBoard(
+            run_dir,
+            population.names,
+            {"env": config.env, **config.static, **config.hyper},
+            resume_step=None if resume is None else record.env_steps,
         )
-        saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
+        cleanup.callback(board.close)
+        saver = checkpoints.Checkpointer(run_dir, config.keep_checkpoints, config.checkpoint_every, record.env_steps)
+        cleanup.callback(saver.close)
+        progress = None
+        if not quiet:
+            progress = Progress(num_iterations * steps_per_iteration, len(everyone.seeds), record.env_steps)
+            cleanup.callback(progress.close)
 
-    try:
+        member_hparams = [  # float32 values as their shortest decimal: 0.98, not 0.9800000190734863
+            {
+                **{key: float(str(np.asarray(value)[member])) for key, value in vars(everyone.hyper).items()},
+                "seed": seed,
+            }
+            for member, seed in enumerate(everyone.seeds)
+        ]
+        scores = Scoreboard(record, mine, fleet.diverged_at(), config.target_return)
+        env_steps, done_iterations = record.env_steps, record.iterations
+        start -= record.elapsed_s  # times continue from where the stopped run left them
+        interrupted_by, trained = None, False
+
+        def checkpoint() -> None:
+            board.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
+            steps, seconds, finals, _ = peers.gather(scores.rows()).T  # every member's, from every process
+            host = Record(
+                done_iterations,
+                env_steps,
+                round(time.perf_counter() - start, 3),
+                record.restarts,
+                tuple(optional(s, int) for s in steps),
+                tuple(optional(s) for s in seconds),
+                tuple(optional(r) for r in finals),
+            )
+            saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
+
         with StopRequests() as stop:
             all_finished = peers.agree(None, scores.finished(), False)[1]
             while done_iterations < num_iterations and not all_finished:
@@ -525,14 +528,15 @@ def train(
                 env_steps = int(metrics["env_steps"][-1, 0])
                 # the chunk ran as one program: place an iteration by its share of the chunk's time
                 scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
-                board.log_chunk(metrics, now - train_start)
+                board.log_chunk(metrics, now - start)
                 if progress:
                     progress.update(env_steps, scores.final_return)
                 requested = "request" if should_stop is not None and should_stop(env_steps) else None
-                interrupted_by, all_finished, due = peers.agree(
+                stop_asked, all_finished, due = peers.agree(
                     stop.signal or requested, scores.finished(), saver.due(env_steps)
                 )
-                if interrupted_by:
+                if stop_asked and done_iterations < num_iterations and not all_finished:
+                    interrupted_by = stop_asked  # (asked for as the last chunk ended, it changes nothing)
                     break
                 every = config.capture_video
                 if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
@@ -542,12 +546,6 @@ def train(
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
                 board.log_hparams(member_hparams[mine], scores.final_return, env_steps)
             checkpoint()
-    finally:
-        if progress:
-            progress.close()
-        board.close()
-        saver.close()
-        fleet.close()
 
     steps, seconds, finals, diverged = peers.gather(scores.rows()).T
     summary = {

@@ -9,11 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+# ~1 GB of Atari frames in colour: a longer game is cut there (and one without a time limit ends).
+MAX_VIDEO_FRAMES = 10_000
+
 
 def record_game(agent, member_state, env_id: str, seed: int, stochastic: bool, **options):
     """Plays one game with one member (its state without the population axis), without reward
-    clipping or episodic life; returns (frames [T, H, W, 3] uint8, fps, game return). Atari
-    renders in colour, one frame per agent step: fps is the game's rate over the frame skip."""
+    clipping or episodic life, up to MAX_VIDEO_FRAMES frames; returns (frames [T, H, W, 3] uint8,
+    fps, the return over those frames). Atari renders in colour, one frame per agent step: fps is
+    the game's rate over the frame skip."""
     from jaxrl.envs.gymnasium import make_game
     from jaxrl.evaluate import action_fn
 
@@ -23,7 +27,7 @@ def record_game(agent, member_state, env_id: str, seed: int, stochastic: bool, *
     obs = game.reset(seed)
     frames, total = [game.env.render()], 0.0
     try:
-        while True:
+        while len(frames) < MAX_VIDEO_FRAMES:
             key, act_key = jax.random.split(key)
             obs, _reward, _terminated, _truncated, game_reward, game_over = game.step(
                 int(act(member_state, jnp.asarray(obs), act_key))
@@ -31,7 +35,8 @@ def record_game(agent, member_state, env_id: str, seed: int, stochastic: bool, *
             frames.append(game.env.render())
             total += game_reward
             if game_over:
-                return np.stack(frames).astype(np.uint8), fps, total
+                break
+        return np.stack(frames).astype(np.uint8), fps, total
     finally:
         game.env.close()
 

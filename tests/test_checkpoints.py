@@ -123,6 +123,16 @@ def test_resume_from_a_mid_run_checkpoint_solves_cartpole_like_an_uninterrupted_
     assert summary["runs"][0]["steps_to_target"] is not None and summary["runs"][0]["final_return"] >= 475
 
 
+def test_a_stop_asked_for_as_the_last_chunk_ends_leaves_a_complete_run(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    config = ppo_config(tmp_path, "late", total_steps=1024, log_every=512, target_return=1000.0)
+    summary = train(config, quiet=True, should_stop=lambda env_steps: env_steps >= 1024)
+    assert summary["interrupted_by"] is None
+    events = EventAccumulator(str(Path(summary["run_dir"]) / "s0")).Reload()
+    assert "hparams/final_return" in events.Tags()["scalars"]
+
+
 def test_same_command_same_seed_gives_the_same_summary_and_checkpoint(tmp_path):
     options = dict(seeds=2, total_steps=5120, log_every=1280, checkpoint_every=2560)
     runs = [train(ppo_config(tmp_path, name, **options), quiet=True) for name in ("a", "b")]
@@ -245,6 +255,7 @@ def test_a_bad_resume_is_one_line_exit_2_and_changes_nothing(finished_run, tmp_p
     assert main(["train", "--resume", str(target(run_dir) if target else run_dir)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("jaxrl: error: ") and message in err, err
+    assert case == "damaged checkpoint" or "damaged or does not fit" not in err, err
     assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
 
 
