@@ -40,6 +40,10 @@ class UnknownEnvError(ValueError):
     pass
 
 
+def continuous_actions(env_id: str, space: str) -> UnknownEnvError:
+    return UnknownEnvError(f"{env_id} has a continuous action space ({space}); jaxrl's algorithms need a discrete one")
+
+
 def known_env_ids() -> list[str]:
     from jaxrl.envs import envpool as envpool_backend
 
@@ -64,9 +68,7 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
         return env_id, "envpool"
     space = envpool_backend.action_space_name(env_id)
     if space is not None and space != "Discrete":
-        raise UnknownEnvError(
-            f"{env_id} has a continuous action space ({space}); jaxrl's algorithms need a discrete one"
-        )
+        raise continuous_actions(env_id, space)
     game = envpool_backend.missing_rom(env_id)
     if game is not None and backend != "gymnasium":
         raise UnknownEnvError(

@@ -18,7 +18,7 @@ EnvPool's rules, reproduced here:
 
 import numpy as np
 
-from jaxrl.envs import Env, EnvSpec, Step, UnknownEnvError
+from jaxrl.envs import Env, EnvSpec, Step, UnknownEnvError, continuous_actions
 
 FRAME_SKIP = 4
 STACK = 4
@@ -190,9 +190,16 @@ def make_game(
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
     env = new_env(gym_id, atari, "rgb_array" if render else None)
-    if atari:  # the console's 60 frames a second, of which the agent sees every FRAME_SKIP-th
-        return AtariGame(env, frame_size, episodic_life, reward_clip, noop_max), ATARI_FPS / FRAME_SKIP
-    return ClassicGame(env), env.metadata.get("render_fps") or 30
+    game = as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max)
+    # Atari: the console's 60 frames a second, of which the agent sees every FRAME_SKIP-th
+    return game, ATARI_FPS / FRAME_SKIP if atari else env.metadata.get("render_fps") or 30
+
+
+def as_game(env, atari: bool, frame_size: int, episodic_life: bool, reward_clip: bool, noop_max: int):
+    """A gymnasium env with the pool's preprocessing: Atari's (EnvPool's), or none."""
+    if atari:
+        return AtariGame(env, frame_size, episodic_life, reward_clip, noop_max)
+    return ClassicGame(env)
 
 
 class HostPool:
@@ -257,9 +264,7 @@ def make(
     space = envs[0].action_space
     if not isinstance(space, gymnasium.spaces.Discrete):
         envs[0].close()
-        raise UnknownEnvError(
-            f"{env_id} has a continuous action space ({type(space).__name__}); jaxrl's algorithms need a discrete one"
-        )
+        raise continuous_actions(env_id, type(space).__name__)
     observations = envs[0].observation_space
     if not atari and not (isinstance(observations, gymnasium.spaces.Box) and len(observations.shape) == 1):
         envs[0].close()
@@ -268,11 +273,10 @@ def make(
             "take vectors (a 1-D Box) or Atari frames"
         )
     envs += [new_env(gym_id, atari) for _ in seeds[1:]]
+    games = [as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max) for env in envs]
     if atari:
-        games = [AtariGame(env, frame_size, episodic_life, reward_clip, noop_max) for env in envs]
         obs_shape, obs_dtype = (STACK, frame_size, frame_size), np.uint8
     else:
-        games = [ClassicGame(env) for env in envs]
         obs_shape, obs_dtype = tuple(envs[0].observation_space.shape), np.float32
     pool = HostPool(games, seeds, obs_shape, obs_dtype)
     spec = EnvSpec(env_id, obs_shape, np.dtype(obs_dtype).name, int(space.n), atari)
