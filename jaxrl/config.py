@@ -193,9 +193,10 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
     records = ("static", "hyper", "env_options", "sweep", "processes")
     flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
-        if not isinstance(data.get(section) or {}, dict):
+        settings = data.get(section) or {}
+        if not isinstance(settings, dict):
             raise ConfigError(f"--config {path}: {section} must be a JSON object")
-        flat.update(data.get(section) or {})
+        flat.update(settings)
     unknown = sorted(set(flat) - set(types))
     if unknown:
         raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}")

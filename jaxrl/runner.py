@@ -535,13 +535,14 @@ def train(
                 stop_asked, all_finished, due = peers.agree(
                     stop.signal or requested, scores.finished(), saver.due(env_steps)
                 )
-                if stop_asked and done_iterations < num_iterations and not all_finished:
-                    interrupted_by = stop_asked  # (asked for as the last chunk ended, it changes nothing)
+                unfinished = done_iterations < num_iterations and not all_finished
+                if stop_asked and unfinished:  # (asked for as the last chunk ended, it changes nothing)
+                    interrupted_by = stop_asked
                     break
                 every = config.capture_video
                 if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
                     capture_video(fleet, config, board, run_dir, population.names[0], env_steps)
-                if due and done_iterations < num_iterations and not all_finished:
+                if due and unfinished:  # else the final checkpoint follows at once
                     checkpoint()
             if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
                 board.log_hparams(member_hparams[mine], scores.final_return, env_steps)
