@@ -4,6 +4,8 @@ Every comparison runs its peer in the same invocation, interleaved seed by seed,
 shared machine slows both alike; the table reports medians and the ratio. Paste the output
 into BENCHMARKS.md with the machine it ran on.
 
+  startup        import time and whole process to 475 of PPO CartPole, warm cache, beside SB3 and
+                 (--baseline TREE) an older jaxrl source tree, e.g. a git worktree of an earlier commit
   cartpole-ppo   whole process to a mean return of 475 (last 20 episodes): jaxrl (cold and warm
                  compilation cache) vs Stable-Baselines3 PPO with rl-zoo's hyperparameters
   cartpole-a2c   the same for A2C (to 475)
@@ -29,22 +31,29 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ["cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"]
+SECTIONS = [
+    "startup", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"
+]  # fmt: skip
 
 
-def whole_process(argv: list[str], env: dict | None = None) -> tuple[float, str]:
+def whole_process(argv: list[str], env: dict | None = None, cwd: str | None = None) -> tuple[float, str]:
+    """(wall-clock seconds, stdout) of a command. `cwd`: where it runs; `python -m` puts it first
+    on sys.path, so a run of another source tree (PYTHONPATH) must not start in this repo."""
     start = time.perf_counter()
-    result = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "CI": "true", **(env or {})})
+    environment = {**os.environ, "CI": "true", **(env or {})}
+    result = subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd)
     if result.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr[-2000:]}")
     return time.perf_counter() - start, result.stdout
 
 
-def jaxrl_to_target(algo: str, seed: int, target: float, cache: str, logdir: str) -> dict:
+def jaxrl_to_target(algo: str, seed: int, target: float, cache: str, logdir: str, tree: str | None = None) -> dict:
+    """`tree`: run the jaxrl package of another source tree (PYTHONPATH), e.g. an older commit."""
     name = f"bench-{algo}-{seed}-{time.time_ns()}"
     argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", "CartPole", "--seed", str(seed)]
     argv += ["--target-return", str(target)]
-    wall, _ = whole_process([*argv, "--logdir", logdir, "--name", name], {"JAXRL_CACHE_DIR": cache})
+    env = {"JAXRL_CACHE_DIR": cache, **({"PYTHONPATH": tree} if tree else {})}
+    wall, _ = whole_process([*argv, "--logdir", logdir, "--name", name], env, cwd=logdir)
     summary = json.loads(Path(logdir, "CartPole-v1", algo, name, "summary.json").read_text())
     run = summary["runs"][0]
     return {"wall_s": wall, "steps": run["steps_to_target"], "solved": run["steps_to_target"] is not None}
@@ -105,9 +114,51 @@ def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[di
     return "\n".join(lines)
 
 
+def import_ms(logdir: str, tree: str | None = None) -> float:
+    """Milliseconds spent importing modules in `jaxrl train ppo --env CartPole` (a 2,560-step run):
+    the sum of every module's own time in `python -X importtime`."""
+    argv = [sys.executable, "-X", "importtime", "-m", "jaxrl.cli", "train", "ppo", "--env", "CartPole"]
+    argv += ["--total-steps", "2560", "--logdir", logdir]
+    env = {**os.environ, "CI": "true", **({"PYTHONPATH": tree} if tree else {})}
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=True, cwd=logdir)
+    fields = [
+        line.split("|")[0].split(":")[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:")
+    ]
+    return sum(int(field) for field in fields if field.isdigit()) / 1000  # (the first line is a header)
+
+
+def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) -> str:
+    """Import time and whole process to 475 (warm compilation cache) of PPO on CartPole, beside SB3
+    and, with `--baseline TREE`, beside an older source tree of jaxrl, interleaved seed by seed."""
+    trees = {"jaxrl": None, **({f"jaxrl {Path(baseline).name}": baseline} if baseline else {})}
+    imports = {label: [] for label in trees}
+    rows = {"sb3": [], **{label: [] for label in trees}}
+    with tempfile.TemporaryDirectory() as logdir:
+        cache = tempfile.mkdtemp(prefix="jaxrl-cache-")
+        for tree in trees.values():
+            jaxrl_to_target("ppo", 0, 475.0, cache, logdir, tree)  # fills the cache: the rows below are warm
+        for _ in range(repeats):
+            for label, tree in trees.items():
+                imports[label].append(import_ms(logdir, tree))
+        for seed in range(seeds):
+            rows["sb3"].append(sb3_to_targets(peer_python, "ppo", seed, [475.0])[475.0])
+            for label, tree in trees.items():
+                rows[label].append(jaxrl_to_target("ppo", seed, 475.0, cache, logdir, tree))
+    sb3 = median(rows["sb3"], "wall_s")
+    lines = ["| PPO CartPole-v1 | imports, median ms | whole process to 475, median s | vs SB3 |", "|---|---|---|---|"]
+    lines.append(f"| sb3 | - | {sb3:.2f} | 1.00 |")
+    for label in trees:
+        wall = median(rows[label], "wall_s")
+        lines.append(f"| {label} | {statistics.median(imports[label]):.0f} | {wall:.2f} | {wall / sb3:.2f} of it |")
+    per_seed = "; ".join(f"{k}: {[(round(r['wall_s'], 2), r['steps']) for r in v]}" for k, v in rows.items())
+    return "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}"
+
+
 def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[str, list[float]]:
     """Wall-clock of each training, compiled beforehand (one warm-up each), interleaved `repeats` times."""
-    from jaxrl.cli import enable_compilation_cache
+    from jaxrl.api import enable_compilation_cache
 
     enable_compilation_cache()
     for training in trainings.values():
@@ -121,17 +172,20 @@ def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[s
     return times
 
 
-def ppo_cartpole(logdir: str, budget: int, plan=None, **options):
-    """A training of PPO on CartPole at a fixed budget (no early stop): seeds, or a sweep's plan."""
+def ppo_cartpole(logdir: str, budget: int, sweep: dict | None = None, **options):
+    """A training of PPO on CartPole at a fixed budget (no early stop), logging to TensorBoard:
+    seeds, or a sweep over `sweep` ({hyperparameter: [values]})."""
     from jaxrl.algos import get_algorithm
+    from jaxrl.api import run
     from jaxrl.config import resolve
-    from jaxrl.runner import train
+    from jaxrl.logs.tensorboard import TensorBoard
+    from jaxrl.search import plan
 
     def training():
         algorithm = get_algorithm("ppo")
         settings = {"total_steps": budget, "logdir": logdir, **options}
-        config, population = plan(algorithm, settings) if plan else (resolve(algorithm, settings), None)
-        train(dataclasses.replace(config, target_return=None), population, quiet=True)
+        config = plan(algorithm, settings, sweep) if sweep else resolve(algorithm, settings)
+        run(dataclasses.replace(config, target_return=None), loggers=[TensorBoard()])
 
     return training
 
@@ -151,14 +205,12 @@ def scaling(repeats: int) -> str:
 
 def sweep_cost(repeats: int) -> str:
     """A 24-member sweep (lr x ent_coef x 4 seeds) vs one run, same steps per member; medians."""
-    from jaxrl.sweep import plan
-
     budget = 51_200
-    grid = {"seeds": 4, "lr": "1e-4,3e-4,1e-3", "ent_coef": "0,0.01"}
+    grid = {"lr": [1e-4, 3e-4, 1e-3], "ent_coef": [0.0, 0.01]}
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {
             "1 run": ppo_cartpole(logdir, budget),
-            "24-member sweep": ppo_cartpole(logdir, budget, plan, **grid),
+            "24-member sweep": ppo_cartpole(logdir, budget, grid, seeds=4),
         }
         times = fixed_budget_seconds(trainings, repeats)
     one, sweep = statistics.median(times["1 run"]), statistics.median(times["24-member sweep"])
@@ -187,12 +239,12 @@ def backends(repeats: int) -> str:
 
 def raw_envpool_sps(num_envs: int, repeats: int) -> float:
     """EnvPool Pong stepped from Python with random actions: the floor any learner sits on."""
-    import envpool
     import numpy as np
 
     from jaxrl.envs import env_seeds
+    from jaxrl.envs.envpool import registry
 
-    pool = envpool.make("Pong-v5", env_type="gymnasium", num_envs=num_envs, seed=env_seeds(0, num_envs))
+    pool = registry().make("Pong-v5", env_type="gymnasium", num_envs=num_envs, seed=env_seeds(0, num_envs))
     pool.reset()
     rng = np.random.default_rng(0)
     sps = []
@@ -206,42 +258,39 @@ def raw_envpool_sps(num_envs: int, repeats: int) -> float:
     return statistics.median(sps)
 
 
-def pong_runner(algo: str, seeds: int, **options):
-    """(runner, state, handle, hyper, env, steps per iteration) for Pong with the algo's preset."""
+def pong_programs(algo: str, seeds: int, **options):
+    """(programs, state, handle, hyper, env, steps per iteration) for Pong with the algo's preset."""
     import numpy as np
 
     from jaxrl.algos import get_algorithm
-    from jaxrl.cli import enable_compilation_cache
+    from jaxrl.api import enable_compilation_cache
     from jaxrl.config import resolve
-    from jaxrl.envs import env_seeds, make_env
-    from jaxrl.runner import make_runner, seed_population
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
 
     enable_compilation_cache()
     algorithm = get_algorithm(algo)
     config = resolve(algorithm, {"env": "Pong", "seeds": seeds, **options})
-    static = algorithm.Static(**config.static)
     population = seed_population(algorithm, config)
-    env = make_env(config.env, [s for seed in population.seeds for s in env_seeds(seed, static.num_envs)],
-                   **config.env_options)  # fmt: skip
-    steps_per_iteration = static.num_envs * static.rollout_steps
-    agent = algorithm.build(static, env.spec, config.total_steps // steps_per_iteration)
-    runner = make_runner(agent, env, seeds, static.rollout_steps)
-    state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
-    return runner, state, handle, population.hyper, env, steps_per_iteration
+    parts = assemble(config, population.seeds)
+    state, handle = parts.programs.init(np.asarray(population.seeds, np.int32), population.hyper)
+    steps_per_iteration = parts.static.num_envs * parts.static.rollout_steps
+    return parts.programs, state, handle, population.hyper, parts.env, steps_per_iteration
 
 
 def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options) -> tuple[float, int]:
     """(median env steps/s of all members together, replay-or-agent bytes per member) for Pong."""
     import jax
 
-    from jaxrl.buffers import nbytes
+    from jaxrl.core.buffers import nbytes
+    from jaxrl.training.fleet import train_chunk
 
-    runner, state, handle, hyper, env, steps_per_iteration = pong_runner(algo, seeds, **options)
-    state, handle, _ = runner.train_chunk(state, handle, hyper, num_iterations=iterations)  # compile
+    programs, state, handle, hyper, env, steps_per_iteration = pong_programs(algo, seeds, **options)
+    state, handle, _ = train_chunk(programs, state, handle, hyper, num_iterations=iterations)  # compile
     sps = []
     for _ in range(repeats):
         start = time.perf_counter()
-        state, handle, metrics = runner.train_chunk(state, handle, hyper, num_iterations=iterations)
+        state, handle, metrics = train_chunk(programs, state, handle, hyper, num_iterations=iterations)
         jax.block_until_ready(metrics)
         sps.append(seeds * iterations * steps_per_iteration / (time.perf_counter() - start))
     env.close()
@@ -254,7 +303,7 @@ def pong_ppo(repeats: int) -> str:
     learning; beside raw EnvPool stepped from Python, the floor any learner sits on."""
     import jax
 
-    runner, state, handle, hyper, env, steps = pong_runner("ppo", 1, total_steps=10_240_000)
+    programs, state, handle, hyper, env, steps = pong_programs("ppo", 1, total_steps=10_240_000)
     rollout_steps = steps // env.num_envs
 
     @jax.jit
@@ -270,8 +319,8 @@ def pong_ppo(repeats: int) -> str:
     parts = {"env": [], "collect": [], "update": []}
     for i in range(repeats + 1):  # the first round compiles
         handle, env_s = timed(lambda: env_only(handle, jax.random.PRNGKey(i)))  # noqa: B023
-        (state, handle, traj, ended), collect_s = timed(lambda: runner.collect(state, handle))  # noqa: B023
-        (state, _), update_s = timed(lambda: runner.update(state, traj, ended, hyper))  # noqa: B023
+        (state, handle, traj, ended), collect_s = timed(lambda: programs.collect(state, handle))  # noqa: B023
+        (state, _), update_s = timed(lambda: programs.update(state, traj, ended, hyper))  # noqa: B023
         if i:
             for name, seconds in zip(parts, (env_s, collect_s, update_s), strict=True):
                 parts[name].append(seconds)
@@ -314,6 +363,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--baseline", help="startup: also time the jaxrl of this source tree (a git worktree)")
     args = parser.parse_args()
     import jax
 
@@ -322,6 +372,7 @@ def main() -> None:
         f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
     )
     sections = {
+        "startup": lambda: startup(args.peer_python, args.seeds, args.repeats, args.baseline),
         "cartpole-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds),
         "cartpole-a2c": lambda: cartpole(args.peer_python, "a2c", args.seeds),
         "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),

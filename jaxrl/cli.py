@@ -1,15 +1,13 @@
 """`jaxrl train | sweep <algo> [flags]`, `jaxrl eval RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
-console script.
-Parsing and validation end before any env is built or anything compiled; a bad input is one
-line on stderr and exit code 2.
+console script, on top of `jaxrl.api`. Parsing and validation end before any env is built or
+anything compiled; a bad input is one line on stderr and exit code 2.
 """
 
 import dataclasses
 import difflib
 import inspect
 import itertools
-import json
-import os
+import signal
 import sys
 import typing
 from pathlib import Path
@@ -17,8 +15,12 @@ from typing import Annotated, Union
 
 import tyro
 
+from jaxrl import api
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
-from jaxrl.config import RUN_FLAGS, ConfigError, check_value, flag, resolve
+from jaxrl.analysis import compare
+from jaxrl.config import flag, flag_table, resolve
+from jaxrl.errors import ConfigError
+from jaxrl.search import parse_values, plan
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -29,49 +31,19 @@ def optional_flag(kind: type, help_text: str):
     return Annotated[kind | None, tyro.conf.arg(help=help_text, metavar=metavar, help_behavior_hint="")]
 
 
-SWEEP_FLAGS = {
-    "random": (int, "sample N points from the given values and ranges instead of training the whole grid"),
-}
-SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
-
-
-def flag_table(name: str, command: str) -> dict[str, tuple[type, str]]:
-    """Every flag of `jaxrl <command> <name>` by field name: (type, help). `sweep` takes each
-    numeric hyperparameter as text: a value, a list or a range."""
-    algorithm = get_algorithm(name)
-    table = dict(RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {}))
-    for f in dataclasses.fields(algorithm.Static):
-        table[f.name] = (f.type, f"static (default: the preset's, else {f.default!r})")
-    for f in dataclasses.fields(algorithm.Hyper):
-        default = f"default: the preset's, else {f.default!r}"
-        if command == "sweep":
-            table[f.name] = (str, f"hyperparameter: {SWEEP_VALUE_HELP} ({default})")
-        else:
-            table[f.name] = (f.type, f"hyperparameter ({default})")
-    return table
-
-
 def algorithm_flags(name: str, command: str) -> type:
     """A dataclass of every flag of `jaxrl <command> <name>`, for tyro."""
+    algorithm = get_algorithm(name)
     fields = [
-        (key, optional_flag(kind, help_text), None) for key, (kind, help_text) in flag_table(name, command).items()
+        (key, optional_flag(kind, help_text), None) for key, (kind, help_text) in flag_table(algorithm, command).items()
     ]
     flags = dataclasses.make_dataclass(f"{name}_{command}_flags", fields, namespace={"ALGO": name})
-    flags.__doc__ = f"{get_algorithm(name).summary}."
+    flags.__doc__ = f"{algorithm.summary}."
     return flags
 
 
 def algorithm_choice(command: str) -> type:
     return Union[tuple(Annotated[algorithm_flags(name, command), tyro.conf.subcommand(name)] for name in MODULES)]  # noqa: UP007
-
-
-def enable_compilation_cache() -> None:
-    """Repeated runs of the same program skip XLA compilation (JAX's persistent cache)."""
-    import jax
-
-    cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
-    jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 
 
 def bad_input(error: Exception, checkpoint_read: bool = False) -> int:
@@ -97,15 +69,11 @@ def report_divergence(summary: dict) -> int:
     return 0
 
 
-def run(config, resume: Path | None = None, peers=None) -> int:
+def trained(config, resume: Path | None = None, peers=None) -> int:
     """Trains (or resumes) and reports; the exit status is 128 + the signal's number if a
     signal stopped the run, 1 if every member diverged, else 0. `peers`: --distributed."""
-    import signal
-
-    enable_compilation_cache()
-    from jaxrl.runner import train as run_training
-
-    summary = run_training(config, resume=resume, peers=peers)
+    result = api.run(config, progress=True, resume=resume, peers=peers)
+    summary = result.summary
     if peers is not None and peers.index > 0:  # process 0 reports for the run
         stop = summary["interrupted_by"]
         if stop in ("SIGINT", "SIGTERM"):
@@ -118,10 +86,8 @@ def run(config, resume: Path | None = None, peers=None) -> int:
             file=sys.stderr,
         )
         return 128 + signal.Signals[summary["interrupted_by"]].value
-    if config.sweep:
-        from jaxrl import sweep as sweeps
-
-        print(sweeps.report(summary, config))
+    if result.report is not None:
+        print(result.report)
         return report_divergence(summary)
     results = ", ".join(
         f"{run['run']} {run['final_return']:.1f}" if run["final_return"] is not None else f"{run['run']} -"
@@ -138,67 +104,22 @@ def run(config, resume: Path | None = None, peers=None) -> int:
     return report_divergence(summary)
 
 
-def train(flags) -> int:
-    peers = join(flags.distributed, flags.name)
-    return run(*distribute(resolve(get_algorithm(flags.ALGO), vars(flags)), peers))
+def train_main(flags) -> int:
+    options = {key: value for key, value in vars(flags).items() if key != "distributed"}
+    peers = api.join(flags.distributed, flags.name)
+    config = api.distribute(resolve(get_algorithm(flags.ALGO), options), peers)
+    return trained(config, peers=peers)
 
 
-def sweep(flags) -> int:
-    from jaxrl import sweep as sweeps
-
-    peers = join(flags.distributed, flags.name)
-    return run(*distribute(sweeps.plan(get_algorithm(flags.ALGO), vars(flags)).config, peers))
-
-
-def join(distributed: bool, name: str | None, resume: str | None = None):
-    """With --distributed, the other processes (jaxrl.distributed.Processes), joined before
-    anything starts JAX's backend, as jax.distributed requires; else None."""
-    if not distributed:
-        return None
-    if name is None and resume is None:
-        raise ConfigError("--distributed needs --name: every process must write into the same run")
-    from jaxrl.distributed import Processes
-
-    return Processes()
-
-
-def distribute(config, peers, resume: Path | None = None):
-    """(config, resume, peers), the config recording how many processes share the run."""
-    if peers is None:
-        if config.processes > 1:
-            raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
-        return config, resume, None
-    size = config.seeds * (len(config.sweep["points"]) if config.sweep else 1)
-    if size % peers.count:
-        raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
-    if resume is not None and peers.count != config.processes:
-        raise ConfigError(f"the run was made by {config.processes} processes, not {peers.count}")
-    return dataclasses.replace(config, processes=peers.count), resume, peers
-
-
-def resume_config(run_dir: str, algo: str | None, command: str = "--resume"):
-    """The RunConfig saved in a run dir, checked as a new run's flags would be, and its checkpoint
-    found: `jaxrl train --resume DIR` and `jaxrl eval DIR` (`command`, for the messages) fail
-    here, before anything is built, if either is bad."""
-    from jaxrl.checkpoints import latest_step
-
-    path = Path(run_dir)
-    config_path = path / "config.json"
-    if not path.is_dir():
-        raise ConfigError(f"{command} {run_dir}: no such run directory")
-    if not config_path.is_file():
-        raise ConfigError(f"{command} {run_dir}: no config.json in it (not a jaxrl run directory)")
-    try:
-        saved = json.loads(config_path.read_text())
-        saved_algo, name = saved["algo"], saved["name"]
-        records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
-        raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
-    if algo is not None and algo != saved_algo:
-        raise ConfigError(f"{command} {run_dir}: the run is {saved_algo}, not {algo}")
-    config = resolve(get_algorithm(saved_algo), {"config": str(config_path), "name": name})
-    latest_step(path)
-    return dataclasses.replace(config, **records)
+def sweep_main(flags) -> int:
+    algorithm = get_algorithm(flags.ALGO)
+    options = vars(flags)
+    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+    values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
+    run_options = {key: value for key, value in options.items() if key not in (*hyper, "random", "distributed")}
+    peers = api.join(flags.distributed, flags.name)
+    config = api.distribute(plan(algorithm, run_options, values, options.get("random")), peers)
+    return trained(config, peers=peers)
 
 
 def resume_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
@@ -219,29 +140,24 @@ def resume_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
     )
 
 
-def compare(paths: list[str], out: str = "comparison") -> int:
+def compare_main(paths: list[str], out: str = "comparison") -> int:
     """Learning curves (IQM and 95% CI per run group) and a table of final returns, from the
     TensorBoard logs of finished runs: one PNG per env and results.md in --out."""
-    from jaxrl import compare as comparison
-
     try:
-        print(comparison.main(paths, out))
-    except comparison.CompareError as error:
+        print(compare.main(paths, out))
+    except compare.CompareError as error:
         return bad_input(error)
     return 0
 
 
-def evaluate(run_dir: str, episodes: int, seed: int, stochastic: bool, video: bool, runs: list[str] | None) -> int:
-    from jaxrl import evaluate as evaluation
-    from jaxrl.checkpoints import CheckpointError
-
+def eval_main(run_dir: str, episodes: int, seed: int, stochastic: bool, video: bool, runs: list[str] | None) -> int:
     try:
-        config = resume_config(run_dir, None, "eval")
-        check_value("episodes", episodes, int)
-        result = evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
-    except (ConfigError, CheckpointError) as error:
+        result = api.evaluate(run_dir, episodes=episodes, seed=seed, stochastic=stochastic, video=video, runs=runs)
+    except ConfigError as error:
         return bad_input(error, checkpoint_read=True)
-    print(f"{config.algo} on {config.env}, checkpoint at env step {result['checkpoint_step']:,}, {result['policy']}:")
+    print(
+        f"{result['algo']} on {result['env']}, checkpoint at env step {result['checkpoint_step']:,}, {result['policy']}:"
+    )
     print("\n".join(result["lines"]))
     for name, video in result["videos"].items():
         print(f"{name}: video of a game with return {video['return']:.1f}: {video['path']}")
@@ -258,7 +174,7 @@ def eval_command(
 ):
     """Play a run's latest checkpoint: mean and std of return and length per member, no
     reward clipping or episodic life; eval.json in the run dir."""
-    return evaluate(run_dir, episodes, seed, stochastic, video, run)
+    return eval_main(run_dir, episodes, seed, stochastic, video, run)
 
 
 def compare_command(
@@ -266,7 +182,7 @@ def compare_command(
     out: Annotated[str, tyro.conf.arg(help="folder for the PNGs and results.md")] = "comparison",
 ):
     """Compare finished runs from their TensorBoard logs: IQM +- 95% CI curves per env, and a table."""
-    return compare(paths, out)
+    return compare_main(paths, out)
 
 
 COMMANDS = ("train", "sweep", "eval", "compare")
@@ -314,7 +230,8 @@ def flag_kinds(argv: list[str]) -> tuple[dict[str, type | None], list[str]]:
     """(the command's flags by the type of value each takes, the words after the command and
     its algorithm)."""
     if argv[0] in ("train", "sweep"):
-        return {flag(name): kind for name, (kind, _) in flag_table(argv[1], argv[0]).items()}, argv[2:]
+        table = flag_table(get_algorithm(argv[1]), argv[0])
+        return {flag(name): kind for name, (kind, _) in table.items()}, argv[2:]
     return signature_flags(eval_command if argv[0] == "eval" else compare_command), argv[1:]
 
 
@@ -367,8 +284,9 @@ def check_sweep_argv(argv: list[str]) -> None:
     cannot vary. Unknown flags are left to check_flags."""
     if argv[0] != "sweep":
         return
-    table = flag_table(argv[1], "sweep")
-    hyper = {flag(f.name) for f in dataclasses.fields(get_algorithm(argv[1]).Hyper)}
+    algorithm = get_algorithm(argv[1])
+    table = flag_table(algorithm, "sweep")
+    hyper = {flag(f.name) for f in dataclasses.fields(algorithm.Hyper)}
     fixed = {flag(name) for name, (kind, _) in table.items() if kind is not str}
     for i, word in enumerate(argv[2:], start=2):
         name, given, value = word.partition("=")
@@ -382,37 +300,35 @@ def check_sweep_argv(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jaxrl.checkpoints import CheckpointError
-
     argv = sys.argv[1:] if argv is None else argv
     try:
         check_command(argv)
         resuming = resume_argv(argv)
         if resuming:
             run_dir, algo, distributed = resuming
-            peers = join(distributed, None, run_dir)
-            config, resume, peers = distribute(resume_config(run_dir, algo), peers, Path(run_dir))
+            peers = api.join(distributed, None, run_dir)
+            config = api.distribute(api.saved_config(run_dir, algo), peers, Path(run_dir))
         elif argv[0] not in HELP:
             check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
             check_flags(argv)
-    except (UnknownAlgorithmError, ConfigError, CheckpointError) as error:
+    except (UnknownAlgorithmError, ConfigError) as error:
         return bad_input(error)
     if resuming:
         try:
-            return run(config, resume, peers)
-        except CheckpointError as error:
+            return trained(config, Path(run_dir), peers)
+        except ConfigError as error:  # a checkpoint that does not fit: read before anything compiles
             return bad_input(error, checkpoint_read=True)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
 
     def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
         """Train an algorithm on an env: one or many seeds in one compiled program.
         `jaxrl train --resume RUN_DIR` continues a stopped run from its latest checkpoint."""
-        return train(algo)
+        return train_main(algo)
 
     def sweep_command(algo: Annotated[sweep_algorithms, tyro.conf.arg(name="")]):
         """Train a grid (or --random sample) of hyperparameter points x seeds in one compiled
         program; report each point's IQM of final return with a 95% bootstrap CI."""
-        return sweep(algo)
+        return sweep_main(algo)
 
     commands = {"train": train_command, "sweep": sweep_command, "eval": eval_command, "compare": compare_command}
     try:

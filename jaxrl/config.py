@@ -5,6 +5,8 @@ costs a fraction of a second and one line of error.
 """
 
 import dataclasses
+import difflib
+import importlib.resources
 import json
 import math
 import time
@@ -13,15 +15,11 @@ from typing import Any
 
 import tomllib
 
-from jaxrl.algos import Algorithm
+from jaxrl.algos.base import Algorithm, field_help, field_names
 from jaxrl.envs import UnknownEnvError, is_atari_id, resolve_env_id
+from jaxrl.errors import ConfigError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "presets"
 DEFAULT_ENV = "CartPole-v1"
-
-
-class ConfigError(ValueError):
-    """A bad setting: reported as one line, exit code 2."""
 
 
 # Run-level flags: name -> (type, help). Every flag defaults to None, meaning: take it from
@@ -69,6 +67,12 @@ RUN_FLAGS = {
         bool,
         "off-policy: put the replay buffer in checkpoints; False keeps them small and a resume refills it (default True)",
     ),
+    "track": (
+        bool,
+        "log to Weights & Biases too (pip install 'jaxrl[wandb]'; WANDB_MODE=offline works without a network)",
+    ),
+    "wandb_project": (str, "W&B project (default jaxrl)"),
+    "wandb_entity": (str, "W&B entity: a user or team (default: W&B's default)"),
 }
 
 RUN_DEFAULTS = dict(
@@ -82,24 +86,11 @@ RUN_DEFAULTS = dict(
     checkpoint_every=None,
     keep_checkpoints=3,
     checkpoint_replay=True,
+    track=False,
+    wandb_project="jaxrl",
+    wandb_entity=None,
 )
 ATARI_DEFAULTS = dict(frame_size=84, episodic_life=True, reward_clip=True)
-RUN_KEYS = (
-    "algo",
-    "env",
-    "backend",
-    "seed",
-    "seeds",
-    "total_steps",
-    "target_return",
-    "logdir",
-    "name",
-    "log_every",
-    "capture_video",
-    "checkpoint_every",
-    "keep_checkpoints",
-    "checkpoint_replay",
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +114,9 @@ class RunConfig:
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
     checkpoint_replay: bool = True
+    track: bool = False  # Weights & Biases too
+    wandb_project: str = "jaxrl"
+    wandb_entity: str | None = None
 
     @property
     def run_seeds(self) -> list[int]:
@@ -132,31 +126,67 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
-# Range checks by hyperparameter name, shared by every algorithm.
-HYPER_RULES = {
-    "lr": (lambda v: v > 0, "must be > 0"),
-    "gamma": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
-    "gae_lambda": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-    "clip_eps": (lambda v: v > 0, "must be > 0"),
-    "ent_coef": (lambda v: v >= 0, "must be >= 0"),
-    "vf_coef": (lambda v: v >= 0, "must be >= 0"),
-    "max_grad_norm": (lambda v: v > 0, "must be > 0"),
-    "tau": (lambda v: 0 < v <= 1, "must be in (0, 1]"),
-    "start_e": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-    "end_e": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-    "exploration_fraction": (lambda v: 0 <= v <= 1, "must be in [0, 1]"),
-}
-# Integer settings that may be 0; every other integer setting must be >= 1.
-ZERO_ALLOWED = {"learning_starts", "seed"}
-
-
 def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+SWEEP_FLAGS = {
+    "random": (int, "sample N points from the given values and ranges instead of training the whole grid"),
+}
+SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
+
+
+def flag_table(algorithm: Algorithm, command: str) -> dict[str, tuple[type, str]]:
+    """Every flag of `jaxrl <command> <algo>` by field name: (type, help), the help written beside
+    each field. `sweep` takes each numeric hyperparameter as text: a value, a list or a range."""
+    table = dict(RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {}))
+    for f in dataclasses.fields(algorithm.Static):
+        table[f.name] = (f.type, f"{field_help(f)} (default: the preset's, else {f.default!r})")
+    for f in dataclasses.fields(algorithm.Hyper):
+        default = f"default: the preset's, else {f.default!r}"
+        valid = f.metadata["valid"]
+        if command == "sweep":
+            table[f.name] = (str, f"{field_help(f)}; {valid}: {SWEEP_VALUE_HELP} ({default})")
+        else:
+            table[f.name] = (f.type, f"{field_help(f)}; {valid} ({default})")
+    return table
+
+
+def unknown_flag(name: str, known, command: str) -> ConfigError:
+    close = difflib.get_close_matches(flag(name), [flag(k) for k in known], n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return ConfigError(f"unknown flag {flag(name)} for jaxrl {command}{hint}")
+
+
+def setting_types(algorithm: Algorithm) -> dict[str, type]:
+    """Every setting of a run by name, with the type of its value (a tuple: a list of integers)."""
+    types = {key: kind for key, (kind, _) in RUN_FLAGS.items()} | {"algo": str}
+    types |= {f.name: type(f.default) for f in dataclasses.fields(algorithm.Static)}
+    return types | dict.fromkeys(field_names(algorithm.Hyper), float)
+
+
+EXPECTED = {bool: "True or False", int: "int", float: "float", str: "str", tuple: "a list of integers"}
+
+
+def check_options(algorithm: Algorithm, command: str, options: dict) -> None:
+    """The keywords of a Python call (`jaxrl.train("ppo", lr=3e-4)`): each a flag's field name with a
+    value of its type, else the one line the command line prints for the same mistake. A sweep's
+    hyperparameter values are checked as values (`jaxrl.search.python_values`)."""
+    table, types = flag_table(algorithm, command), setting_types(algorithm)
+    for name, value in options.items():
+        if name not in table:
+            raise unknown_flag(name, table, f"{command} {algorithm.name}")
+        if value is None or table[name][0] is str and types.get(name) is float:
+            continue  # None: not given
+        if not has_type(value, types.get(name, table[name][0])):
+            raise ConfigError(f"invalid {flag(name)} {value!r}: expected {EXPECTED[types.get(name, table[name][0])]}")
+
+
 def load_preset(algo: str, env_id: str, is_atari: bool) -> dict:
-    path = PRESETS_DIR / f"{algo}.toml"
-    if not path.exists():
+    """The algorithm's tuned defaults for the env: package data (`jaxrl/presets/<algo>.toml`), so
+    a wheel install has them too."""
+    path = importlib.resources.files("jaxrl") / "presets" / f"{algo}.toml"
+    if not path.is_file():
         return {}
     tables = tomllib.loads(path.read_text())
     preset = dict(tables.get("atari" if is_atari else "classic", {}))
@@ -206,19 +236,27 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
     return {key: value for key, value in flat.items() if value is not None}
 
 
-def check_value(name: str, value: Any, expected_type: type) -> None:
+def check_value(name: str, value: Any, expected_type: type, minimum: int | None = 1, valid=None) -> None:
+    """Raises ConfigError unless `value` is of the type and, for integers, >= `minimum` (None:
+    any), for floats in `valid` (an Interval, or None: any finite number)."""
     if value is None:
         return
     if expected_type is float and not (isinstance(value, (int, float)) and math.isfinite(value)):
         raise ConfigError(f"invalid {flag(name)} {value!r}: must be a finite number")
-    if expected_type is int and name not in ZERO_ALLOWED and (not isinstance(value, int) or value < 1):
-        raise ConfigError(f"invalid {flag(name)} {value!r}: must be an integer >= 1")
+    if expected_type is int and minimum is not None and (not isinstance(value, int) or value < minimum):
+        raise ConfigError(f"invalid {flag(name)} {value!r}: must be an integer >= {minimum}")
     if expected_type is tuple and not all(v >= 1 for v in value):
         raise ConfigError(f"invalid {flag(name)} {' '.join(map(str, value))}: must be integers >= 1")
-    if name in HYPER_RULES:
-        ok, rule = HYPER_RULES[name]
-        if not ok(value):
-            raise ConfigError(f"invalid {flag(name)} {value}: {rule}")
+    if valid is not None and value not in valid:
+        raise ConfigError(f"invalid {flag(name)} {value}: must be {valid}")
+
+
+def check_static(field: dataclasses.Field, value: Any) -> None:
+    check_value(field.name, value, type(field.default), minimum=field.metadata.get("minimum", 1))
+
+
+def check_hyper(field: dataclasses.Field, value: Any) -> None:
+    check_value(field.name, value, float, valid=field.metadata.get("valid"))
 
 
 def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
@@ -228,8 +266,8 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     """
     static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
     hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
-    types = {key: RUN_FLAGS[key][0] for key in (*RUN_KEYS, *ATARI_DEFAULTS) if key in RUN_FLAGS} | {"algo": str}
-    types |= {key: type(f.default) for key, f in static_fields.items()} | dict.fromkeys(hyper_fields, float)
+    # what a config.json may hold: every setting but the flags that only steer this command
+    types = {key: kind for key, kind in setting_types(algorithm).items() if key not in ("config", "distributed")}
     from_file = load_config_file(options["config"], types) if options.get("config") else {}
     if from_file.get("algo", algorithm.name) != algorithm.name:
         raise ConfigError(
@@ -255,9 +293,9 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     for key, f in static_fields.items():
         if isinstance(f.default, tuple):
             merged[key] = tuple(merged[key])
-        check_value(key, merged[key], type(f.default))
-    for key in hyper_fields:
-        check_value(key, merged[key], float)
+        check_static(f, merged[key])
+    for key, f in hyper_fields.items():
+        check_hyper(f, merged[key])
     for key in ("seeds", "total_steps", "log_every", "capture_video", "checkpoint_every", "keep_checkpoints"):
         check_value(key, merged[key], int)
     if merged["seed"] < 0:
@@ -296,4 +334,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         checkpoint_every=merged["checkpoint_every"],
         keep_checkpoints=merged["keep_checkpoints"],
         checkpoint_replay=bool(merged["checkpoint_replay"]),
+        track=bool(merged["track"]),
+        wandb_project=merged["wandb_project"],
+        wandb_entity=merged["wandb_entity"],
     )

@@ -1,4 +1,4 @@
-"""Shared helpers: build a population runner from a resolved config, without the CLI."""
+"""Shared helpers: build a population's programs from a resolved config, without the CLI."""
 
 import jax
 import numpy as np
@@ -6,24 +6,23 @@ import pytest
 
 from jaxrl.algos import get_algorithm
 from jaxrl.config import resolve
-from jaxrl.envs import env_seeds, make_env
-from jaxrl.runner import make_runner, seed_population
+from jaxrl.logs.progress import Progress
+from jaxrl.logs.tensorboard import TensorBoard
+from jaxrl.training import session
+from jaxrl.training.assembly import assemble
+from jaxrl.training.fleet import train_chunk
+from jaxrl.training.population import seed_population
 
 
-def build_runner(algo: str, population=None, **options):
-    """(runner, state, handle, hyper, env) for a config resolved as the CLI would resolve it;
+def build_programs(algo: str, population=None, **options):
+    """(programs, state, handle, hyper, env) for a config resolved as the CLI would resolve it;
     the population defaults to the config's seeds (`population(algorithm, config)` to change it)."""
     algorithm = get_algorithm(algo)
     config = resolve(algorithm, options)
-    static = algorithm.Static(**config.static)
     population = (population or seed_population)(algorithm, config)
-    seeds = [s for seed in population.seeds for s in env_seeds(seed, static.num_envs)]
-    env = make_env(config.env, seeds, **config.env_options)
-    iterations = config.total_steps // (static.num_envs * static.rollout_steps)
-    agent = algorithm.build(static, env.spec, iterations)
-    runner = make_runner(agent, env, len(population.seeds), static.rollout_steps)
-    state, handle = runner.init(np.asarray(population.seeds, np.int32), population.hyper)
-    return runner, state, handle, population.hyper, env
+    parts = assemble(config, population.seeds)
+    state, handle = parts.programs.init(np.asarray(population.seeds, np.int32), population.hyper)
+    return parts.programs, state, handle, population.hyper, parts.env
 
 
 @pytest.fixture
@@ -32,14 +31,20 @@ def run_chunks():
     envs = []
 
     def run(algo, chunks=2, iterations=2, population=None, **options):
-        runner, state, handle, hyper, env = build_runner(algo, population, **options)
+        programs, state, handle, hyper, env = build_programs(algo, population, **options)
         envs.append(env)
         metrics = []
         for _ in range(chunks):
-            state, handle, chunk_metrics = runner.train_chunk(state, handle, hyper, num_iterations=iterations)
+            state, handle, chunk_metrics = train_chunk(programs, state, handle, hyper, num_iterations=iterations)
             metrics.append(chunk_metrics)
         return jax.device_get(state), metrics
 
     yield run
     for env in envs:
         env.close()
+
+
+def train(config, population=None, progress: bool = False, **options) -> dict:
+    """A run as the command line trains it (TensorBoard logs included), with its progress
+    display (and notes) only if asked; returns the summary."""
+    return session.train(config, [TensorBoard(), *[Progress()] * progress], population, **options)

@@ -37,7 +37,7 @@ def first_reach(member_dir: Path, target: float, start_wall: float) -> tuple[int
     """(env step, seconds since start) where charts/recent_return first reached `target`."""
     from tensorboardX.proto.event_pb2 import Event
 
-    from jaxrl.logging import EVENT_FILES, event_records
+    from jaxrl.logs.tensorboard import EVENT_FILES, event_records
 
     hits = []
     for path in member_dir.glob(EVENT_FILES):

@@ -16,7 +16,7 @@ with n = T - t (the rollout end), or shorter where the episode ends first: no bo
 termination, V(s_{t+1}) after a truncation. This is GAE with lambda = 1 (`gae_lambda` < 1 gives
 GAE's exponentially weighted mix of n-step returns). Gradients are clipped to a global norm of
 `max_grad_norm`; the optimiser is RMSProp, as in the paper. The loss is REINFORCE's with the
-baseline always on (`reinforce.policy_gradient_loss`). EnvPool's auto-reset steps are masked.
+baseline always on (`jaxrl.core.losses.policy_gradient_loss`). EnvPool's auto-reset steps are masked.
 """
 
 import dataclasses
@@ -26,12 +26,12 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
-from jaxrl.algos.reinforce import policy_gradient_loss
-from jaxrl.envs import EnvSpec
-from jaxrl.networks import ActorCritic
-from jaxrl.returns import gae, next_values
+from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.core import distributions, optimizers
+from jaxrl.core.losses import policy_gradient_loss
+from jaxrl.core.networks import ActorCritic
+from jaxrl.core.returns import gae, next_values
+from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
 # RMSProp's decay as in the paper; eps 1e-5 (inside the square root) as in OpenAI Baselines' A2C.
 # Its average of squared gradients starts at 0 (optax's and PyTorch's default); Baselines' TF
@@ -42,21 +42,21 @@ RMS_EPS = 1e-5
 
 @dataclasses.dataclass(frozen=True)
 class Static:
-    num_envs: int = 8
-    rollout_steps: int = 5  # n of the n-step return (at the rollout's first step)
-    anneal_lr: bool = False  # lr decays linearly to 0 over the run
-    norm_adv: bool = False  # normalise advantages over each rollout
-    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+    num_envs: int = static(8, "envs per member")
+    rollout_steps: int = static(5, "env steps per env between updates: the n of the n-step return")
+    anneal_lr: bool = static(False, "decay lr linearly to 0 over the run")
+    norm_adv: bool = static(False, "normalise advantages over each rollout")
+    hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
 
 
 @struct.dataclass
 class Hyper:
-    lr: float = 2e-3
-    gamma: float = 0.98
-    gae_lambda: float = 1.0  # 1: n-step returns
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    lr: float = hyper(2e-3, "RMSProp's learning rate (its start, with anneal_lr)", POSITIVE)
+    gamma: float = hyper(0.98, "discount factor", DISCOUNT)
+    gae_lambda: float = hyper(1.0, "1: n-step returns; below 1, GAE's mix of them", UNIT)
+    ent_coef: float = hyper(0.0, "weight of the entropy bonus", NON_NEGATIVE)
+    vf_coef: float = hyper(0.5, "weight of the value loss (0.5 * MSE)", NON_NEGATIVE)
+    max_grad_norm: float = hyper(0.5, "gradients are clipped to this global norm", POSITIVE)
 
 
 @struct.dataclass
@@ -90,7 +90,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
     def loss_fn(params, batch, hyper):
         logits, value = network.apply(params, batch["obs"])
-        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return policy_gradient_loss(log_prob, entropy, value, batch, hyper, baseline=True, norm_adv=static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
@@ -123,9 +123,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
 ALGORITHM = Algorithm(
     name="a2c",
+    summary="A2C: synchronous advantage actor-critic with n-step returns and RMSProp",
     Static=Static,
     Hyper=Hyper,
     build=build,
+    networks=("params", "opt_state"),
     check=check,
-    summary="A2C: synchronous advantage actor-critic with n-step returns and RMSProp",
 )

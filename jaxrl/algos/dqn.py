@@ -23,41 +23,41 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl import buffers
-from jaxrl.algos import Agent, Algorithm, Trajectory
-from jaxrl.envs import EnvSpec
-from jaxrl.networks import QNetwork, unroll_gradient_loops
+from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.core import buffers
+from jaxrl.core.networks import QNetwork, unroll_gradient_loops
+from jaxrl.core.types import Agent, EnvSpec, Trajectory
 
 LOSSES = ("huber", "mse")
 
 
 @dataclasses.dataclass(frozen=True)
 class Static:
-    num_envs: int = 1
-    rollout_steps: int = 10
-    buffer_size: int = 10_000  # transitions of all this member's envs together
-    batch_size: int = 128
-    train_every: int = 10  # env steps (all envs together) per gradient step
-    target_update_every: int = 500  # env steps between target updates
-    learning_starts: int = 10_000  # env steps before the first gradient step
-    double_q: bool = False  # Double DQN: the online network picks the next action
-    loss: Literal["huber", "mse"] = "mse"
-    hidden: tuple[int, ...] = (120, 84)  # MLP widths (vector observations)
+    num_envs: int = static(1, "envs per member")
+    rollout_steps: int = static(10, "env steps per env between learn calls")
+    buffer_size: int = static(10_000, "replay capacity in transitions, all of a member's envs together")
+    batch_size: int = static(128, "transitions per gradient step")
+    train_every: int = static(10, "env steps (all envs together) per gradient step")
+    target_update_every: int = static(500, "env steps between target network updates")
+    learning_starts: int = static(10_000, "transitions in the replay before the first gradient step", minimum=0)
+    double_q: bool = static(False, "Double DQN: the online network picks the next action")
+    loss: Literal["huber", "mse"] = static("mse", "TD error loss: huber (delta 1) or mse")
+    hidden: tuple[int, ...] = static((120, 84), "MLP widths, for vector observations")
 
 
 @dataclasses.dataclass(frozen=True)
 class DoubleStatic(Static):
-    double_q: bool = True
+    double_q: bool = static(True, "Double DQN: the online network picks the next action")
 
 
 @struct.dataclass
 class Hyper:
-    lr: float = 2.5e-4
-    gamma: float = 0.99
-    tau: float = 1.0  # target update rate: 1 copies the online network
-    start_e: float = 1.0
-    end_e: float = 0.05
-    exploration_fraction: float = 0.5  # of the run's env steps over which epsilon falls to end_e
+    lr: float = hyper(2.5e-4, "Adam's learning rate", POSITIVE)
+    gamma: float = hyper(0.99, "discount factor", DISCOUNT)
+    tau: float = hyper(1.0, "target update rate: 1 copies the online network", DISCOUNT)
+    start_e: float = hyper(1.0, "epsilon at the start", UNIT)
+    end_e: float = hyper(0.05, "epsilon after exploration_fraction of the run", UNIT)
+    exploration_fraction: float = hyper(0.5, "fraction of the run's env steps over which epsilon falls to end_e", UNIT)
 
 
 @struct.dataclass
@@ -237,20 +237,21 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     return Agent(init, act, learn, preferences)
 
 
+NETWORKS = ("params", "target_params", "opt_state")
+
 ALGORITHM = Algorithm(
     name="dqn",
+    summary="DQN: epsilon-greedy Q-learning from a replay buffer with a target network",
     Static=Static,
     Hyper=Hyper,
     build=build,
+    networks=NETWORKS,
+    replay="replay",
     check=check,
-    summary="DQN: epsilon-greedy Q-learning from a replay buffer with a target network",
 )
 
-DOUBLE_DQN = Algorithm(
+DOUBLE_DQN = ALGORITHM._replace(
     name="ddqn",
-    Static=DoubleStatic,
-    Hyper=Hyper,
-    build=build,
-    check=check,
     summary="Double DQN: DQN whose online network picks the action the target network evaluates",
+    Static=DoubleStatic,
 )

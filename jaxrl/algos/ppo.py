@@ -18,35 +18,36 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
-from jaxrl.envs import EnvSpec
-from jaxrl.networks import ActorCritic, unroll_gradient_loops
-from jaxrl.returns import gae, masked_mean, next_values
+from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.core import distributions, optimizers
+from jaxrl.core.losses import normalized
+from jaxrl.core.networks import ActorCritic, unroll_gradient_loops
+from jaxrl.core.returns import gae, masked_mean, next_values
+from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
 
 @dataclasses.dataclass(frozen=True)
 class Static:
-    num_envs: int = 8
-    rollout_steps: int = 128
-    num_minibatches: int = 4
-    update_epochs: int = 4
-    anneal_lr: bool = True  # lr decays linearly to 0 over the run
-    norm_adv: bool = True  # normalise advantages within each minibatch
-    clip_vloss: bool = True
-    shared_torso: bool = True  # one torso for policy and value (Atari); two for CartPole
-    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+    num_envs: int = static(8, "envs per member")
+    rollout_steps: int = static(128, "env steps per env between updates (T)")
+    num_minibatches: int = static(4, "minibatches per epoch; must divide num_envs * rollout_steps")
+    update_epochs: int = static(4, "passes over each rollout")
+    anneal_lr: bool = static(True, "decay lr linearly to 0 over the run")
+    norm_adv: bool = static(True, "normalise advantages within each minibatch")
+    clip_vloss: bool = static(True, "clip the value error around the old value, as OpenAI baselines does")
+    shared_torso: bool = static(True, "one torso for policy and value (Atari); False: two (CartPole)")
+    hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
 
 
 @struct.dataclass
 class Hyper:
-    lr: float = 2.5e-4
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.1
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
+    lr: float = hyper(2.5e-4, "Adam's learning rate (its start, with anneal_lr)", POSITIVE)
+    gamma: float = hyper(0.99, "discount factor", DISCOUNT)
+    gae_lambda: float = hyper(0.95, "GAE's lambda: 0 is one-step TD, 1 Monte Carlo", UNIT)
+    clip_eps: float = hyper(0.1, "clip range of the probability ratio (and of the value, with clip_vloss)", POSITIVE)
+    ent_coef: float = hyper(0.01, "weight of the entropy bonus", NON_NEGATIVE)
+    vf_coef: float = hyper(0.5, "weight of the value loss", NON_NEGATIVE)
+    max_grad_norm: float = hyper(0.5, "gradients are clipped to this global norm", POSITIVE)
 
 
 @struct.dataclass
@@ -69,11 +70,7 @@ def check(static: Static) -> None:
 def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bool, norm_adv: bool):
     """The clipped surrogate objective on one minibatch; all inputs [B]. Returns (loss, metrics)."""
     mask = batch["valid"]
-    advantages = batch["advantages"]
-    if norm_adv:
-        mean = masked_mean(advantages, mask)
-        std = jnp.sqrt(masked_mean((advantages - mean) ** 2, mask))
-        advantages = (advantages - mean) / (std + 1e-8)
+    advantages = normalized(batch["advantages"], mask) if norm_adv else batch["advantages"]
     log_ratio = log_prob - batch["log_prob"]
     ratio = jnp.exp(log_ratio)
     clipped_ratio = jnp.clip(ratio, 1.0 - hyper.clip_eps, 1.0 + hyper.clip_eps)
@@ -114,11 +111,11 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def act(state: AgentState, obs, key):
         logits, value = network.apply(state.params, obs)
         action = jax.random.categorical(key, logits)
-        return action, {"log_prob": policy.log_prob(logits, action), "value": value}
+        return action, {"log_prob": distributions.log_prob(logits, action), "value": value}
 
     def loss_fn(params, batch, hyper):
         logits, value = network.apply(params, batch["obs"])
-        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
@@ -173,9 +170,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
 ALGORITHM = Algorithm(
     name="ppo",
+    summary="PPO with GAE and minibatch epochs",
     Static=Static,
     Hyper=Hyper,
     build=build,
+    networks=("params", "opt_state"),
     check=check,
-    summary="PPO with GAE and minibatch epochs",
 )

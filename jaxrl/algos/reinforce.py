@@ -34,30 +34,34 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl import optimizers, policy
-from jaxrl.algos import Agent, Algorithm, Trajectory, flatten_steps
-from jaxrl.envs import EnvSpec
-from jaxrl.networks import ActorCritic
-from jaxrl.returns import episode_ends_in_rollout, masked_mean, next_values, reward_to_go
+from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, Algorithm, hyper, static
+from jaxrl.core import distributions, optimizers
+from jaxrl.core.losses import policy_gradient_loss
+from jaxrl.core.networks import ActorCritic
+from jaxrl.core.returns import episode_ends_in_rollout, next_values, reward_to_go
+from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
 
 @dataclasses.dataclass(frozen=True)
 class Static:
-    num_envs: int = 4
-    rollout_steps: int = 512  # >= an episode: the steps of the episode cut at the rollout end are masked
-    baseline: bool = False  # learn V(s) and use A_t = G_t - V(s_t)
-    norm_adv: bool = True  # normalise A_t over the batch's complete steps
-    shared_torso: bool = False  # policy and baseline on one torso (Atari)
-    hidden: tuple[int, ...] = (64, 64)  # MLP widths (vector observations)
+    num_envs: int = static(4, "envs per member")
+    rollout_steps: int = static(
+        512,
+        "env steps per env between updates; at least an episode (the steps of an episode cut at the end are masked)",
+    )
+    baseline: bool = static(False, "learn V(s) and use A_t = G_t - V(s_t)")
+    norm_adv: bool = static(True, "normalise A_t over the batch's complete steps")
+    shared_torso: bool = static(False, "policy and baseline on one torso (Atari)")
+    hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
 
 
 @struct.dataclass
 class Hyper:
-    lr: float = 2e-3
-    gamma: float = 0.99
-    ent_coef: float = 0.0
-    vf_coef: float = 0.5  # weight of the baseline's loss (with --baseline True)
-    max_grad_norm: float = 100.0  # a guard against spikes, see experiments/presets/reinforce.toml
+    lr: float = hyper(2e-3, "Adam's learning rate", POSITIVE)
+    gamma: float = hyper(0.99, "discount factor", DISCOUNT)
+    ent_coef: float = hyper(0.0, "weight of the entropy bonus", NON_NEGATIVE)
+    vf_coef: float = hyper(0.5, "weight of the baseline's loss (with --baseline True)", NON_NEGATIVE)
+    max_grad_norm: float = hyper(100.0, "gradients are clipped to this global norm: a guard against spikes", POSITIVE)
 
 
 @struct.dataclass
@@ -69,34 +73,6 @@ class AgentState:
 def check(static: Static) -> None:
     if static.norm_adv and static.num_envs * static.rollout_steps < 2:
         raise ValueError("a batch of 1 step cannot normalise advantages; use more steps or --norm-adv False")
-
-
-def policy_gradient_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, baseline: bool, norm_adv: bool):
-    """-E[log pi(a|s) A] + c_v E[0.5 (R - V(s))^2] - c_e E[H] over the steps in batch["mask"].
-
-    All inputs [B]; `value` carries the gradient of the value head, batch["advantages"] none. Without
-    a baseline there is no value term. Returns (loss, metrics). A2C uses it with its own returns.
-    """
-    mask = batch["mask"]
-    advantages = batch["advantages"]
-    if norm_adv:
-        mean = masked_mean(advantages, mask)
-        std = jnp.sqrt(masked_mean((advantages - mean) ** 2, mask))
-        advantages = (advantages - mean) / (std + 1e-8)
-    policy_loss = -masked_mean(log_prob * advantages, mask)
-    value_loss = 0.5 * masked_mean((batch["returns"] - value) ** 2, mask)
-    entropy_mean = masked_mean(entropy, mask)
-
-    loss = policy_loss - hyper.ent_coef * entropy_mean
-    if baseline:
-        loss = loss + hyper.vf_coef * value_loss
-    metrics = {
-        "policy_loss": policy_loss,
-        "value_loss": value_loss,
-        "entropy": entropy_mean,
-        "learned_fraction": jnp.mean(mask.astype(jnp.float32)),  # share of the rollout in the loss
-    }
-    return loss, metrics
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
@@ -116,7 +92,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
     def loss_fn(params, batch, hyper):
         logits, value = network.apply(params, batch["obs"])
-        log_prob, entropy = policy.log_prob(logits, batch["action"]), policy.entropy(logits)
+        log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return policy_gradient_loss(log_prob, entropy, value, batch, hyper, static.baseline, static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
@@ -151,9 +127,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
 ALGORITHM = Algorithm(
     name="reinforce",
+    summary="REINFORCE: Monte Carlo policy gradient with reward-to-go and an optional learned baseline",
     Static=Static,
     Hyper=Hyper,
     build=build,
+    networks=("params", "opt_state"),
     check=check,
-    summary="REINFORCE: Monte Carlo policy gradient with reward-to-go and an optional learned baseline",
 )

@@ -16,9 +16,15 @@ EnvPool's rules, reproduced here:
   the raw `game_reward`, episodic life, truncation after 27,000 agent steps (108,000 frames).
 """
 
-import numpy as np
+import os
 
-from jaxrl.envs import Env, EnvSpec, Step, UnknownEnvError, continuous_actions
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import io_callback
+
+from jaxrl.core.types import Env, EnvSpec, Step
+from jaxrl.envs.ids import UnknownEnvError, continuous_actions
 
 FRAME_SKIP = 4
 STACK = 4
@@ -33,15 +39,26 @@ def gymnasium_id(env_id: str) -> str:
     return env_id
 
 
+def gymnasium_with_ale():
+    """gymnasium with ale-py's Atari ids registered, imported by the first env that needs it: an
+    EnvPool run does not pay its ~0.3 s of imports."""
+    import ale_py  # lazy: see the docstring
+    import gymnasium  # lazy: see the docstring
+
+    gymnasium.register_envs(ale_py)
+    return gymnasium
+
+
+def registered(env_id: str) -> bool:
+    """A gymnasium id, ALE's included."""
+    return gymnasium_id(env_id) in gymnasium_with_ale().registry
+
+
 def new_env(gym_id: str, atari: bool, render_mode: str | None = None):
     """One gymnasium env, or UnknownEnvError (a ValueError) with gymnasium's reason on one line."""
-    import gymnasium
-
+    gymnasium = gymnasium_with_ale()
     kwargs = {"render_mode": render_mode} if render_mode else {}
     if atari:
-        import ale_py
-
-        gymnasium.register_envs(ale_py)
         # Frame skip, stacking and the time limit are done here (AtariGame) the way EnvPool does
         # them, so ALE runs one frame per step and sets no frame limit of its own.
         kwargs.update(
@@ -184,8 +201,6 @@ def make_game(
 ):  # fmt: skip
     """One game with the pool's preprocessing, for playing on the host (videos); with `render`,
     `game.env.render()` gives RGB frames. Returns (game, frames per second of one per agent step)."""
-    import os
-
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen: no display needed
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
@@ -253,20 +268,16 @@ def make(
     `env_id`: any gymnasium id with a Discrete action space (CartPole-v1, Acrobot-v1, ...) or an
     ALE id (`ALE/Pong-v5`, or EnvPool's `Pong-v5`). The Atari options are EnvPool's.
     """
-    import gymnasium
-    import jax
-    import jax.numpy as jnp
-    from jax.experimental import io_callback
-
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
     envs = [new_env(gym_id, atari)]
     space = envs[0].action_space
-    if not isinstance(space, gymnasium.spaces.Discrete):
+    spaces = gymnasium_with_ale().spaces
+    if not isinstance(space, spaces.Discrete):
         envs[0].close()
         raise continuous_actions(env_id, type(space).__name__)
     observations = envs[0].observation_space
-    if not atari and not (isinstance(observations, gymnasium.spaces.Box) and len(observations.shape) == 1):
+    if not atari and not (isinstance(observations, spaces.Box) and len(observations.shape) == 1):
         envs[0].close()
         raise UnknownEnvError(
             f"{env_id} observes a {type(observations).__name__}{list(observations.shape or [])}; jaxrl's networks "

@@ -1,0 +1,1 @@
+"""After a run, from its files only: IQM and bootstrap CIs, comparisons of runs, sweep reports."""

@@ -1,0 +1,182 @@
+"""The Python API: the runs of the command line, from a script or a notebook.
+
+    import jaxrl
+    result = jaxrl.train("ppo", env="CartPole-v1", seeds=4, total_steps=50_000, lr=3e-4)
+    policy = jaxrl.load(result.run_dir, member=0)
+    actions = policy(observations)
+
+Every keyword is a flag's field name (`jaxrl train ppo --help` lists them, with their help); a
+bad one raises `jaxrl.ConfigError` with the line the command line prints, before anything is
+built or compiled. Runs are quiet unless `progress=True`.
+"""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+
+from jaxrl.algos import UnknownAlgorithmError, get_algorithm
+from jaxrl.analysis import sweep_report
+from jaxrl.config import RunConfig, check_options, check_value, resolve
+from jaxrl.errors import ConfigError
+from jaxrl.logs.progress import Progress
+from jaxrl.logs.tensorboard import TensorBoard
+from jaxrl.logs.wandb import WandB
+from jaxrl.search import plan, python_values
+from jaxrl.training import checkpoints, evaluation, session
+from jaxrl.training.distributed import Peers, Processes
+
+
+class Result(NamedTuple):
+    summary: dict  # what summary.json holds (a sweep's: with its ranked "points")
+    run_dir: Path
+    config: RunConfig
+    report: str | None = None  # a sweep's ranked table (sweep.md)
+
+
+def algorithm_named(algo: str):
+    try:
+        return get_algorithm(algo)
+    except UnknownAlgorithmError as error:
+        raise ConfigError(str(error)) from None
+
+
+def enable_compilation_cache() -> None:
+    """Repeated runs of the same program skip XLA compilation (JAX's persistent cache)."""
+    cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
+    jax.config.update("jax_compilation_cache_dir", cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+
+
+def loggers_for(config: RunConfig, progress: bool) -> list:
+    """The sinks of a run: TensorBoard always, the progress display when asked, W&B with `track`."""
+    sinks = [TensorBoard()]
+    if progress:
+        sinks.append(Progress())
+    if config.track:
+        sinks.append(WandB(config.wandb_project, config.wandb_entity))
+    return sinks
+
+
+def join(distributed: bool, name: str | None, resume: str | Path | None = None) -> Peers | None:
+    """With `distributed`, the other processes, joined before anything starts JAX's backend (as
+    jax.distributed requires); else None."""
+    if not distributed:
+        return None
+    if name is None and resume is None:
+        raise ConfigError("--distributed needs --name: every process must write into the same run")
+    return Processes()
+
+
+def distribute(config: RunConfig, peers: Peers | None, resume: Path | None = None) -> RunConfig:
+    """The config, recording how many processes share the run; checks that they can."""
+    if peers is None:
+        if config.processes > 1:
+            raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
+        return config
+    size = config.seeds * (len(config.sweep["points"]) if config.sweep else 1)
+    if size % peers.count:
+        raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
+    if resume is not None and peers.count != config.processes:
+        raise ConfigError(f"the run was made by {config.processes} processes, not {peers.count}")
+    return dataclasses.replace(config, processes=peers.count)
+
+
+def run(
+    config: RunConfig, progress: bool = False, loggers: list | None = None, resume=None, peers=None, should_stop=None
+) -> Result:
+    """Trains (or resumes) a resolved config; a sweep's points are ranked and reported at the end."""
+    sinks = loggers_for(config, progress) if loggers is None else loggers
+    enable_compilation_cache()
+    summary = session.train(config, sinks, resume=resume, peers=peers, should_stop=should_stop)
+    report = None
+    primary = peers is None or peers.index == 0
+    if config.sweep and primary and not summary["interrupted_by"]:
+        summary, report = sweep_report.report(summary, config)
+    return Result(summary, Path(summary["run_dir"]), config, report)
+
+
+def train(algo: str, *, progress: bool = False, loggers: list | None = None, **options) -> Result:
+    """Trains `algo` with these flags (`env=`, `seeds=`, `total_steps=`, any hyperparameter, ...):
+    one or many seeds in one compiled program. Returns the summary and the run dir.
+    `loggers`: sinks instead of the default ones (TensorBoard, and W&B with `track=True`)."""
+    algorithm = algorithm_named(algo)
+    check_options(algorithm, "train", options)
+    distributed = options.pop("distributed", None)
+    peers = join(distributed, options.get("name"))
+    config = distribute(resolve(algorithm, options), peers)
+    return run(config, progress, loggers, peers=peers)
+
+
+def sweep(algo: str, *, random: int | None = None, progress: bool = False, loggers: list | None = None, **options):
+    """Trains every point of a grid of hyperparameter values (lists: `lr=[1e-4, 1e-3]`) times
+    the seeds, as one population; `random=N` samples N points instead, ranges given as
+    `(low, high)` or `(low, high, "log")`. Returns the summary with its points ranked by the IQM
+    of final return across seeds (95% bootstrap CI), as sweep.md has them."""
+    algorithm = algorithm_named(algo)
+    check_options(algorithm, "sweep", options)
+    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+    values = {name: python_values(hyper[name], value) for name, value in options.items() if name in hyper}
+    run_options = {name: value for name, value in options.items() if name not in hyper}
+    distributed = run_options.pop("distributed", None)
+    peers = join(distributed, run_options.get("name"))
+    config = distribute(plan(algorithm, run_options, values, random), peers)
+    return run(config, progress, loggers, peers=peers)
+
+
+def saved_config(run_dir: str | Path, algo: str | None = None, command: str = "--resume") -> RunConfig:
+    """The RunConfig saved in a run dir, checked as a new run's flags would be, and its checkpoint
+    found: resume and eval (`command`, for the messages) fail here, before anything is built, if
+    either is bad."""
+    path = Path(run_dir)
+    config_path = path / "config.json"
+    if not path.is_dir():
+        raise ConfigError(f"{command} {run_dir}: no such run directory")
+    if not config_path.is_file():
+        raise ConfigError(f"{command} {run_dir}: no config.json in it (not a jaxrl run directory)")
+    try:
+        saved = json.loads(config_path.read_text())
+        saved_algo, name = saved["algo"], saved["name"]
+        records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
+    if algo is not None and algo != saved_algo:
+        raise ConfigError(f"{command} {run_dir}: the run is {saved_algo}, not {algo}")
+    config = resolve(algorithm_named(saved_algo), {"config": str(config_path), "name": name})
+    checkpoints.latest_step(path)
+    return dataclasses.replace(config, **records)
+
+
+def resume(run_dir: str | Path, *, progress: bool = False, loggers: list | None = None, distributed=False) -> Result:
+    """Continues a stopped run from its latest checkpoint, with its saved settings."""
+    peers = join(distributed, None, run_dir)
+    config = distribute(saved_config(run_dir), peers, Path(run_dir))
+    return run(config, progress, loggers, resume=Path(run_dir), peers=peers)
+
+
+def evaluate(
+    run_dir: str | Path,
+    *,
+    episodes: int = 10,
+    seed: int = 0,
+    stochastic: bool = False,
+    video: bool = False,
+    runs: list[str] | None = None,
+) -> dict:
+    """Plays the run's latest checkpoint: `episodes` whole games per member (or the `runs` named,
+    such as ["s3"]), greedy unless `stochastic`; `video`: one more game each as an MP4. Returns
+    what eval.json holds: every episode's return and length per member."""
+    config = saved_config(run_dir, None, "eval")
+    check_value("episodes", episodes, int)
+    enable_compilation_cache()
+    return evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
+
+
+def load(run_dir: str | Path, member: int | str = 0, *, stochastic: bool = False, seed: int = 0):
+    """The policy of one member (an index, or a name such as "s3") at the run's latest checkpoint:
+    `policy(observations)` takes a NumPy batch [B, *obs_shape] and returns NumPy actions [B]."""
+    config = saved_config(run_dir, None, "load")
+    return evaluation.load_policy(config, Path(run_dir), member, stochastic, seed)

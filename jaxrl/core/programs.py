@@ -1,0 +1,130 @@
+"""The rollout and update programs of a population of P members, each with E envs: one pool of
+P*E envs serves them all, and every agent function is vmapped over the members (see
+`jaxrl.core.population`).
+"""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
+from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
+from jaxrl.core.types import Agent, Env, Trajectory
+
+
+@struct.dataclass
+class RunnerState:
+    agent: Any  # algorithm state, leaves [P, ...]
+    obs: jax.Array  # [P, E, *obs_shape], the next observation each member acts on
+    prev_done: jax.Array  # [P, E] bool: obs is terminal, so the next env step is EnvPool's reset step
+    episodes: EpisodeStats  # [P, E]
+    recent: RecentReturns  # [P, 20]: last finished episodes per member
+    key: jax.Array  # [P, 2] uint32
+    env_steps: jax.Array  # int32 scalar: env steps taken by each member so far
+    diverged_at: jax.Array  # [P] int32: env step of the member's first non-finite update, -1 while healthy
+
+
+# What a checkpoint keeps: everything learned and counted. The env side (observations, episodes
+# in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it.
+SAVED_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
+
+
+class Programs(NamedTuple):
+    init: Any  # (seeds [P], hyper [P]) -> (state, handle): resets the envs, then `start`
+    start: Any  # (seeds [P], hyper [P], first obs [P*E, ...]) -> state
+    collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
+    update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
+    dispatch: Any  # (state, handle, hyper, num_iterations) -> (state, handle, [device metrics [P]])
+
+
+def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, networks: tuple[str, ...]) -> Programs:
+    """`networks`: the agent state fields a non-finite update must not overwrite (the NaN guard)."""
+    num_envs = env.num_envs // population
+
+    def per_member(x):
+        return x.reshape(population, num_envs, *x.shape[1:])
+
+    def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
+        return RunnerState(
+            **init_learning(agent, seeds, hyper),
+            obs=per_member(obs),
+            prev_done=jnp.zeros((population, num_envs), bool),
+            episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
+        )
+
+    # jit may forward an input buffer straight into the output (an optimizer state holding the
+    # learning rate, say); donating a private copy of `hyper` keeps the state free of aliases of
+    # the arrays passed beside it to `collect` and `update`, which donate the state.
+    init_state = jax.jit(init_state, donate_argnums=1)
+
+    def start(seeds, hyper, obs: jax.Array) -> RunnerState:
+        return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs)
+
+    def init(seeds, hyper) -> tuple[RunnerState, Any]:
+        handle, obs = env.reset()
+        return start(seeds, hyper, obs), handle
+
+    def env_step(carry, _):
+        state, handle = carry
+        keys, act_keys = split_keys(state.key)
+        action, extras = over_members(agent.act, population)(state.agent, state.obs, act_keys)  # [P, E]
+        handle, step = env.step(handle, action.reshape(-1))
+        step = jax.tree.map(per_member, step)
+        valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
+        episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
+        transition = (state.obs, action, step.reward, step.terminated, step.truncated, valid, extras)
+        state = state.replace(obs=step.obs, prev_done=step.terminated | step.truncated, episodes=episodes, key=keys)
+        return (state, handle), (transition, ended)
+
+    def collect(state: RunnerState, handle):
+        """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
+        pool's address, so it is compiled afresh in each process: keep it small."""
+        (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
+        obs, action, reward, terminated, truncated, valid, extras = transitions  # [T, P, E, ...]
+        traj = Trajectory(obs, action, reward, terminated, truncated, valid, extras, last_obs=state.obs)
+        return state, handle, traj, ended
+
+    def update(state: RunnerState, traj: Trajectory, ended, hyper):
+        """Every member learns from its rollout. Pure (no env), so JAX's persistent compilation
+        cache serves it to later processes: the big compile is paid once per machine."""
+        traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
+        keys, learn_keys = split_keys(state.key)
+        learn = over_members(agent.learn, population, in_axes=(0, traj_axes, 0, 0))
+        agent_state, metrics = learn(state.agent, traj, hyper, learn_keys)
+        env_steps = state.env_steps + rollout_steps * num_envs
+        agent_state, diverged_at = freeze_diverged(
+            state.agent, agent_state, metrics, state.diverged_at, env_steps, networks
+        )
+
+        def member_major(x):  # [T, P, E] -> [P, T*E], time order kept
+            return jnp.moveaxis(x, 1, 0).reshape(population, -1)
+
+        recent = jax.vmap(push_recent)(state.recent, member_major(ended.ended), member_major(ended.episode_return))
+        metrics = dict(
+            metrics,
+            episodes_ended=ended.ended.sum(axis=(0, 2)),
+            episode_return_sum=ended.episode_return.sum(axis=(0, 2)),
+            episode_length_sum=ended.episode_length.sum(axis=(0, 2)),
+            recent_return=jax.vmap(recent_mean)(recent),
+            env_steps=jnp.full((population,), env_steps),
+            diverged_at=diverged_at,
+        )
+        state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
+        return state, metrics
+
+    collect = jax.jit(collect, donate_argnums=0)
+    update = jax.jit(update, donate_argnums=0)
+
+    def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
+        """`num_iterations` rollouts and updates, dispatched and not awaited: (state, handle,
+        [metrics of each iteration, on the device])."""
+        metrics = []
+        for _ in range(num_iterations):
+            state, handle, traj, ended = collect(state, handle)
+            state, iteration_metrics = update(state, traj, ended, hyper)
+            metrics.append(iteration_metrics)
+        return state, handle, metrics
+
+    return Programs(init=init, start=start, collect=collect, update=update, dispatch=dispatch)

@@ -1,0 +1,65 @@
+"""The data that crosses the core's boundaries: what an env reports, what a rollout holds, and
+the pure functions an algorithm hands the loop."""
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+
+
+class EnvSpec(NamedTuple):
+    env_id: str
+    obs_shape: tuple[int, ...]
+    obs_dtype: str  # numpy dtype name: "float32" for CartPole, "uint8" for Atari frames
+    num_actions: int
+    is_atari: bool
+
+
+class Step(NamedTuple):
+    """What one step of a pool returns, every field with a leading env axis [N]."""
+
+    obs: jax.Array  # next observation; the terminal one on a done step
+    reward: jax.Array  # float32, the training reward (clipped for Atari by default)
+    terminated: jax.Array  # bool, no bootstrap (a life loss with episodic life)
+    truncated: jax.Array  # bool, time limit: bootstrap from obs
+    game_reward: jax.Array  # float32, unclipped reward, for the reported episode return
+    game_over: jax.Array  # bool, the whole game ended (all lives, or truncation)
+
+
+class Env(NamedTuple):
+    """A pool of N envs. `step` is jittable; the handle it threads is the pool's state as the
+    compiled program sees it (EnvPool's pointer, or a step counter for host envs)."""
+
+    spec: EnvSpec
+    num_envs: int
+    reset: Callable[[], tuple[object, jax.Array]]  # host: () -> (handle, obs [N, ...])
+    step: Callable[[object, jax.Array], tuple[object, Step]]  # jittable: (handle, action [N])
+    close: Callable[[], None]
+
+
+class Trajectory(NamedTuple):
+    """One rollout of one member: T steps of E envs."""
+
+    obs: jax.Array  # [T, E, *obs_shape] (uint8 frames stay uint8)
+    action: jax.Array  # [T, E] int32
+    reward: jax.Array  # [T, E] float32 training reward
+    terminated: jax.Array  # [T, E] bool
+    truncated: jax.Array  # [T, E] bool
+    valid: jax.Array  # [T, E] bool; False on EnvPool's reset step (the step after done): never learn from it
+    extras: dict  # [T, E] each, what `act` returned (log-prob, value, ...)
+    last_obs: jax.Array  # [E, *obs_shape], the observation after the last step, for bootstrapping
+
+
+class Agent(NamedTuple):
+    """ONE member's pure functions; the loop vmaps them over the population."""
+
+    init: Callable[[jax.Array, Any], Any]  # (key, hyper) -> state
+    act: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, dict]]  # (state, obs [E, ...], key)
+    learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
+    # (state, obs [E, ...]) -> [E, A]: policy logits or Q-values; evaluation acts greedily on them
+    preferences: Callable[[Any, jax.Array], jax.Array]
+
+
+def flatten_steps(batch):
+    """Every [T, E, ...] leaf as [T*E, ...]: a rollout's steps as one batch of samples."""
+    return jax.tree.map(lambda x: x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]), batch)

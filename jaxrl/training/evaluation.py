@@ -1,0 +1,216 @@
+"""Playing a run's latest checkpoint: `jaxrl eval RUN_DIR`, `jaxrl.evaluate` and `jaxrl.load`.
+
+Evaluation plays whole games: no reward clipping, no episodic life, returns in the game's own
+score. Each member plays `episodes` games on envs seeded alike for every member, one game per
+env, greedy on its action preferences (policy logits or Q-values) or, with `stochastic`, with
+its training behaviour (sampled actions, DQN's epsilon at the checkpoint's step). What is read
+from the checkpoint is the agent state without its replay (which stays on disk).
+"""
+
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.algos import get_algorithm
+from jaxrl.config import RunConfig
+from jaxrl.core.population import over_members, split_keys
+from jaxrl.core.types import Agent
+from jaxrl.envs.gymnasium import make_game
+from jaxrl.errors import ConfigError
+from jaxrl.logs.files import write_json
+from jaxrl.logs.video import write_video
+from jaxrl.training import checkpoints
+from jaxrl.training.assembly import assemble
+from jaxrl.training.population import Population, population_of
+
+MAX_STEPS = 100_000  # agent steps; every env truncates long before (Atari: 27,000)
+# ~1 GB of Atari frames in colour: a longer game is cut there (and one without a time limit ends).
+MAX_VIDEO_FRAMES = 10_000
+
+
+class Scores(NamedTuple):
+    returns: np.ndarray  # [P, episodes]
+    lengths: np.ndarray  # [P, episodes] agent steps
+
+
+def action_fn(agent: Agent, stochastic: bool):
+    """(member state, obs [E, ...], key) -> actions [E]."""
+
+    def act(state, obs, key):
+        if stochastic:
+            return agent.act(state, obs, key)[0]
+        return jnp.argmax(agent.preferences(state, obs), axis=-1).astype(jnp.int32)
+
+    return act
+
+
+def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic: bool) -> Scores:
+    """The first game of each of the env's P x episodes envs, member p acting in envs
+    p * episodes .. (p + 1) * episodes - 1. `agent_state` has the population axis."""
+    episodes = env.num_envs // population
+    act = over_members(action_fn(agent, stochastic), population)
+
+    @jax.jit
+    def step(state, handle, obs, keys):
+        keys, act_keys = split_keys(keys)
+        action = act(state, obs.reshape(population, episodes, *obs.shape[1:]), act_keys)
+        handle, result = env.step(handle, action.reshape(-1))
+        return handle, result, keys
+
+    handle, obs = env.reset()
+    keys = jax.random.split(jax.random.PRNGKey(seed), population)
+    returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
+    over = np.zeros(env.num_envs, bool)
+    for _ in range(MAX_STEPS):
+        handle, result, keys = step(agent_state, handle, obs, keys)
+        obs = result.obs
+        playing = ~over
+        returns += np.where(playing, np.asarray(result.game_reward), 0.0)
+        lengths += playing
+        over |= np.asarray(result.game_over)
+        if over.all():
+            break
+    return Scores(returns.reshape(population, episodes), lengths.reshape(population, episodes))
+
+
+def record_game(agent: Agent, member_state, env_id: str, seed: int, stochastic: bool, **options):
+    """Plays one game with one member (its state without the population axis), without reward
+    clipping or episodic life, up to MAX_VIDEO_FRAMES frames, rendered through gymnasium
+    (EnvPool does not render); returns (frames [T, H, W, 3] uint8, fps, the return over those
+    frames). Atari renders in colour, one frame per agent step: fps is the game's rate over the
+    frame skip."""
+    game, fps = make_game(env_id, render=True, **dict(options, episodic_life=False, reward_clip=False))
+    act = jax.jit(lambda state, obs, key: action_fn(agent, stochastic)(state, obs[None], key)[0])
+    key = jax.random.PRNGKey(seed)
+    obs = game.reset(seed)
+    frames, total = [game.env.render()], 0.0
+    try:
+        while len(frames) < MAX_VIDEO_FRAMES:
+            key, act_key = jax.random.split(key)
+            obs, _reward, _terminated, _truncated, game_reward, game_over = game.step(
+                int(act(member_state, jnp.asarray(obs), act_key))
+            )
+            frames.append(game.env.render())
+            total += game_reward
+            if game_over:
+                break
+        return np.stack(frames).astype(np.uint8), fps, total
+    finally:
+        game.env.close()
+
+
+def score_lines(names: list[str], scores: Scores) -> list[str]:
+    return [
+        f"{name}: return {returns.mean():.1f} ± {returns.std():.1f}, length {lengths.mean():.1f} ± {lengths.std():.1f}"
+        f" over {returns.size} episodes"
+        for name, returns, lengths in zip(names, scores.returns, scores.lengths, strict=True)
+    ]
+
+
+def chosen_members(population: Population, runs: list[str] | None, run_dir: Path) -> list[int]:
+    if not runs:
+        return list(range(len(population.names)))
+    unknown = [name for name in runs if name not in population.names]
+    if unknown:
+        raise ConfigError(
+            f"--run {', '.join(unknown)}: no such member in {run_dir} (members: {', '.join(population.names)})"
+        )
+    return [population.names.index(name) for name in runs]
+
+
+def restore_agents(parts, population: Population, run_dir: Path, step: int, members: list[int]):
+    """The agent states of `members` (leaves [members, ...]) from the checkpoint at `step`, read
+    without the replay."""
+    seeds = np.asarray(population.seeds, np.int32)
+    like = checkpoints.checkpoint_like(parts.algorithm, parts.agent, seeds, population.hyper, with_replay=False)
+    saved = checkpoints.restore_state(run_dir, like, step, partial=True)
+    return jax.tree.map(lambda x: x[np.asarray(members)], saved["agent"])
+
+
+def evaluate(
+    config: RunConfig,
+    run_dir: Path,
+    episodes: int,
+    seed: int,
+    stochastic: bool,
+    runs: list[str] | None,
+    video: bool = False,
+) -> dict:
+    """Plays the latest checkpoint of `run_dir` (whose config.json is `config`); writes and
+    returns eval.json: per member, every episode's return and length. `video`: one more game per
+    member, rendered through gymnasium, into <run dir>/eval-<member>.mp4."""
+    population = population_of(get_algorithm(config.algo), config)
+    members = chosen_members(population, runs, run_dir)
+    step = checkpoints.latest_step(run_dir)
+    parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
+    try:
+        agent_state = restore_agents(parts, population, run_dir, step, members)
+        scores = play(parts.agent, agent_state, parts.env, len(members), seed, stochastic)
+    finally:
+        parts.env.close()
+    names = [population.names[member] for member in members]
+    videos = {}
+    if video:
+        for index, name in enumerate(names):
+            member_state = jax.tree.map(lambda x: x[index], agent_state)  # noqa: B023 (used at once)
+            frames, fps, score = record_game(
+                parts.agent, member_state, config.env, seed, stochastic, **config.env_options
+            )
+            videos[name] = {"path": str(write_video(frames, fps, Path(run_dir) / f"eval-{name}")), "return": score}
+    result = {
+        "run_dir": str(run_dir),
+        "algo": config.algo,
+        "env": config.env,
+        "checkpoint_step": step,
+        "policy": "stochastic" if stochastic else "greedy",
+        "seed": seed,
+        "members": {
+            name: {"returns": returns.tolist(), "lengths": lengths.tolist()}
+            for name, returns, lengths in zip(names, scores.returns, scores.lengths, strict=True)
+        },
+        "videos": videos,
+    }
+    write_json(Path(run_dir) / "eval.json", result)
+    result["lines"] = score_lines(names, scores)
+    return result
+
+
+class Policy:
+    """One member's policy from a checkpoint: a NumPy batch of observations [B, *obs_shape] in,
+    NumPy actions [B] out (one observation: one action). Greedy on the action preferences unless
+    `stochastic`, when it samples as in training with its own key sequence."""
+
+    def __init__(self, agent: Agent, state, obs_shape: tuple[int, ...], stochastic: bool, seed: int):
+        self.agent, self.state, self.obs_shape = agent, state, obs_shape
+        self.act = jax.jit(action_fn(agent, stochastic))
+        self.key = jax.random.PRNGKey(seed)
+
+    def __call__(self, observations) -> np.ndarray:
+        obs = np.asarray(observations)
+        single = obs.shape == self.obs_shape
+        if not single and obs.shape[1:] != self.obs_shape:
+            raise ValueError(f"observations of shape {obs.shape}: expected [B, {', '.join(map(str, self.obs_shape))}]")
+        self.key, key = jax.random.split(self.key)
+        actions = np.asarray(self.act(self.state, jnp.asarray(obs[None] if single else obs), key))
+        return actions[0] if single else actions
+
+
+def load_policy(config: RunConfig, run_dir: Path, member: int | str, stochastic: bool, seed: int) -> Policy:
+    """The policy of `member` (an index, or a name such as "s3") at the run's latest checkpoint."""
+    population = population_of(get_algorithm(config.algo), config)
+    if isinstance(member, str):
+        index = chosen_members(population, [member], run_dir)[0]
+    elif isinstance(member, int) and not isinstance(member, bool) and 0 <= member < len(population.names):
+        index = member
+    else:
+        raise ConfigError(
+            f"member {member!r}: {run_dir} has members 0..{len(population.names) - 1} ({', '.join(population.names)})"
+        )
+    step = checkpoints.latest_step(run_dir)
+    parts = assemble(config, [seed], envs_per_member=1, evaluation=True)  # the env tells the spec
+    parts.env.close()
+    state = jax.tree.map(lambda x: x[0], restore_agents(parts, population, run_dir, step, [index]))
+    return Policy(parts.agent, state, parts.env.spec.obs_shape, stochastic, seed)

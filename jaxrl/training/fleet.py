@@ -1,0 +1,168 @@
+"""A population spread over the local devices: equal groups of members, one group per device,
+each group with its own env pool and its own compiled programs, chosen automatically when more
+than one device is present.
+
+Why groups and not one sharded program: EnvPool's XLA call embeds the address of ONE pool and
+has no partitioning rule, so a program stepping envs cannot be split across devices by XLA; the
+runner's programs for one group already vmap its members. Every iteration is dispatched to
+every device before any result is awaited, so the devices work at the same time. Member k
+computes exactly what it computes in a one-device run (same seeds, same env seeds), and a
+checkpoint holds the whole population, whatever the number of devices that wrote it.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+
+from jaxrl.config import RunConfig
+from jaxrl.core.programs import Programs
+from jaxrl.core.types import Agent, Env
+from jaxrl.training.assembly import Assembly, assemble
+from jaxrl.training.checkpoints import drop_replay, resumed_state, saved_state
+from jaxrl.training.population import Population
+
+
+def group_count(size: int, devices: int) -> int:
+    """The most devices that split `size` members into equal groups."""
+    return max(count for count in range(1, min(size, devices) + 1) if size % count == 0)
+
+
+class Group(NamedTuple):
+    members: range  # population indices
+    device: Any
+    parts: Assembly  # the group's env pool, agent and programs
+    hyper: Any  # the members' Hyper, on `device`
+    seeds: np.ndarray  # [members] int32
+
+    @property
+    def env(self) -> Env:
+        return self.parts.env
+
+    @property
+    def programs(self) -> Programs:
+        return self.parts.programs
+
+
+def slice_members(tree, members: range):
+    """Members `members` of every leaf with the population axis (all but the env-step counter)."""
+    return jax.tree.map(lambda x: x[members.start : members.stop] if np.ndim(x) else x, tree)
+
+
+def host_metrics(groups: list[list[dict]]) -> dict:
+    """Per group of members, per iteration, device metrics {name: [members]} -> NumPy
+    {name: [iterations, P]}, the groups side by side in member order. Waits for the devices."""
+    groups = jax.device_get(groups)
+    return {
+        key: np.concatenate([np.stack([m[key] for m in group]) for group in groups], axis=1) for key in groups[0][0]
+    }
+
+
+def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, device):
+    """`programs.init` on the default device, with the env-stepping program compiled on a second
+    thread meanwhile. Returns (state, handle).
+
+    `collect` holds EnvPool's XLA call, which embeds the pool's address, so JAX's persistent
+    cache cannot serve it: every process compiles it (0.3 s for CartPole here). XLA compiles
+    without the GIL, so the initial state and the update (which the cache serves) are made at
+    the same time. Lowered here with the arguments the loop calls them with, outside any
+    device context, the jitted functions then find both compiled."""
+    handle, obs = env.reset()
+    handle = jax.device_put(handle, device)
+    placed = jax.sharding.SingleDeviceSharding(device)  # `hyper` lives on the device: so does all else
+
+    def on_device(shapes):
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placed), shapes)
+
+    collect = programs.collect.lower(on_device(jax.eval_shape(programs.start, seeds, hyper, obs)), handle)
+    with ThreadPoolExecutor(1) as pool:
+        compiled = pool.submit(collect.compile)
+        state = programs.start(seeds, hyper, obs)
+        state_after, _, traj, ended = on_device(collect.out_info)
+        programs.update.lower(state_after, traj, ended, hyper).compile()
+        compiled.result()
+    return state, handle
+
+
+def train_chunk(programs: Programs, state, handle, hyper, num_iterations: int):
+    """`num_iterations` rollouts and updates of one group; one sync at the end. Returns the new
+    state and handle and the metrics as NumPy arrays [num_iterations, P]."""
+    state, handle, metrics = programs.dispatch(state, handle, hyper, num_iterations)
+    return state, handle, host_metrics([metrics])
+
+
+def join_members(trees: list):
+    """The inverse of slice_members over consecutive groups, as host arrays."""
+    if len(trees) == 1:
+        return trees[0]
+    return jax.tree.map(lambda *xs: np.concatenate(xs) if np.ndim(xs[0]) else np.asarray(xs[0]), *jax.device_get(trees))
+
+
+class Fleet:
+    """The groups and their running states; `train_chunk` and the checkpoint views span them all."""
+
+    def __init__(self, config: RunConfig, population: Population, restarts: int):
+        devices = jax.local_devices()
+        size = len(population.seeds)
+        per_group = size // group_count(size, len(devices))
+        self.groups: list[Group] = []
+        try:
+            for index, start in enumerate(range(0, size, per_group)):
+                members = range(start, start + per_group)
+                seeds = [population.seeds[m] for m in members]
+                parts = assemble(config, seeds, restarts)
+                hyper = jax.device_put(slice_members(population.hyper, members), devices[index])
+                self.groups.append(Group(members, devices[index], parts, hyper, np.asarray(seeds, np.int32)))
+        except BaseException:
+            self.close()
+            raise
+        self.states, self.handles = [], []
+
+    @property
+    def algorithm(self):
+        return self.groups[0].parts.algorithm
+
+    @property
+    def agent(self) -> Agent:
+        return self.groups[0].parts.agent
+
+    def init(self, saved: dict | None = None) -> None:
+        """Fresh members, or (`saved`: a checkpoint's arrays) resumed ones on restarted envs."""
+        for group in self.groups:
+            if len(self.groups) == 1:
+                state, handle = started_compiling(group.programs, group.env, group.seeds, group.hyper, group.device)
+            else:  # each group on its own device; its programs compile at their first call
+                with jax.default_device(group.device):
+                    state, handle = group.programs.init(group.seeds, group.hyper)
+            if saved is not None:
+                with jax.default_device(group.device):
+                    member_saved = jax.device_put(slice_members(saved, group.members), group.device)
+                    state = resumed_state(self.algorithm, state, member_saved)
+            self.states.append(state)
+            self.handles.append(jax.device_put(handle, group.device))
+
+    def train_chunk(self, num_iterations: int) -> dict:
+        """`num_iterations` rollouts and updates of every group, dispatched to every device before
+        any is awaited; metrics [num_iterations, P]."""
+        metrics = []
+        for index, group in enumerate(self.groups):
+            self.states[index], self.handles[index], group_metrics = group.programs.dispatch(
+                self.states[index], self.handles[index], group.hyper, num_iterations
+            )
+            metrics.append(group_metrics)
+        return host_metrics(metrics)
+
+    def saved(self, with_replay: bool) -> dict:
+        return join_members([saved_state(self.algorithm, state, with_replay) for state in self.states])
+
+    def diverged_at(self) -> np.ndarray:
+        return np.concatenate([np.asarray(jax.device_get(state.diverged_at)) for state in self.states])
+
+    def first_member_agent(self):
+        """Member 0's agent state without its replay (videos need the networks only)."""
+        return jax.tree.map(lambda x: x[0], drop_replay(self.algorithm, self.states[0].agent))
+
+    def close(self) -> None:
+        for group in self.groups:
+            group.env.close()

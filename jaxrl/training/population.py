@@ -1,0 +1,66 @@
+"""Who trains: the members of a run, their seeds, hyperparameters and names."""
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.algos.base import Algorithm
+from jaxrl.config import RunConfig
+from jaxrl.search import point_labels
+
+
+class Population(NamedTuple):
+    seeds: list[int]  # [P]
+    hyper: Any  # the algorithm's Hyper with [P] float32 leaves
+    names: list[str]  # TensorBoard run names, one per member
+
+
+def seed_population(algorithm: Algorithm, config: RunConfig) -> Population:
+    """Every member shares the config's hyperparameters; members differ by seed."""
+    seeds = config.run_seeds
+    hyper = algorithm.Hyper(**{key: jnp.full((len(seeds),), value, jnp.float32) for key, value in config.hyper.items()})
+    return Population(seeds, hyper, [f"s{seed}" for seed in seeds])
+
+
+def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[str, float]], seeds: list[int]):
+    """Members point-major: point i, seed j is member i * len(seeds) + j."""
+    members = [
+        (point, label, seed) for point, label in zip(points, point_labels(points), strict=True) for seed in seeds
+    ]
+    hyper = hyper_cls(
+        **{
+            key: jnp.asarray([point.get(key, default) for point, _, _ in members], jnp.float32)
+            for key, default in defaults.items()
+        }
+    )
+    names = [",".join(filter(None, [label, f"s{seed}"])) for _, label, seed in members]
+    return Population([seed for _, _, seed in members], hyper, names)
+
+
+def population_of(algorithm: Algorithm, config: RunConfig) -> Population:
+    """The population a config describes: a sweep's points x seeds, else its seeds."""
+    if config.sweep:
+        return sweep_population(algorithm.Hyper, config.hyper, config.sweep["points"], config.run_seeds)
+    return seed_population(algorithm, config)
+
+
+def member_hparams(population: Population) -> list[dict]:
+    """Per member, its hyperparameters and seed; float32 values as their shortest decimal
+    (0.98, not 0.9800000190734863)."""
+    return [
+        {
+            **{key: float(str(np.asarray(value)[member])) for key, value in vars(population.hyper).items()},
+            "seed": seed,
+        }
+        for member, seed in enumerate(population.seeds)
+    ]
+
+
+def members_slice(population: Population, members: slice) -> Population:
+    return Population(
+        population.seeds[members],
+        jax.tree.map(lambda x: x[members], population.hyper),
+        population.names[members],
+    )

@@ -1,0 +1,192 @@
+"""The training session: opens (or resumes) a run dir, builds the population on every local
+device, runs the loop chunk by chunk, reports each chunk to the loggers it is given, checkpoints,
+stops on request, and writes summary.json. All the host I/O of a run lives here and below; the
+programs it runs are the core's."""
+
+import contextlib
+import time
+from pathlib import Path
+
+from jaxrl.algos import get_algorithm
+from jaxrl.config import RunConfig
+from jaxrl.logs.base import Loggers, RunInfo
+from jaxrl.logs.files import write_json
+from jaxrl.logs.video import write_video
+from jaxrl.training import checkpoints
+from jaxrl.training.assembly import num_iterations as iterations_of
+from jaxrl.training.distributed import Peers
+from jaxrl.training.evaluation import record_game
+from jaxrl.training.fleet import Fleet
+from jaxrl.training.population import Population, member_hparams, members_slice, population_of
+from jaxrl.training.rundir import open_run_dir
+from jaxrl.training.scoreboard import Record, Scoreboard, optional
+from jaxrl.training.stopping import StopRequests
+
+
+def capture_video(fleet: Fleet, config: RunConfig, loggers: Loggers, run_dir: Path, name: str, env_steps: int):
+    """A greedy game of the first member, into <run dir>/videos/ and the loggers."""
+    frames, fps, _ = record_game(
+        fleet.agent, fleet.first_member_agent(), config.env, env_steps, False, **config.env_options
+    )
+    (run_dir / "videos").mkdir(exist_ok=True)
+    write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
+    loggers.log_video(0, frames, fps, env_steps)
+
+
+def train(
+    config: RunConfig,
+    loggers: list | None = None,
+    population: Population | None = None,
+    resume: Path | str | None = None,
+    should_stop=None,
+    peers: Peers | None = None,
+) -> dict:
+    """Trains the population described by `config` and writes everything under its run dir.
+
+    `loggers`: the sinks each chunk is reported to (TensorBoard, progress, W&B; none: nothing is
+    logged but the run's JSON files and checkpoints). `resume`: a run dir to continue from its
+    latest checkpoint (its config.json is `config`). `should_stop(env_steps)`: asked after every
+    chunk, like a signal, whether to stop now. `peers`: the processes of a distributed run
+    (jaxrl.training.distributed); each trains its share.
+    Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
+    """
+    start = time.perf_counter()
+    peers = peers or Peers()
+    algorithm = get_algorithm(config.algo)
+    static = algorithm.Static(**config.static)
+    everyone = population or population_of(algorithm, config)
+    mine = peers.members(len(everyone.seeds))
+    population = members_slice(everyone, mine)
+    steps_per_iteration = static.num_envs * static.rollout_steps
+    num_iterations = iterations_of(config, static)
+    chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
+    notes = []  # told to the loggers once they are open
+
+    if resume is None:
+        run_dir = open_run_dir(config, peers)
+        unset = (None,) * len(everyone.seeds)
+        record = Record(steps_to_target=unset, seconds_to_target=unset, final_return=unset)
+    else:
+        run_dir = Path(resume)
+        step = checkpoints.latest_step(run_dir)
+        record = Record.from_json(checkpoints.restore_record(run_dir, step))
+        record = record._replace(restarts=record.restarts + 1)
+    if num_iterations * steps_per_iteration != config.total_steps and resume is None:
+        notes.append(
+            f"training {num_iterations * steps_per_iteration:,} env steps per member "
+            f"(whole rollouts of {steps_per_iteration})"
+        )
+
+    with contextlib.ExitStack() as cleanup:  # closes whatever was opened, however this ends
+        fleet = Fleet(config, population, record.restarts)
+        cleanup.callback(fleet.close)
+        if len(fleet.groups) > 1:
+            devices = ", ".join(str(group.device) for group in fleet.groups)
+            size = len(population.seeds)
+            notes.append(
+                f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each"
+            )
+        if resume is None:
+            fleet.init()
+        else:  # read before anything compiles: a checkpoint that does not fit fails fast
+            like = checkpoints.checkpoint_like(
+                algorithm, fleet.agent, population.seeds, population.hyper, config.checkpoint_replay
+            )
+            fleet.init(peers.to_local(checkpoints.restore_state(run_dir, peers.to_global(like), step)))
+            refills = not config.checkpoint_replay and algorithm.replay is not None
+            note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
+            notes.append(f"resuming {run_dir} at env step {step:,}{note}")
+
+        log = Loggers(loggers or [])
+        cleanup.callback(log.close)
+        log.open(
+            RunInfo(
+                run_dir=run_dir,
+                names=population.names,
+                settings={"env": config.env, **config.static, **config.hyper},
+                config=config.to_json(),
+                resume_step=None if resume is None else record.env_steps,
+                total_steps=num_iterations * steps_per_iteration,
+                population=len(everyone.seeds),
+                primary=peers.index == 0,
+            )
+        )
+        for note in notes:
+            log.note(note)
+        saver = checkpoints.Checkpointer(run_dir, config.keep_checkpoints, config.checkpoint_every, record.env_steps)
+        cleanup.callback(saver.close)
+
+        hparams = member_hparams(everyone)
+        scores = Scoreboard(record, mine, fleet.diverged_at(), config.target_return)
+        env_steps, done_iterations = record.env_steps, record.iterations
+        start -= record.elapsed_s  # times continue from where the stopped run left them
+        interrupted_by, trained = None, False
+
+        def checkpoint() -> None:
+            log.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
+            steps, seconds, finals, _ = peers.gather(scores.rows()).T  # every member's, from every process
+            host = Record(
+                done_iterations,
+                env_steps,
+                round(time.perf_counter() - start, 3),
+                record.restarts,
+                tuple(optional(s, int) for s in steps),
+                tuple(optional(s) for s in seconds),
+                tuple(optional(r) for r in finals),
+            )
+            saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
+
+        with StopRequests() as stop:
+            all_finished = peers.agree(None, scores.finished(), False)[1]
+            while done_iterations < num_iterations and not all_finished:
+                n = min(chunk, num_iterations - done_iterations)
+                chunk_start = time.perf_counter()
+                metrics = fleet.train_chunk(n)
+                now, trained = time.perf_counter(), True
+                done_iterations += n
+                env_steps = int(metrics["env_steps"][-1, 0])
+                # the chunk ran as one program: place an iteration by its share of the chunk's time
+                scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
+                log.log_chunk(metrics, now - start)
+                requested = "request" if should_stop is not None and should_stop(env_steps) else None
+                stop_asked, all_finished, due = peers.agree(
+                    stop.signal or requested, scores.finished(), saver.due(env_steps)
+                )
+                unfinished = done_iterations < num_iterations and not all_finished
+                if stop_asked and unfinished:  # (asked for as the last chunk ended, it changes nothing)
+                    interrupted_by = stop_asked
+                    break
+                every = config.capture_video
+                if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
+                    capture_video(fleet, config, log, run_dir, population.names[0], env_steps)
+                if due and unfinished:  # else the final checkpoint follows at once
+                    checkpoint()
+            if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
+                log.log_hparams(hparams[mine], scores.final_return, env_steps)
+            checkpoint()
+
+    steps, seconds, finals, diverged = peers.gather(scores.rows()).T
+    summary = {
+        "algo": config.algo,
+        "env": config.env,
+        "total_steps": num_iterations * steps_per_iteration,
+        "wall_s": round(time.perf_counter() - start, 3),
+        "run_dir": str(run_dir),
+        "interrupted_by": interrupted_by,
+        "runs": [
+            {
+                "run": everyone.names[member],
+                "seed": everyone.seeds[member],
+                "hyper": {key: value for key, value in hparams[member].items() if key != "seed"},
+                "final_return": optional(finals[member]),
+                "diverged_at_step": optional(diverged[member], int),
+                "env_steps": env_steps,
+                "steps_to_target": optional(steps[member], int),
+                "seconds_to_target": optional(seconds[member]),
+            }
+            for member in range(len(everyone.seeds))
+        ],
+    }
+    if peers.index == 0:
+        write_json(run_dir / "summary.json", summary)
+    return summary

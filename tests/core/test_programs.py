@@ -1,0 +1,57 @@
+"""A population is many independent runs: member k equals the single run with seed k; the same
+seed twice gives the same numbers; Atari frames stay uint8 until the network."""
+
+import re
+
+import jax
+import numpy as np
+
+from jaxrl.training.fleet import train_chunk
+from tests.conftest import build_programs
+
+CARTPOLE = dict(env="CartPole", num_envs=4, rollout_steps=32, update_epochs=2)
+
+
+def test_member_k_of_population_equals_single_run_with_seed_k(run_chunks):
+    population_state, population = run_chunks("ppo", seeds=4, seed=0, **CARTPOLE)
+    single_state, single = run_chunks("ppo", seeds=1, seed=3, **CARTPOLE)
+    for chunk_population, chunk_single in zip(population, single, strict=True):
+        assert chunk_population.keys() == chunk_single.keys()
+        for key in chunk_single:
+            np.testing.assert_allclose(chunk_population[key][:, 3], chunk_single[key][:, 0], rtol=1e-5, atol=1e-6)
+    population_params = jax.tree.map(lambda x: x[3], population_state.agent.params)
+    single_params = jax.tree.map(lambda x: x[0], single_state.agent.params)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), population_params, single_params)
+
+
+def test_same_seed_is_bitwise_reproducible_and_seeds_differ(run_chunks):
+    state_a, metrics_a = run_chunks("ppo", seeds=2, seed=0, **CARTPOLE)
+    state_b, metrics_b = run_chunks("ppo", seeds=2, seed=0, **CARTPOLE)
+    jax.tree.map(np.testing.assert_array_equal, state_a.agent.params, state_b.agent.params)
+    jax.tree.map(np.testing.assert_array_equal, metrics_a, metrics_b)
+    kernel = jax.tree.leaves(state_a.agent.params)[-1]
+    assert not np.array_equal(kernel[0], kernel[1])  # the two seeds learned different things
+
+
+def test_pong_smoke_shapes_dtypes_and_uint8_frames():
+    programs, state, handle, hyper, env = build_programs(
+        "ppo", env="Pong", num_envs=2, rollout_steps=16, num_minibatches=2, update_epochs=1, total_steps=64
+    )
+    try:
+        assert env.spec.obs_shape == (4, 84, 84) and env.spec.obs_dtype == "uint8" and env.spec.num_actions == 6
+        assert state.obs.shape == (1, 2, 4, 84, 84) and state.obs.dtype == np.uint8
+        state, handle, traj, ended = programs.collect(state, handle)
+        assert traj.obs.shape == (16, 1, 2, 4, 84, 84) and traj.obs.dtype == np.uint8
+        assert traj.action.shape == (16, 1, 2) and traj.reward.dtype == np.float32 and traj.valid.dtype == bool
+        # frames become float only a minibatch (16 of the 32 samples) at a time, inside the network
+        program = str(jax.make_jaxpr(programs.update)(state, traj, ended, hyper))
+        float_frames = re.findall(r"f32\[([\d,]*),(?:4,84,84|84,84,4)\]", program)
+        assert float_frames and max(np.prod([int(d) for d in dims.split(",")]) for dims in float_frames) <= 16
+        state, handle, metrics = train_chunk(programs, state, handle, hyper, num_iterations=2)
+        metrics = jax.device_get(metrics)
+        assert metrics["env_steps"][-1, 0] == 2 * 16 * 2  # counted by update; the lone collect above is not
+        for key in ("policy_loss", "value_loss", "entropy", "approx_kl"):
+            assert metrics[key].shape == (2, 1) and np.all(np.isfinite(metrics[key])), key
+        assert state.obs.dtype == np.uint8
+    finally:
+        env.close()

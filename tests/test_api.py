@@ -1,0 +1,81 @@
+"""The Python API: the README's example runs as written; a bad keyword raises ConfigError with
+the command line's line, before anything is built; runs are quiet by default."""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import jaxrl
+from jaxrl.cli import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def readme_example() -> str:
+    text = README.read_text()
+    match = re.search(r"<!-- api-example -->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README.md has no python block after <!-- api-example -->"
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_the_readme_example_runs_as_written(tmp_path, capsys):
+    os.chdir(tmp_path)  # its runs land in ./runs
+    scope: dict = {}
+    exec(compile(readme_example(), "README.md", "exec"), scope)
+    result = scope["result"]
+    assert [run["run"] for run in result.summary["runs"]] == ["s0", "s1", "s2", "s3"]
+    assert result.run_dir.is_dir() and (result.run_dir / "summary.json").is_file()
+    assert scope["action"] in (0, 1) and scope["actions"].shape == (8,) and scope["actions"].dtype == np.int32
+    assert set(scope["scores"]["members"]) == {"s0", "s1", "s2", "s3"}
+    assert len(scope["scores"]["members"]["s0"]["returns"]) == 10
+    sweep = scope["sweep"]
+    assert len(sweep.summary["points"]) == 2 and "IQM" in sweep.report
+    assert "steps " not in capsys.readouterr().err  # quiet: no progress display unless asked
+
+
+def test_a_greedy_policy_acts_on_its_preferences(tmp_path):
+    result = jaxrl.train("ppo", total_steps=2560, logdir=str(tmp_path), name="p")
+    policy = jaxrl.load(result.run_dir, member="s0")
+    observations = np.random.default_rng(0).normal(size=(16, 4)).astype(np.float32)
+    logits = np.asarray(policy.agent.preferences(policy.state, observations))
+    np.testing.assert_array_equal(policy(observations), logits.argmax(axis=1))
+    with pytest.raises(ValueError, match=r"observations of shape \(16, 3\): expected \[B, 4\]"):
+        policy(observations[:, :3])
+
+
+BAD_CALLS = [
+    (("ppo",), {"lerning_rate": 1e-3}, ["train", "ppo", "--lerning-rate", "1e-3"]),
+    (("ppo",), {"ent_coeff": 0.1}, ["train", "ppo", "--ent-coeff", "0.1"]),
+    (("ppo",), {"lr": "fast"}, ["train", "ppo", "--lr", "fast"]),
+    (("ppo",), {"lr": 0.0}, ["train", "ppo", "--lr", "0"]),
+    (("ppo",), {"seeds": 0}, ["train", "ppo", "--seeds", "0"]),
+    (("ppo",), {"env": "Pongg"}, ["train", "ppo", "--env", "Pongg"]),
+    (("ppo",), {"num_minibatches": 3}, ["train", "ppo", "--num-minibatches", "3"]),
+    (("pppo",), {}, ["train", "pppo"]),
+]
+
+
+@pytest.mark.parametrize("args, keywords, argv", BAD_CALLS, ids=[" ".join(argv[1:]) for *_, argv in BAD_CALLS])
+def test_a_bad_keyword_raises_config_error_with_the_command_lines_line(tmp_path, capsys, args, keywords, argv):
+    with pytest.raises(jaxrl.ConfigError) as error:
+        jaxrl.train(*args, logdir=str(tmp_path / "runs"), **keywords)
+    assert isinstance(error.value, ValueError)
+    assert main([*argv, "--logdir", str(tmp_path / "runs")]) == 2
+    assert capsys.readouterr().err.strip() == f"jaxrl: error: {error.value}"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_sweep_and_load_refuse_bad_input_before_building_anything(tmp_path):
+    with pytest.raises(jaxrl.ConfigError, match="nothing to sweep"):
+        jaxrl.sweep("ppo", lr=3e-4, logdir=str(tmp_path))
+    with pytest.raises(jaxrl.ConfigError, match=r"invalid lr=\[0.001, 'x'\]: expected numbers"):
+        jaxrl.sweep("ppo", lr=[1e-3, "x"], logdir=str(tmp_path))
+    with pytest.raises(jaxrl.ConfigError, match="no such run directory"):
+        jaxrl.load(tmp_path / "nowhere")
+    with pytest.raises(jaxrl.ConfigError, match="no such run directory"):
+        jaxrl.evaluate(tmp_path / "nowhere")
+    assert not list(tmp_path.iterdir())
