@@ -16,7 +16,7 @@ from typing import Any
 import tomllib
 
 from jaxrl.algos.base import Algorithm, field_help, field_names
-from jaxrl.envs import UnknownEnvError, is_atari_id, resolve_env_id
+from jaxrl.envs import UnknownEnvError, env_family, is_atari_id, resolve_env_id
 from jaxrl.errors import ConfigError
 
 DEFAULT_ENV = "CartPole-v1"
@@ -182,14 +182,14 @@ def check_options(algorithm: Algorithm, command: str, options: dict) -> None:
             raise ConfigError(f"invalid {flag(name)} {value!r}: expected {EXPECTED[types.get(name, table[name][0])]}")
 
 
-def load_preset(algo: str, env_id: str, is_atari: bool) -> dict:
+def load_preset(algo: str, env_id: str, family: str) -> dict:
     """The algorithm's tuned defaults for the env: package data (`jaxrl/presets/<algo>.toml`), so
     a wheel install has them too."""
     path = importlib.resources.files("jaxrl") / "presets" / f"{algo}.toml"
     if not path.is_file():
         return {}
     tables = tomllib.loads(path.read_text())
-    preset = dict(tables.get("atari" if is_atari else "classic", {}))
+    preset = dict(tables.get(family, {}))
     preset.update(tables.get(env_id.removeprefix("ALE/"), {}))  # ALE/Pong-v5 takes Pong-v5's table
     return preset
 
@@ -286,7 +286,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     merged: dict[str, Any] = dict(RUN_DEFAULTS)
     merged.update({key: f.default for key, f in {**static_fields, **hyper_fields}.items()})
     merged.update(env_fields)
-    merged.update(load_preset(algorithm.name, env_id, is_atari))
+    merged.update(load_preset(algorithm.name, env_id, env_family(env_id, backend)))
     merged.update({key: value for key, value in from_file.items() if key not in ("env", "backend", "name", "algo")})
     merged.update({key: value for key, value in options.items() if value is not None and key in types})
 

@@ -7,9 +7,11 @@ import difflib
 from jaxrl.core.types import Env, EnvSpec, Step  # the contract, defined in the core that runs it
 from jaxrl.envs import envpool as envpool_backend
 from jaxrl.envs import gymnasium as gymnasium_backend
-from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_seeds, is_atari_id
+from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_family, env_seeds, is_atari_id
 
-__all__ = ["Env", "EnvSpec", "Step", "UnknownEnvError", "env_seeds", "is_atari_id", "make_env", "resolve_env_id"]
+__all__ = [
+    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id"
+]  # fmt: skip
 
 BACKENDS = ("envpool", "gymnasium")
 

@@ -15,6 +15,12 @@ def is_atari_id(env_id: str) -> bool:
     return env_id.endswith("-v5") or env_id.startswith("ALE/")
 
 
+def env_family(env_id: str, backend: str) -> str:
+    """The preset table an env takes its defaults from, before the table named by its id:
+    "atari" (frame stacks, the Nature CNN) or "classic" (vector observations, MLPs)."""
+    return "atari" if is_atari_id(env_id) else "classic"
+
+
 def env_seeds(run_seed: int, num_envs: int, restarts: int = 0) -> list[int]:
     """Seeds of one run's envs: a pure function of (run seed, env index, restarts). A resumed run
     restarts its envs; new seeds keep it from replaying the episodes it began with."""
