@@ -10,7 +10,8 @@ from jaxrl.envs import gymnasium as gymnasium_backend
 from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_family, env_seeds, is_atari_id
 
 __all__ = [
-    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id"
+    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "env_spec", "is_atari_id", "make_env",
+    "resolve_env_id",
 ]  # fmt: skip
 
 BACKENDS = ("envpool", "gymnasium")
@@ -36,7 +37,7 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
             f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {envpool_backend.rom_dir()}; reinstall envpool"
         )
     if backend != "envpool" and gymnasium_backend.registered(env_id):
-        gymnasium_backend.make(env_id, [0]).close()  # raises, with the reason, if jaxrl cannot train on it
+        gymnasium_backend.spec(env_id)  # raises, with the reason, if jaxrl cannot train on it
         return env_id, "gymnasium"
     candidates = list(ALIASES) + known
     close = difflib.get_close_matches(name, candidates, n=1)
@@ -45,7 +46,15 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     raise UnknownEnvError(f"unknown env '{name}'{where}{hint}")
 
 
+def backend_module(backend: str):
+    return gymnasium_backend if backend == "gymnasium" else envpool_backend
+
+
 def make_env(env_id: str, seeds: list[int], backend: str = "envpool", **options) -> Env:
     """One pool with an env per seed. `options` are backend settings (Atari preprocessing)."""
-    module = gymnasium_backend if backend == "gymnasium" else envpool_backend
-    return module.make(env_id, seeds, **options)
+    return backend_module(backend).make(env_id, seeds, **options)
+
+
+def env_spec(env_id: str, backend: str = "envpool", **options) -> EnvSpec:
+    """What a pool of this env would be (shapes, dtypes, actions), without making one."""
+    return backend_module(backend).spec(env_id, **options)
