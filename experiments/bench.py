@@ -7,6 +7,8 @@ into BENCHMARKS.md with the machine it ran on.
   startup        import time and whole process to 475 of PPO CartPole, warm cache, beside SB3 and
                  (--baseline TREE) an older jaxrl source tree, e.g. a git worktree of an earlier commit
   kill-resume    kill -9 a CartPole run 20 times at random moments from its start; every run dir resumes
+  memory         peak RSS of Pong DQN with a 300k replay, checkpointed or not, beside 1.1 x replay + 1.2 GiB
+  presets        every CartPole preset at 1x and 5x its budget, 5 seeds: steps to its target
   cartpole-ppo   whole process to a mean return of 475 (last 20 episodes): jaxrl (cold and warm
                  compilation cache) vs Stable-Baselines3 PPO with rl-zoo's hyperparameters
   cartpole-a2c   the same for A2C (to 475)
@@ -33,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
-    "startup", "kill-resume", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"
+    "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"
 ]  # fmt: skip
 
 
@@ -194,6 +196,94 @@ def kill_resume(times: int) -> str:
         f"{sum(bool(row['resumed']) for row in existed)} of those resumed and completed.",
         f"per kill: {rows}",
     ]
+    return "\n".join(lines)
+
+
+def child_peak_rss(argv: list[str], cwd: str) -> float:
+    """Peak RSS (bytes) of `jaxrl <argv>` in a child process, read by the child itself at its end."""
+    script = (
+        "import resource, sys; from jaxrl.cli import main; code = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(code)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, cwd=cwd, env={**os.environ, "CI": "true"}
+    )
+    if result.returncode:
+        raise RuntimeError(result.stderr[-2000:])
+    return int(result.stdout.strip().splitlines()[-1]) * 1024
+
+
+def memory(buffer_size: int = 300_000) -> str:
+    """Peak RSS of Pong DQN (8 envs, learning from 80k steps: a 2,048-step run fills no more than
+    it needs) with a `buffer_size` replay, checkpointed or not, each measured on its second run
+    (compilation cache warm); beside the goal 1.1 x replay + 1.2 GiB, and projected to 1M."""
+    from jaxrl.algos import dqn, get_algorithm
+    from jaxrl.config import resolve
+    from jaxrl.envs import env_spec
+
+    algorithm = get_algorithm("dqn")
+
+    def replay_bytes(size: int) -> int:
+        config = resolve(algorithm, {"env": "Pong", "buffer_size": size})
+        return dqn.replay_bytes(
+            algorithm.Static(**config.static), env_spec(config.env, config.backend, **config.env_options)
+        )
+
+    rows = ["| Pong-v5 DQN, --buffer-size | replay | --checkpoint-replay | peak RSS | goal 1.1 x replay + 1.2 GiB |"]
+    rows.append("|---|---|---|---|---|")
+    gib = 2**30
+    buffer = replay_bytes(buffer_size)
+    overheads = []
+    with tempfile.TemporaryDirectory() as logdir:
+        for keep in (True, False):
+            argv = ["train", "dqn", "--env", "Pong-v5", "--buffer-size", str(buffer_size), "--total-steps", "2048"]
+            argv += ["--log-every", "1024", "--logdir", logdir, "--checkpoint-replay", str(keep)]
+            peak = [child_peak_rss(argv, logdir) for _ in range(2)][-1]
+            overheads.append(peak - buffer)
+            goal = 1.1 * buffer + 1.2 * gib
+            rows.append(
+                f"| {buffer_size:,} | {buffer / gib:.2f} GiB | {keep} | {peak / gib:.2f} GiB | {goal / gib:.2f} GiB |"
+            )
+    million = replay_bytes(1_000_000)
+    projected, goal = million + overheads[0], 1.1 * million + 1.2 * gib
+    rows.append(f"| 1,000,000 (replay by jax.eval_shape + the overhead above) | {million / gib:.2f} GiB | True | "
+                f"{projected / gib:.2f} GiB | {goal / gib:.2f} GiB |")  # fmt: skip
+    return "\n".join(rows) + f"\n\noverhead beyond the replay: {[round(o / gib, 2) for o in overheads]} GiB"
+
+
+PRESET_ALGOS = ("ppo", "a2c", "reinforce", "dqn", "ddqn")
+
+
+def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
+    """Every CartPole preset at 1x and 5x its step budget: steps to its target per seed (the run
+    stops there); a preset must reach it at both budgets for >= 4 of 5 seeds."""
+    from jaxrl.algos import get_algorithm
+    from jaxrl.api import enable_compilation_cache, run
+    from jaxrl.config import resolve
+
+    enable_compilation_cache()
+    lines = ["| preset | target | budget | steps to target, seeds 0.. | reached |", "|---|---|---|---|---|"]
+    with tempfile.TemporaryDirectory() as logdir:
+        for algo in algos:
+            algorithm = get_algorithm(algo)
+            base = resolve(algorithm, {"env": "CartPole", "logdir": logdir})
+            for scale in (1, 5):
+                steps = []
+                for seed in range(seeds):
+                    options = {
+                        "env": "CartPole",
+                        "seed": seed,
+                        "total_steps": scale * base.total_steps,
+                        "logdir": logdir,
+                    }
+                    summary = run(resolve(algorithm, options), loggers=[]).summary
+                    steps.append(summary["runs"][0]["steps_to_target"])
+                reached = sum(s is not None for s in steps)
+                shown = ", ".join("-" if s is None else f"{s:,}" for s in steps)
+                lines.append(
+                    f"| {algo} | {base.target_return:g} | {scale}x = {scale * base.total_steps:,} | {shown} | {reached}/{seeds} |"
+                )
+                print(lines[-1], flush=True)
     return "\n".join(lines)
 
 
@@ -404,6 +494,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--presets-seeds", type=int, default=5, help="presets: seeds per preset and budget")
     parser.add_argument("--baseline", help="startup: also time the jaxrl of this source tree (a git worktree)")
     args = parser.parse_args()
     import jax
@@ -415,6 +506,8 @@ def main() -> None:
     sections = {
         "startup": lambda: startup(args.peer_python, args.seeds, args.repeats, args.baseline),
         "kill-resume": lambda: kill_resume(20),
+        "memory": memory,
+        "presets": lambda: presets(args.presets_seeds),
         "cartpole-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds),
         "cartpole-a2c": lambda: cartpole(args.peer_python, "a2c", args.seeds),
         "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),

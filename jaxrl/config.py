@@ -116,6 +116,7 @@ class RunConfig:
     processes: int = 1  # `--distributed`: how many processes share the population
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
+    pbt: dict | None = None  # `jaxrl pbt`: its settings and the members' starting points (jaxrl.search.pbt_plan)
     capture_video: int | None = None  # env steps per member between recorded games
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
@@ -230,7 +231,7 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object")
     # records of how the run was made, not settings: --config takes the shared ones
-    records = ("static", "hyper", "env_options", "sweep", "processes", "memory")
+    records = ("static", "hyper", "env_options", "sweep", "processes", "memory", "pbt")
     flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
         settings = data.get(section) or {}

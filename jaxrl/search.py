@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxrl.algos.base import Algorithm
-from jaxrl.config import RunConfig, check_hyper, flag, resolve
+from jaxrl.config import RunConfig, check_hyper, check_value, flag, resolve
 from jaxrl.errors import ConfigError
 
 
@@ -109,13 +109,16 @@ def random_points(values: dict[str, list[float] | Range], count: int, seed: int)
         return [grid[i] for i in sorted(rng.choice(len(grid), count, replace=False))]
 
     def sample(value):
-        if not isinstance(value, Range):
-            return float(rng.choice(value))
-        if value.log:
-            return float(math.exp(rng.uniform(math.log(value.low), math.log(value.high))))
-        return float(rng.uniform(value.low, value.high))
+        return sample_range(rng, value) if isinstance(value, Range) else float(rng.choice(value))
 
     return [{name: sample(value) for name, value in values.items()} for _ in range(count)]
+
+
+def sample_range(rng: np.random.Generator, value: Range) -> float:
+    """A uniform draw from the range, log-uniform for `low:high:log`."""
+    if value.log:
+        return float(math.exp(rng.uniform(math.log(value.low), math.log(value.high))))
+    return float(rng.uniform(value.low, value.high))
 
 
 def format_value(value: float, digits: int = 4) -> str:
@@ -159,3 +162,63 @@ def plan(algorithm: Algorithm, options: dict, values: dict[str, Values], count: 
         "points": points,
     }
     return dataclasses.replace(config, sweep=record)
+
+
+PBT_DEFAULTS = dict(population=16, truncation=0.25, resample_probability=0.25, copy_replay=True)
+PERTURB = (0.8, 1.2)  # explore: each hyperparameter times one of these (Jaderberg et al., 2017)
+
+
+def pbt_plan(
+    algorithm: Algorithm,
+    options: dict,
+    values: dict[str, Values],
+    population: int,
+    ready_every: int | None,
+    truncation: float,
+    resample_probability: float,
+    copy_replay: bool,
+) -> RunConfig:
+    """The run config of population-based training: `population` members per seed (`--seeds S`
+    independent populations, S x population members in one program) start from points sampled
+    in the ranges of `values`; every `ready_every` env steps the bottom `truncation` of each
+    population copies a top member and explores. `config.pbt` records the settings and the
+    starting points. Raises ConfigError, before anything is built, on any bad value."""
+    lists = [flag(name) for name, value in values.items() if isinstance(value, list) and len(value) > 1]
+    if lists:
+        raise ConfigError(f"{', '.join(lists)}: PBT explores ranges; give low:high or low:high:log")
+    ranges = {name: value for name, value in values.items() if isinstance(value, Range)}
+    fixed = {name: value[0] for name, value in values.items() if name not in ranges}
+    if not ranges:
+        raise ConfigError("nothing to tune: give a hyperparameter a range (--lr 1e-5:1e-2:log)")
+    for name, value in (("population", population), ("ready_every", ready_every)):
+        check_value(name, value, int)
+    if population < 4:
+        raise ConfigError(f"invalid --population {population}: PBT needs at least 4 members per population")
+    if not 0 < truncation <= 0.5:
+        raise ConfigError(f"invalid --truncation {truncation}: must be in (0, 0.5]")
+    if not 0 <= resample_probability <= 1:
+        raise ConfigError(f"invalid --resample-probability {resample_probability}: must be in [0, 1]")
+    run_options = dict(options, name=options.get("name") or time.strftime("pbt-%Y%m%d-%H%M%S"))
+    config = resolve(algorithm, run_options | fixed)
+    rollout = config.static["num_envs"] * config.static["rollout_steps"]
+    if ready_every is None:
+        ready_every = max(1, config.total_steps // 10 // rollout) * rollout
+    if ready_every < rollout:
+        raise ConfigError(
+            f"--ready-every {ready_every} is shorter than one rollout (num_envs * rollout_steps = {rollout})"
+        )
+    if ready_every >= config.total_steps:
+        raise ConfigError(
+            f"--ready-every {ready_every} is not below --total-steps {config.total_steps}: no member would ever be ready"
+        )
+    record = {
+        "population": population,
+        "ready_every": ready_every,
+        "truncation": truncation,
+        "resample_probability": resample_probability,
+        "perturb": list(PERTURB),
+        "copy_replay": bool(copy_replay),
+        "ranges": {name: value._asdict() for name, value in ranges.items()},
+        "points": random_points(ranges, config.seeds * population, config.seed),
+    }
+    return dataclasses.replace(config, pbt=record)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from jaxrl.cli import main
+from jaxrl.errors import ConfigError
 
 FAST = ["--total-steps", "2560", "--log-every", "1280"]
 
@@ -172,3 +173,17 @@ def read_scalars(path):
     events = EventAccumulator(str(path), size_guidance={SCALARS: 0}).Reload()
     tags = set(events.Tags()[SCALARS])
     return tags, {tag: [event.step for event in events.Scalars(tag)] for tag in tags}
+
+
+def test_resume_takes_only_the_distributed_and_force_switches():
+    from jaxrl.cli import resume_argv
+
+    assert resume_argv(["train", "--resume", "RUN"]) == ("RUN", None, {"distributed": False, "force": False})
+    assert resume_argv(["train", "ppo", "--resume=RUN", "--force", "True", "--distributed=True"]) == (
+        "RUN",
+        "ppo",
+        {"distributed": True, "force": True},
+    )
+    for argv in (["train", "--resume", "RUN", "--force", "maybe"], ["train", "--resume", "RUN", "--lr", "1"]):
+        with pytest.raises(ConfigError, match="takes nothing else"):
+            resume_argv(argv)

@@ -250,7 +250,9 @@ def test_a_checkpointed_replay_comes_back_and_goes_on_filling(tmp_path):
     run_dir = Path(stopped["run_dir"])
     saved = saved_replay(run_dir)
     assert int(saved["count"][0]) == 2048 // 8  # steps per env
-    assert saved["obs"].shape[:2] == (1, 4096 // 8 + 1) and saved["valid"][0, : 2048 // 8 - 1].mean() > 0.9  # reset steps aside
+    assert (
+        saved["obs"].shape[:2] == (1, 4096 // 8 + 1) and saved["valid"][0, : 2048 // 8 - 1].mean() > 0.9
+    )  # reset steps aside
 
     summary = train(config, resume=run_dir)
     assert summary["interrupted_by"] is None and summary["runs"][0]["env_steps"] == 4096

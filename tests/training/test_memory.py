@@ -2,13 +2,10 @@
 fit is refused in one line before anything is allocated, and a big replay costs its own bytes
 only (no copy at set-up, none when it is checkpointed)."""
 
-import json
 import os
-import resource
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 
@@ -55,7 +52,11 @@ def peak_rss_mib(tmp_path, buffer_size: int) -> float:
     argv = ["train", "dqn", "--buffer-size", str(buffer_size), "--total-steps", "2048", "--log-every", "1024"]
     argv += ["--learning-starts", "512", "--logdir", str(tmp_path), "--checkpoint-replay", "True"]
     result = subprocess.run(
-        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=600, env=dict(os.environ, CI="true")
+        [sys.executable, "-c", script, *argv],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, CI="true"),
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return int(result.stdout.strip().splitlines()[-1]) / 1024
