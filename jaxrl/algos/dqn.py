@@ -15,7 +15,6 @@ terminated one does not; EnvPool's reset steps never enter a minibatch (see `jax
 """
 
 import dataclasses
-import math
 from typing import Literal
 
 import jax
@@ -87,19 +86,13 @@ def check(static: Static) -> None:
 
 
 def replay_capacity(static: Static) -> int:
-    """Ring slots per env: buffer_size transitions in all, plus each env's pending last obs."""
-    return math.ceil(static.buffer_size / static.num_envs) + 1
-
-
-def frame_stack(spec: EnvSpec) -> int:
-    """Frames per observation the replay rebuilds: Atari stacks; 0 stores vector obs whole."""
-    return spec.obs_shape[0] if spec.is_atari else 0
+    return buffers.slots_per_env(static.buffer_size, static.num_envs)
 
 
 def replay_bytes(static: Static, spec: EnvSpec) -> int:
     """Bytes of one member's replay buffer for this config, without allocating it."""
     return buffers.estimate_bytes(
-        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, frame_stack(spec)
+        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, buffers.frame_stack(spec)
     )
 
 
@@ -136,7 +129,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     steps_per_rollout = static.num_envs * static.rollout_steps
     total_steps = num_iterations * steps_per_rollout
     updates_per_rollout = steps_per_rollout // static.train_every
-    stack = frame_stack(spec)
+    stack = buffers.frame_stack(spec)
 
     def optimizer(hyper: Hyper):
         return optax.inject_hyperparams(optax.adam)(learning_rate=hyper.lr)
