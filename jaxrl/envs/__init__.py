@@ -7,29 +7,29 @@ import difflib
 from jaxrl.core.types import Env, EnvSpec, Step  # the contract, defined in the core that runs it
 from jaxrl.envs import envpool as envpool_backend
 from jaxrl.envs import gymnasium as gymnasium_backend
-from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_family, env_seeds, is_atari_id
+from jaxrl.envs.ids import ALIASES, UnknownEnvError, env_family, env_seeds, is_atari_id, unsupported_actions
 
 __all__ = [
-    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id"
+    "Env", "EnvSpec", "Step", "UnknownEnvError", "action_space", "check_rendering", "env_family", "env_seeds",
+    "is_atari_id", "make_env", "resolve_env_id", "unsupported_actions",
 ]  # fmt: skip
+
+check_rendering = gymnasium_backend.check_rendering  # videos render through gymnasium
 
 BACKENDS = ("envpool", "gymnasium")
 
 
 def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     """(env id, backend) for a name: an alias (`Pong` -> `Pong-v5`), an EnvPool id, or any
-    gymnasium id with a discrete action space. EnvPool wherever it has the id, unless `backend`
-    says otherwise. Rejects unknown ids (with the closest name), continuous action spaces, and
-    Atari ids whose ROM is missing, each with a one-line reason."""
+    gymnasium id with a Discrete or Box action space. EnvPool wherever it has the id, unless
+    `backend` says otherwise. Rejects unknown ids (with the closest name) and Atari ids whose ROM
+    is missing, each with a one-line reason."""
     if backend not in (None, *BACKENDS):
         raise UnknownEnvError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     env_id = ALIASES.get(name, name)
     known = envpool_backend.supported_ids()
     if env_id in known and backend != "gymnasium":
         return env_id, "envpool"
-    space = envpool_backend.action_space_name(env_id)
-    if space is not None and space != "Discrete":
-        raise continuous_actions(env_id, space)
     game = envpool_backend.missing_rom(env_id)
     if game is not None and backend != "gymnasium":
         raise UnknownEnvError(
@@ -43,6 +43,14 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     hint = f"; did you mean '{close[0]}'?" if close else ""
     where = " in EnvPool" if backend == "envpool" else ""
     raise UnknownEnvError(f"unknown env '{name}'{where}{hint}")
+
+
+def action_space(env_id: str, backend: str) -> str:
+    """The action space of a resolved id as gymnasium prints it: `Discrete(2)`,
+    `Box(-1.0, 1.0, (6,), float64)`; its kind is the name before the parenthesis."""
+    if backend == "gymnasium":
+        return str(gymnasium_backend.action_space(env_id))
+    return str(envpool_backend.action_space(env_id))
 
 
 def make_env(env_id: str, seeds: list[int], backend: str = "envpool", **options) -> Env:

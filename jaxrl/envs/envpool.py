@@ -1,4 +1,10 @@
-"""EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call."""
+"""EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call.
+
+MuJoCo's pools take float64 actions and return float64 observations, which JAX represents only
+with 64-bit mode on. It is turned on for EnvPool's call alone (`jax.enable_x64` around its
+making and its tracing): the call's operands are float64, everything around it, networks and
+buffers, stays float32, and observations are cast to float32 as they leave the call.
+"""
 
 import importlib
 import importlib.util
@@ -7,15 +13,17 @@ import sys
 import warnings
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step
-from jaxrl.envs.ids import is_atari_id
+from jaxrl.envs.ids import action_fields, is_atari_id, is_mujoco_id
 
-CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
-# The env families jaxrl trains on, by the EnvPool subpackage that registers them.
-FAMILIES = ("classic_control", "atari")
+CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
+# The env families jaxrl trains on, by the EnvPool subpackage that registers them (MuJoCo's
+# registration adds ~3 ms: its C++ module loads when a pool is made).
+FAMILIES = ("classic_control", "atari", "mujoco.gym")
 
 
 def registry():
@@ -53,7 +61,9 @@ def atari_ids() -> dict[str, str]:
 
 
 def supported_ids() -> list[str]:
-    return [env_id for env_id in CLASSIC_IDS if env_id in registry().list_all_envs()] + list(atari_ids())
+    registered = registry().list_all_envs()
+    mujoco = [env_id for env_id in registered if is_mujoco_id(env_id)]
+    return [env_id for env_id in CLASSIC_IDS if env_id in registered] + mujoco + list(atari_ids())
 
 
 def missing_rom(env_id: str) -> str | None:
@@ -66,13 +76,13 @@ def missing_rom(env_id: str) -> str | None:
     return game if game in get_all_rom_ids() else None
 
 
-def action_space_name(env_id: str) -> str | None:
-    """The action space's class name (Discrete, Box, ...) of an id EnvPool registers, None if unknown."""
+def action_space(env_id: str):
+    """The gymnasium action space of an id EnvPool registers (no pool is made), None if unknown."""
     envpool = registry()
     if env_id not in envpool.list_all_envs():
         return None
     quiet_gymnasium()
-    return type(envpool.make_spec(env_id).action_space).__name__
+    return envpool.make_spec(env_id).action_space
 
 
 def quiet_gymnasium() -> None:
@@ -105,29 +115,40 @@ def make(
             repeat_action_probability=0.0,
         )
     pool = registry().make(env_id, **kwargs)
+    actions = pool.action_space
     spec = EnvSpec(
         env_id=env_id,
         obs_shape=tuple(pool.observation_space.shape),
-        obs_dtype=np.dtype(pool.observation_space.dtype).name,
-        num_actions=int(pool.action_space.n),
+        obs_dtype=obs_dtype(pool.observation_space.dtype).name,
         is_atari=atari,
+        **action_fields(actions),
     )
-    handle, _recv, _send, xla_step = pool.xla()
+    # EnvPool checks the action dtype of its first call: Discrete int32, Box the space's (float64 for MuJoCo)
+    action_dtype = np.dtype(actions.dtype) if spec.continuous else np.dtype(np.int32)
+    with jax.enable_x64(True):  # the call's 64-bit operands keep their width (see the module docstring)
+        handle, _recv, _send, xla_step = pool.xla()
 
     def reset():
         obs, _info = pool.reset()
-        return handle, jnp.asarray(obs)
+        return handle, jnp.asarray(np.asarray(obs, spec.obs_dtype))
 
     def step(handle, action):
-        handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(jnp.int32))
-        reward = reward.astype(jnp.float32)
-        if atari:
-            # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
-            # while `terminated` is also raised on a life loss when episodic life is on.
-            game_reward = info["reward"].astype(jnp.float32)
-            game_over = info["terminated"].astype(bool) | truncated
-        else:
-            game_reward, game_over = reward, terminated | truncated
+        with jax.enable_x64(True):
+            handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(action_dtype))
+            obs = obs.astype(spec.obs_dtype)
+            reward = reward.astype(jnp.float32)
+            if atari:
+                # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
+                # while `terminated` is also raised on a life loss when episodic life is on.
+                game_reward = info["reward"].astype(jnp.float32)
+                game_over = info["terminated"].astype(bool) | truncated
+            else:
+                game_reward, game_over = reward, terminated | truncated
         return handle, Step(obs, reward, terminated, truncated, game_reward, game_over)
 
     return Env(spec=spec, num_envs=len(seeds), reset=reset, step=step, close=pool.close)
+
+
+def obs_dtype(dtype) -> np.dtype:
+    """What the agent sees: float64 observations (MuJoCo) as float32, others as they are."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float64 else np.dtype(dtype)
