@@ -76,6 +76,9 @@ class Algorithm(NamedTuple):
     # evaluation never reads it, and a resume without it refills it.
     replay: str | None = None
     check: Callable[[Any], None] = lambda static: None  # raises ValueError on an inconsistent Static
+    # The kinds of action space `build` accepts (gymnasium's class names): a run on any other
+    # env is refused with one line before anything is built.
+    action_spaces: tuple[str, ...] = ("Discrete",)
 
 
 def field_names(cls: type) -> list[str]:
