@@ -127,6 +127,10 @@ class Fleet:
     def agent(self) -> Agent:
         return self.groups[0].parts.agent
 
+    @property
+    def spec(self):
+        return self.groups[0].parts.env.spec
+
     def init(self, saved: dict | None = None) -> None:
         """Fresh members, or (`saved`: a checkpoint's arrays) resumed ones on restarted envs."""
         for group in self.groups:
