@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
@@ -70,17 +70,7 @@ class AgentState:
 
 
 def check(static: Static) -> None:
-    steps = static.num_envs * static.rollout_steps
-    if steps % static.train_every:
-        raise ValueError(
-            f"num_envs * rollout_steps = {steps} is not a multiple of train_every = {static.train_every}: "
-            "every rollout must hold whole training intervals"
-        )
-    if replay_capacity(static) < static.rollout_steps + 5:
-        raise ValueError(
-            f"buffer_size {static.buffer_size} is too small for {static.num_envs} envs: "
-            f"it must hold at least rollout_steps + 4 = {static.rollout_steps + 4} steps of every env"
-        )
+    check_replay_schedule(static, replay_capacity(static))
     if static.loss not in LOSSES:
         raise ValueError(f"unknown loss '{static.loss}': choose one of {', '.join(LOSSES)}")
 
@@ -188,8 +178,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             params, opt_state = jax.tree.map(
                 lambda new, old: jnp.where(trained, new, old), (new_params, new_opt_state), (params, opt_state)
             )
-            every = static.target_update_every
-            due = trained & (env_step // every != (env_step - static.train_every) // every)
+            due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
             target_params = jax.lax.cond(
                 due, lambda: optax.incremental_update(params, target_params, hyper.tau), lambda: target_params
             )
@@ -199,8 +188,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
                 trained,
             )
 
-        offsets = static.train_every * (1 + jnp.arange(updates_per_rollout))
-        update_steps, stored_steps = state.env_steps + offsets, state.replay.count * static.num_envs + offsets
+        update_steps, stored_steps = buffers.update_schedule(
+            state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout
+        )
         (params, target_params, opt_state), (loss, q_mean, trained) = jax.lax.scan(
             gradient_step,
             (state.params, state.target_params, state.opt_state),

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 from flax import struct
 
-from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers
 from jaxrl.core.distributions import squashed_gaussian_sample
 from jaxrl.core.networks import QNetwork, SquashedGaussianActor, StateActionValue, unroll_gradient_loops
@@ -80,17 +80,7 @@ class AgentState:
 
 
 def check(static: Static) -> None:
-    steps = static.num_envs * static.rollout_steps
-    if steps % static.train_every:
-        raise ValueError(
-            f"num_envs * rollout_steps = {steps} is not a multiple of train_every = {static.train_every}: "
-            "every rollout must hold whole training intervals"
-        )
-    if buffers.slots_per_env(static.buffer_size, static.num_envs) < static.rollout_steps + 5:
-        raise ValueError(
-            f"buffer_size {static.buffer_size} is too small for {static.num_envs} envs: "
-            f"it must hold at least rollout_steps + 4 = {static.rollout_steps + 4} steps of every env"
-        )
+    check_replay_schedule(static, buffers.slots_per_env(static.buffer_size, static.num_envs))
 
 
 # The losses, on K actions per state: weights [B, K], log_probs [B, K], q [2, B, K] (see the docstring).
@@ -299,8 +289,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             trained = stored > static.learning_starts
             new_nets, metrics = update(nets, buffers.sample(replay, sample_key, static.batch_size), hyper, update_key)
             nets = jax.tree.map(lambda new, old: jnp.where(trained, new, old), new_nets, nets)
-            every = static.target_update_every
-            due = trained & (env_step // every != (env_step - static.train_every) // every)
+            due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
             nets["target_critic"] = jax.lax.cond(
                 due,
                 lambda: optax.incremental_update(nets["critic"], nets["target_critic"], hyper.tau),
@@ -308,8 +297,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             )
             return nets, ({name: jnp.where(trained, value, 0.0) for name, value in metrics.items()}, trained)
 
-        offsets = static.train_every * (1 + jnp.arange(updates_per_rollout))
-        update_steps, stored_steps = state.env_steps + offsets, state.replay.count * static.num_envs + offsets
+        update_steps, stored_steps = buffers.update_schedule(
+            state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout
+        )
         nets, (metrics, trained) = jax.lax.scan(
             gradient_step,
             {name: getattr(state, name) for name in NETWORKS},

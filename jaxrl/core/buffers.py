@@ -201,3 +201,17 @@ def sample(replay: Replay, key: jax.Array, batch_size: int, tries: int = 16) -> 
         time=time,
         env=env,
     )
+
+
+def update_schedule(replay: Replay, env_steps, num_envs: int, train_every: int, updates: int):
+    """The gradient steps of a learn call that follows `env_steps` env steps with a rollout of
+    `updates * train_every`: (each one's env step, the steps in the replay by then), [updates] each.
+    `replay` is the one before the rollout was added."""
+    offsets = train_every * (1 + jnp.arange(updates))
+    return env_steps + offsets, replay.count * num_envs + offsets
+
+
+def crossed(env_step, every: int, stride: int):
+    """Whether a multiple of `every` lies in (env_step - stride, env_step]: a periodic update falls
+    due in the `stride` env steps up to `env_step`."""
+    return env_step // every != (env_step - stride) // every
