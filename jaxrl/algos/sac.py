@@ -56,7 +56,7 @@ class Static:
 
 @struct.dataclass
 class Hyper:
-    policy_lr: float = hyper(3e-4, "Adam's learning rate for the actor", POSITIVE)
+    lr: float = hyper(3e-4, "Adam's learning rate for the actor (CleanRL's policy_lr)", POSITIVE)
     q_lr: float = hyper(1e-3, "Adam's learning rate for the critics and alpha", POSITIVE)
     gamma: float = hyper(0.99, "discount factor", DISCOUNT)
     tau: float = hyper(0.005, "target update rate: 1 copies the critics", DISCOUNT)
@@ -128,8 +128,14 @@ class Actions(NamedTuple):
 
 
 def twin(apply):
-    """A critic's apply over the two stacked critics: leaves [2, ...] -> outputs [2, ...]."""
-    return jax.vmap(apply, in_axes=(0, *[None] * 2))
+    """A critic's apply over the two critics stacked in its parameters (leaves [2, ...]): outputs
+    [2, ...]. Two calls rather than a vmap: a vmapped convolution is a grouped one, which XLA:CPU
+    runs ~100x slower (see `jaxrl.core.population.over_members`)."""
+
+    def both(params, *inputs):
+        return jnp.stack([apply(jax.tree.map(lambda x, i=i: x[i], params), *inputs) for i in range(2)])
+
+    return both
 
 
 def box_actions(spec: EnvSpec, static: Static) -> Actions:
@@ -162,7 +168,7 @@ def box_actions(spec: EnvSpec, static: Static) -> Actions:
 def discrete_actions(spec: EnvSpec, static: Static) -> Actions:
     actor = QNetwork(spec.num_actions, spec.obs_shape, static.hidden)  # its outputs are logits
     critic = QNetwork(spec.num_actions, spec.obs_shape, static.hidden)
-    q = jax.vmap(critic.apply, in_axes=(0, None))
+    q = twin(critic.apply)
 
     def evaluate(actor_params, critic_params, obs, key):
         log_probs = jax.nn.log_softmax(actor.apply(actor_params, obs))
@@ -196,14 +202,16 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def init(key, hyper: Hyper) -> AgentState:
         actor_key, critic_key = jax.random.split(key)
         actor = actions.actor.init(actor_key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
-        critic = jax.vmap(lambda k: actions.critic.init(k, *actions.critic_inputs))(jax.random.split(critic_key))
+        # one after the other, not vmapped: see `twin` (and init_learning: batched orthogonal inits)
+        critics = [actions.critic.init(k, *actions.critic_inputs) for k in jax.random.split(critic_key)]
+        critic = jax.tree.map(lambda *pair: jnp.stack(pair), *critics)
         log_alpha = jnp.log(jnp.asarray(hyper.alpha, jnp.float32))
         return AgentState(
             actor=actor,
             critic=critic,
             target_critic=jax.tree.map(jnp.copy, critic),
             log_alpha=log_alpha,
-            actor_opt_state=adam(hyper.policy_lr).init(actor),
+            actor_opt_state=adam(hyper.lr).init(actor),
             critic_opt_state=adam(hyper.q_lr).init(critic),
             alpha_opt_state=adam(hyper.q_lr).init(log_alpha),
             replay=buffers.init(
@@ -246,7 +254,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             return actor_loss(weights, log_probs, q, alpha, batch.mask), (weights, log_probs)
 
         (pi_loss, (weights, log_probs)), grads = jax.value_and_grad(actor_objective, has_aux=True)(nets["actor"])
-        updates, actor_opt_state = adam(hyper.policy_lr).update(grads, nets["actor_opt_state"], nets["actor"])
+        updates, actor_opt_state = adam(hyper.lr).update(grads, nets["actor_opt_state"], nets["actor"])
         actor = optax.apply_updates(nets["actor"], updates)
 
         weights, log_probs = jax.lax.stop_gradient((weights, log_probs))
