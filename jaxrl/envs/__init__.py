@@ -7,7 +7,15 @@ import difflib
 from jaxrl.core.types import Env, EnvSpec, Step  # the contract, defined in the core that runs it
 from jaxrl.envs import envpool as envpool_backend
 from jaxrl.envs import gymnasium as gymnasium_backend
-from jaxrl.envs.ids import ALIASES, UnknownEnvError, env_family, env_seeds, is_atari_id, unsupported_actions
+from jaxrl.envs.ids import (
+    ALIASES,
+    UnknownEnvError,
+    env_family,
+    env_seeds,
+    is_atari_id,
+    is_mujoco_id,
+    unsupported_actions,
+)
 
 __all__ = [
     "Env", "EnvSpec", "Step", "UnknownEnvError", "action_space", "check_rendering", "env_family", "env_seeds",
@@ -27,7 +35,7 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     if backend not in (None, *BACKENDS):
         raise UnknownEnvError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     env_id = ALIASES.get(name, name)
-    known = envpool_backend.supported_ids()
+    known = envpool_backend.supported_ids(mujoco=is_mujoco_id(env_id))
     if env_id in known and backend != "gymnasium":
         return env_id, "envpool"
     game = envpool_backend.missing_rom(env_id)
@@ -38,7 +46,7 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     if backend != "envpool" and gymnasium_backend.registered(env_id):
         gymnasium_backend.make(env_id, [0]).close()  # raises, with the reason, if jaxrl cannot train on it
         return env_id, "gymnasium"
-    candidates = list(ALIASES) + known
+    candidates = list(ALIASES) + envpool_backend.supported_ids(mujoco=True)
     close = difflib.get_close_matches(name, candidates, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     where = " in EnvPool" if backend == "envpool" else ""

@@ -21,9 +21,10 @@ from jaxrl.core.types import Env, EnvSpec, Step
 from jaxrl.envs.ids import action_fields, is_atari_id, is_mujoco_id
 
 CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
-# The env families jaxrl trains on, by the EnvPool subpackage that registers them (MuJoCo's
-# registration adds ~3 ms: its C++ module loads when a pool is made).
-FAMILIES = ("classic_control", "atari", "mujoco.gym")
+# The env families every run registers, by the EnvPool subpackage that registers them; MuJoCo's
+# ("mujoco.gym") is registered by the ids that need it (`registry_for`): it would cost every
+# other run ~3 ms and the import of envpool.mujoco.
+FAMILIES = ("classic_control", "atari")
 
 
 def registry():
@@ -49,6 +50,14 @@ def registry():
     return importlib.import_module("envpool.registration")
 
 
+def registry_for(env_id: str, mujoco: bool = False):
+    """`registry()`, with MuJoCo's ids registered too where `env_id` is one (or `mujoco`)."""
+    envpool = registry()
+    if mujoco or is_mujoco_id(env_id):
+        importlib.import_module("envpool.mujoco.gym.registration")  # a no-op where envpool's __init__ ran
+    return envpool
+
+
 def rom_dir() -> Path:
     registry()
     return Path(importlib.import_module("envpool.atari.registration").atari_rom_path)
@@ -60,8 +69,9 @@ def atari_ids() -> dict[str, str]:
     return {"".join(part.capitalize() for part in game.split("_")) + "-v5": game for game in games}
 
 
-def supported_ids() -> list[str]:
-    registered = registry().list_all_envs()
+def supported_ids(mujoco: bool = False) -> list[str]:
+    """The ids jaxrl trains on with EnvPool; MuJoCo's only with `mujoco` (see FAMILIES)."""
+    registered = registry_for("", mujoco).list_all_envs()
     mujoco = [env_id for env_id in registered if is_mujoco_id(env_id)]
     return [env_id for env_id in CLASSIC_IDS if env_id in registered] + mujoco + list(atari_ids())
 
@@ -78,7 +88,7 @@ def missing_rom(env_id: str) -> str | None:
 
 def action_space(env_id: str):
     """The gymnasium action space of an id EnvPool registers (no pool is made), None if unknown."""
-    envpool = registry()
+    envpool = registry_for(env_id)
     if env_id not in envpool.list_all_envs():
         return None
     quiet_gymnasium()
@@ -114,7 +124,7 @@ def make(
             noop_max=noop_max,
             repeat_action_probability=0.0,
         )
-    pool = registry().make(env_id, **kwargs)
+    pool = registry_for(env_id).make(env_id, **kwargs)
     actions = pool.action_space
     spec = EnvSpec(
         env_id=env_id,
