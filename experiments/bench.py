@@ -363,29 +363,32 @@ def pong_dqn(repeats: int) -> str:
     )
 
 
-def jaxrl_population(algo: str, env: str, seeds: int, steps: int, logdir: str) -> dict:
+def jaxrl_population(algo: str, env: str, seeds: int, steps: int, logdir: str, *flags: str) -> dict:
     """A whole `jaxrl train` process of `seeds` members at `steps` each: wall-clock, final returns."""
     name = f"bench-{algo}-{env}-{time.time_ns()}"
     argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", env, "--seeds", str(seeds)]
-    argv += ["--total-steps", str(steps), "--logdir", logdir, "--name", name]
+    argv += ["--total-steps", str(steps), "--logdir", logdir, "--name", name, *flags]
     wall, _ = whole_process(argv, cwd=logdir)
     summary = json.loads(Path(logdir, env, algo, name, "summary.json").read_text())
     return {"wall_s": wall, "returns": [run["final_return"] for run in summary["runs"]]}
 
 
-def sb3_mujoco(peer_python: str, algo: str, env: str, seed: int, steps: int) -> dict:
+def sb3_mujoco(peer_python: str, algo: str, env: str, seed: int, steps: int, learning_starts: int | None) -> dict:
     script = str(ROOT / "experiments" / "sb3_mujoco.py")
-    _, out = whole_process([peer_python, script, algo, env, str(seed), str(steps)])
+    starts = [] if learning_starts is None else [str(learning_starts)]
+    _, out = whole_process([peer_python, script, algo, env, str(seed), str(steps), *starts])
     return json.loads(out.strip().splitlines()[-1])
 
 
-def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int) -> str:
-    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row each."""
+def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> str:
+    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row each.
+    `learning_starts` (SAC) replaces both presets' (a throughput check on a short budget)."""
     from jaxrl.analysis.statistics import iqm
 
+    flags = [] if learning_starts is None else ["--learning-starts", str(learning_starts)]
     with tempfile.TemporaryDirectory() as logdir:
-        sb3 = sb3_mujoco(peer_python, algo, env, 0, steps)
-        ours = jaxrl_population(algo, env, seeds, steps, logdir)
+        sb3 = sb3_mujoco(peer_python, algo, env, 0, steps, learning_starts)
+        ours = jaxrl_population(algo, env, seeds, steps, logdir, *flags)
     ratio = ours["wall_s"] / sb3["wall_s"]
     per_seed = sb3["wall_s"] * seeds / ours["wall_s"]
     return (
@@ -399,14 +402,14 @@ def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int) ->
 MUJOCO_HEADER = "| run | peer | jaxrl | wall-clock |\n|---|---|---|---|\n"
 
 
-def mujoco_sac(peer_python: str, seeds: int) -> str:
-    """Whole processes, SB3 first (~30 min on 2 cores), then jaxrl; final return: the mean of the
-    last 20 training episodes of each seed."""
-    return MUJOCO_HEADER + mujoco_row("sac", "HalfCheetah-v4", 100_000, peer_python, seeds)
+def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> str:
+    """Whole processes, SB3 first (~30 min for 100k steps on 2 quiet cores), then jaxrl; final
+    return: the mean of the last 20 training episodes of each seed."""
+    return MUJOCO_HEADER + mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
 
 
-def mujoco_ppo(peer_python: str, seeds: int) -> str:
-    rows = [mujoco_row("ppo", env, 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")]
+def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
+    rows = [mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")]
     return MUJOCO_HEADER + "\n".join(rows)
 
 
@@ -435,6 +438,10 @@ def main() -> None:
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--baseline", help="startup: also time the jaxrl of this source tree (a git worktree)")
+    parser.add_argument("--mujoco-steps", type=int, help="mujoco-sac, mujoco-ppo: steps per seed (default 100k, 1M)")
+    parser.add_argument(
+        "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
+    )
     args = parser.parse_args()
     import jax
 
@@ -452,8 +459,8 @@ def main() -> None:
         "backends": lambda: backends(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
-        "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds),
-        "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds),
+        "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
+        "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
         "sac-scaling": lambda: sac_scaling(args.repeats),
     }
     for name in args.only:

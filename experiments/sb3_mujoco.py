@@ -2,7 +2,7 @@
 (hyperparams/sac.yml and ppo.yml, HalfCheetah-v3 and Hopper-v3, the tuned MuJoCo entries) on a
 gymnasium MuJoCo env, one seed, a fixed step budget.
 
-    python experiments/sb3_mujoco.py sac HalfCheetah-v4 SEED STEPS
+    python experiments/sb3_mujoco.py sac HalfCheetah-v4 SEED STEPS [LEARNING_STARTS]
     -> one JSON line {"wall_s": seconds since the process started, "steps": STEPS,
                       "final_return": mean of the last 20 training episodes, "episodes": count}
 """
@@ -55,6 +55,8 @@ class TrainingReturns(BaseCallback):
 def main() -> None:
     algo, env_id, seed, steps = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     kwargs = dict(SETTINGS[(algo, env_id.partition("-v")[0])])
+    if len(sys.argv) > 5:  # SAC: a throughput check on a short budget
+        kwargs["learning_starts"] = int(sys.argv[5])
     env = make_vec_env(env_id, n_envs=1, seed=seed)
     if algo == "ppo":  # rl-zoo's `normalize: true`
         env = VecNormalize(env, gamma=kwargs["gamma"])

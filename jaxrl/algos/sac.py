@@ -107,8 +107,9 @@ def actor_loss(weights, log_probs, q, alpha, mask):
 
 
 def alpha_loss(log_alpha, weights, log_probs, target_entropy, mask):
-    """mean_s -alpha sum_k w_k (log pi(a_k|s) + H*), as CleanRL writes it (the gradient in log alpha
-    is -alpha (E log pi + H*): alpha falls while the policy's entropy is below H*)."""
+    """mean_s -alpha sum_k w_k (log pi(a_k|s) + H*), as CleanRL writes it: its gradient in log alpha,
+    alpha (H - H*) with H = -E log pi, lowers alpha while the policy's entropy is above H* and
+    raises it while below."""
     return masked_mean(-jnp.exp(log_alpha) * jnp.sum(weights * (log_probs + target_entropy), axis=-1), mask)
 
 
