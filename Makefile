@@ -31,7 +31,7 @@ install: $(BIN)/.installed
 PEER := .venv-peer
 $(PEER)/bin/.installed:
 	$(PYTHON) -m venv $(PEER)
-	$(PEER)/bin/pip install --quiet 'stable-baselines3>=2.3' torch==2.13.0
+	$(PEER)/bin/pip install --quiet 'stable-baselines3>=2.3' torch==2.13.0 'gymnasium[mujoco]>=1.0'  # MuJoCo: the SAC and PPO peers
 	touch $@
 
 train: $(BIN)/.installed

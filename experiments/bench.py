@@ -19,6 +19,9 @@ into BENCHMARKS.md with the machine it ran on.
   pong-ppo       Pong PPO: time split between env stepping, action selection and learning, training
                  SPS beside raw EnvPool Pong throughput (the physical floor)
   pong-dqn       Pong DQN training SPS (learning on) for populations of 1 and 4, replay bytes
+  mujoco-sac     SAC HalfCheetah-v4, 100k steps: jaxrl 3 seeds in one population vs SB3 SAC (rl-zoo) 1 seed
+  mujoco-ppo     PPO HalfCheetah-v4 and Hopper-v4, 1M steps: jaxrl 3 seeds in one population vs SB3 PPO 1 seed
+  sac-scaling    wall-clock of 16 SAC members vs 1 on Pendulum-v1 at a fixed step budget
 """
 
 import argparse
@@ -35,7 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
-    "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn"
+    "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
+    "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling",
 ]  # fmt: skip
 
 
@@ -303,9 +307,9 @@ def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[s
     return times
 
 
-def ppo_cartpole(logdir: str, budget: int, sweep: dict | None = None, **options):
-    """A training of PPO on CartPole at a fixed budget (no early stop), logging to TensorBoard:
-    seeds, or a sweep over `sweep` ({hyperparameter: [values]})."""
+def fixed_budget_training(logdir: str, budget: int, sweep: dict | None = None, algo: str = "ppo", **options):
+    """A training of `algo` (on CartPole unless `env=` says otherwise) at a fixed budget (no early
+    stop), logging to TensorBoard: seeds, or a sweep over `sweep` ({hyperparameter: [values]})."""
     from jaxrl.algos import get_algorithm
     from jaxrl.api import run
     from jaxrl.config import resolve
@@ -313,7 +317,7 @@ def ppo_cartpole(logdir: str, budget: int, sweep: dict | None = None, **options)
     from jaxrl.search import plan
 
     def training():
-        algorithm = get_algorithm("ppo")
+        algorithm = get_algorithm(algo)
         settings = {"total_steps": budget, "logdir": logdir, **options}
         config = plan(algorithm, settings, sweep) if sweep else resolve(algorithm, settings)
         run(dataclasses.replace(config, target_return=None), loggers=[TensorBoard()])
@@ -325,7 +329,9 @@ def scaling(repeats: int) -> str:
     """Same step budget per member, P = 1 and P = 16; medians of `repeats`."""
     budget = 25_600
     with tempfile.TemporaryDirectory() as logdir:
-        times = fixed_budget_seconds({size: ppo_cartpole(logdir, budget, seeds=size) for size in (1, 16)}, repeats)
+        times = fixed_budget_seconds(
+            {size: fixed_budget_training(logdir, budget, seeds=size) for size in (1, 16)}, repeats
+        )
     one, sixteen = statistics.median(times[1]), statistics.median(times[16])
     return (
         f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
@@ -340,8 +346,8 @@ def sweep_cost(repeats: int) -> str:
     grid = {"lr": [1e-4, 3e-4, 1e-3], "ent_coef": [0.0, 0.01]}
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {
-            "1 run": ppo_cartpole(logdir, budget),
-            "24-member sweep": ppo_cartpole(logdir, budget, grid, seeds=4),
+            "1 run": fixed_budget_training(logdir, budget),
+            "24-member sweep": fixed_budget_training(logdir, budget, grid, seeds=4),
         }
         times = fixed_budget_seconds(trainings, repeats)
     one, sweep = statistics.median(times["1 run"]), statistics.median(times["24-member sweep"])
@@ -357,7 +363,7 @@ def backends(repeats: int) -> str:
     """PPO CartPole, 51,200 steps, compiled beforehand: host gymnasium envs through io_callback vs EnvPool."""
     budget = 51_200
     with tempfile.TemporaryDirectory() as logdir:
-        trainings = {name: ppo_cartpole(logdir, budget, backend=name) for name in ("envpool", "gymnasium")}
+        trainings = {name: fixed_budget_training(logdir, budget, backend=name) for name in ("envpool", "gymnasium")}
         times = fixed_budget_seconds(trainings, repeats)
     envpool, gym = statistics.median(times["envpool"]), statistics.median(times["gymnasium"])
     return (
@@ -488,6 +494,74 @@ def pong_dqn(repeats: int) -> str:
     )
 
 
+def jaxrl_population(algo: str, env: str, seeds: int, steps: int, logdir: str, *flags: str) -> dict:
+    """A whole `jaxrl train` process of `seeds` members at `steps` each: wall-clock, final returns."""
+    name = f"bench-{algo}-{env}-{time.time_ns()}"
+    argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", env, "--seeds", str(seeds)]
+    argv += ["--total-steps", str(steps), "--logdir", logdir, "--name", name, *flags]
+    wall, _ = whole_process(argv, cwd=logdir)
+    summary = json.loads(Path(logdir, env, algo, name, "summary.json").read_text())
+    return {"wall_s": wall, "returns": [run["final_return"] for run in summary["runs"]]}
+
+
+def sb3_mujoco(peer_python: str, algo: str, env: str, seed: int, steps: int, learning_starts: int | None) -> dict:
+    script = str(ROOT / "experiments" / "sb3_mujoco.py")
+    starts = [] if learning_starts is None else [str(learning_starts)]
+    _, out = whole_process([peer_python, script, algo, env, str(seed), str(steps), *starts])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> str:
+    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row each.
+    `learning_starts` (SAC) replaces both presets' (a throughput check on a short budget)."""
+    from jaxrl.analysis.statistics import iqm
+
+    flags = [] if learning_starts is None else ["--learning-starts", str(learning_starts)]
+    with tempfile.TemporaryDirectory() as logdir:
+        sb3 = sb3_mujoco(peer_python, algo, env, 0, steps, learning_starts)
+        ours = jaxrl_population(algo, env, seeds, steps, logdir, *flags)
+    ratio = ours["wall_s"] / sb3["wall_s"]
+    per_seed = sb3["wall_s"] * seeds / ours["wall_s"]
+    return (
+        f"| {algo.upper()} {env}, {steps:,} steps | SB3, 1 seed: {sb3['wall_s']:,.0f} s, return {sb3['final_return']:.0f} "
+        f"| jaxrl, {seeds} seeds: {ours['wall_s']:,.0f} s, IQM {float(iqm(ours['returns'])):.0f} "
+        f"({', '.join(f'{r:.0f}' for r in ours['returns'])}) | {ratio:.2f} of SB3's wall-clock, "
+        f"{per_seed:.1f}x its per-seed throughput |"
+    )
+
+
+MUJOCO_HEADER = "| run | peer | jaxrl | wall-clock |\n|---|---|---|---|\n"
+
+
+def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> str:
+    """Whole processes, SB3 first (~30 min for 100k steps on 2 quiet cores), then jaxrl; final
+    return: the mean of the last 20 training episodes of each seed."""
+    return MUJOCO_HEADER + mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
+
+
+def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
+    rows = [mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")]
+    return MUJOCO_HEADER + "\n".join(rows)
+
+
+def sac_scaling(repeats: int) -> str:
+    """SAC's Pendulum preset at a fixed budget per member, populations of 1 and 16; medians."""
+    budget = 4_000
+    with tempfile.TemporaryDirectory() as logdir:
+        trainings = {
+            size: fixed_budget_training(logdir, budget, algo="sac", env="Pendulum-v1", seeds=size, learning_starts=1000)
+            for size in (1, 16)
+        }
+        times = fixed_budget_seconds(trainings, repeats)
+    one, sixteen = statistics.median(times[1]), statistics.median(times[16])
+    return (
+        f"| SAC Pendulum-v1, {budget:,} steps per member (3,000 gradient steps) | median s | env steps/s (all members) |\n"
+        f"|---|---|---|\n| 1 member | {one:.2f} | {budget / one:,.0f} |\n"
+        f"| 16 members, one program | {sixteen:.2f} | {16 * budget / sixteen:,.0f} |\n"
+        f"\n16 members cost {sixteen / one:.2f}x the wall-clock of 1 (target <= 6x); runs: {times}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -496,6 +570,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--presets-seeds", type=int, default=5, help="presets: seeds per preset and budget")
     parser.add_argument("--baseline", help="startup: also time the jaxrl of this source tree (a git worktree)")
+    parser.add_argument("--mujoco-steps", type=int, help="mujoco-sac, mujoco-ppo: steps per seed (default 100k, 1M)")
+    parser.add_argument(
+        "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
+    )
     args = parser.parse_args()
     import jax
 
@@ -516,6 +594,9 @@ def main() -> None:
         "backends": lambda: backends(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
+        "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
+        "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
+        "sac-scaling": lambda: sac_scaling(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

@@ -20,7 +20,7 @@ import jax
 
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import sweep_report
-from jaxrl.config import RunConfig, check_options, check_value, resolve
+from jaxrl.config import RunConfig, check_options, check_value, renderable, resolve
 from jaxrl.errors import ConfigError
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
@@ -193,6 +193,8 @@ def evaluate(
     what eval.json holds: every episode's return and length per member."""
     config = saved_config(run_dir, None, "eval")
     check_value("episodes", episodes, int)
+    if video:
+        renderable(config.env)
     enable_compilation_cache()
     return evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
 

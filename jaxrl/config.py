@@ -16,7 +16,15 @@ from typing import Any
 import tomllib
 
 from jaxrl.algos.base import Algorithm, field_help, field_names
-from jaxrl.envs import UnknownEnvError, env_family, is_atari_id, resolve_env_id
+from jaxrl.envs import (
+    UnknownEnvError,
+    action_space,
+    check_rendering,
+    env_family,
+    is_atari_id,
+    resolve_env_id,
+    unsupported_actions,
+)
 from jaxrl.errors import ConfigError
 
 DEFAULT_ENV = "CartPole-v1"
@@ -270,6 +278,14 @@ def check_hyper(field: dataclasses.Field, value: Any) -> None:
     check_value(field.name, value, float, valid=field.metadata.get("valid"))
 
 
+def renderable(env_id: str) -> None:
+    """ConfigError unless this machine can render the env's frames (for videos)."""
+    try:
+        check_rendering(env_id)
+    except UnknownEnvError as error:
+        raise ConfigError(str(error)) from None
+
+
 def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     """Merges, lowest first: field defaults, run defaults, the preset, --config, explicit flags.
 
@@ -291,6 +307,9 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         )
     except UnknownEnvError as error:
         raise ConfigError(str(error)) from None
+    space = action_space(env_id, backend)
+    if space.partition("(")[0] not in algorithm.action_spaces:
+        raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
     is_atari = is_atari_id(env_id)
     env_fields = ATARI_DEFAULTS if is_atari else {}
 
@@ -315,6 +334,8 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         check_value("target_return", merged["target_return"], float)
     if is_atari:
         check_value("frame_size", merged["frame_size"], int)
+    if merged["capture_video"] is not None:
+        renderable(env_id)
 
     static = algorithm.Static(**{key: merged[key] for key in static_fields})
     try:

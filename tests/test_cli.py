@@ -48,12 +48,25 @@ BAD_INPUTS = [
     (["train", "ppo", "--seed", "abc"], "invalid --seed 'abc': expected int"),
     (["train", "ppo", "--lr", "fast"], "invalid --lr 'fast': expected float"),
     (["train", "ppo", "--seeds"], "--seeds needs a value"),
-    (["train", "dqn", "--env", "Pendulum-v1"], "Pendulum-v1 has a continuous action space (Box); jaxrl's algorithms"),
+    (["train", "dqn", "--env", "Pendulum-v1"], "dqn supports Discrete actions; got Box(-2.0, 2.0, (1,), float32)"),
+    (["train", "dqn", "--env", "HalfCheetah-v5"], "dqn supports Discrete actions; got Box(-1.0, 1.0, (6,), float64)"),
+    (["train", "a2c", "--env", "Hopper-v4"], "a2c supports Discrete actions; got Box(-1.0, 1.0, (3,), float64)"),
+    (
+        ["train", "dqn", "--env", "Pendulum-v1", "--backend", "gymnasium"],
+        "dqn supports Discrete actions; got Box(-2.0, 2.0, (1,), float32)",
+    ),
+    (["train", "sac", "--target-entropy-scale", "1.5"], "invalid --target-entropy-scale 1.5: must be in [0, 1]"),
+    (["train", "sac", "--tau", "0"], "invalid --tau 0.0: must be in (0, 1]"),
+    (["train", "sac", "--alpha", "0"], "invalid --alpha 0.0: must be > 0"),
+    (
+        ["train", "sac", "--env", "Pendulum-v1", "--train-every", "3"],
+        "num_envs * rollout_steps = 16 is not a multiple of train_every = 3",
+    ),
     (["train", "ppo", "--checkpoint-every", "0"], "invalid --checkpoint-every 0: must be an integer >= 1"),
     (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
     (["train", "ppo", "--checkpoint-replay", "maybe"], "invalid --checkpoint-replay 'maybe': expected True or False"),
     (["train", "ppo", "--hidden", "64", "0"], "invalid --hidden 64 0: must be integers >= 1"),
-    (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn"),
+    (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn, sac"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]
 
@@ -119,6 +132,20 @@ def test_an_atari_id_without_its_rom_is_one_line(tmp_path, capsys, monkeypatch):
     assert main(["train", "ppo", "--env", "Pong", "--logdir", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"jaxrl: error: Pong-v5: no ROM pong.bin in EnvPool's ROM folder {tmp_path}; reinstall envpool"
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_video_mujoco_cannot_render_is_one_line_before_anything_is_written(tmp_path):
+    # MUJOCO_GL names the headless GL backend; one that does not exist stands for a machine without EGL or OSMesa
+    env = dict(os.environ, CI="true", MUJOCO_GL="nosuchgl")
+    argv = ["train", "sac", "--env", "HalfCheetah-v5", "--capture-video", "1000", "--logdir", str(tmp_path / "runs")]
+    result = subprocess.run(
+        [sys.executable, "-m", "jaxrl.cli", *argv], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxrl: error: cannot render HalfCheetah-v5 on this machine"), lines
+    assert "EGL or OSMesa" in lines[0]
     assert not (tmp_path / "runs").exists()
 
 

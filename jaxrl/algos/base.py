@@ -76,7 +76,26 @@ class Algorithm(NamedTuple):
     # evaluation never reads it, and a resume without it refills it.
     replay: str | None = None
     check: Callable[[Any], None] = lambda static: None  # raises ValueError on an inconsistent Static
+    # The kinds of action space `build` accepts (gymnasium's class names): a run on any other
+    # env is refused with one line before anything is built.
+    action_spaces: tuple[str, ...] = ("Discrete",)
 
 
 def field_names(cls: type) -> list[str]:
     return [field.name for field in dataclasses.fields(cls)]
+
+
+def check_replay_schedule(static: Any, slots_per_env: int) -> None:
+    """What every replay algorithm's Static must satisfy (its num_envs, rollout_steps and
+    train_every; `slots_per_env`: its ring's capacity): raises ValueError otherwise."""
+    steps = static.num_envs * static.rollout_steps
+    if steps % static.train_every:
+        raise ValueError(
+            f"num_envs * rollout_steps = {steps} is not a multiple of train_every = {static.train_every}: "
+            "every rollout must hold whole training intervals"
+        )
+    if slots_per_env < static.rollout_steps + 5:
+        raise ValueError(
+            f"buffer_size {static.buffer_size} is too small for {static.num_envs} envs: "
+            f"it must hold at least rollout_steps + 4 = {static.rollout_steps + 4} steps of every env"
+        )

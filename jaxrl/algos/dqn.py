@@ -15,7 +15,6 @@ terminated one does not; EnvPool's reset steps never enter a minibatch (see `jax
 """
 
 import dataclasses
-import math
 from typing import Literal
 
 import jax
@@ -23,7 +22,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
@@ -71,35 +70,19 @@ class AgentState:
 
 
 def check(static: Static) -> None:
-    steps = static.num_envs * static.rollout_steps
-    if steps % static.train_every:
-        raise ValueError(
-            f"num_envs * rollout_steps = {steps} is not a multiple of train_every = {static.train_every}: "
-            "every rollout must hold whole training intervals"
-        )
-    if replay_capacity(static) < static.rollout_steps + 5:
-        raise ValueError(
-            f"buffer_size {static.buffer_size} is too small for {static.num_envs} envs: "
-            f"it must hold at least rollout_steps + 4 = {static.rollout_steps + 4} steps of every env"
-        )
+    check_replay_schedule(static, replay_capacity(static))
     if static.loss not in LOSSES:
         raise ValueError(f"unknown loss '{static.loss}': choose one of {', '.join(LOSSES)}")
 
 
 def replay_capacity(static: Static) -> int:
-    """Ring slots per env: buffer_size transitions in all, plus each env's pending last obs."""
-    return math.ceil(static.buffer_size / static.num_envs) + 1
-
-
-def frame_stack(spec: EnvSpec) -> int:
-    """Frames per observation the replay rebuilds: Atari stacks; 0 stores vector obs whole."""
-    return spec.obs_shape[0] if spec.is_atari else 0
+    return buffers.slots_per_env(static.buffer_size, static.num_envs)
 
 
 def replay_bytes(static: Static, spec: EnvSpec) -> int:
     """Bytes of one member's replay buffer for this config, without allocating it."""
     return buffers.estimate_bytes(
-        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, frame_stack(spec)
+        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, buffers.frame_stack(spec)
     )
 
 
@@ -136,7 +119,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     steps_per_rollout = static.num_envs * static.rollout_steps
     total_steps = num_iterations * steps_per_rollout
     updates_per_rollout = steps_per_rollout // static.train_every
-    stack = frame_stack(spec)
+    stack = buffers.frame_stack(spec)
 
     def optimizer(hyper: Hyper):
         return optax.inject_hyperparams(optax.adam)(learning_rate=hyper.lr)
@@ -195,8 +178,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             params, opt_state = jax.tree.map(
                 lambda new, old: jnp.where(trained, new, old), (new_params, new_opt_state), (params, opt_state)
             )
-            every = static.target_update_every
-            due = trained & (env_step // every != (env_step - static.train_every) // every)
+            due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
             target_params = jax.lax.cond(
                 due, lambda: optax.incremental_update(params, target_params, hyper.tau), lambda: target_params
             )
@@ -206,8 +188,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
                 trained,
             )
 
-        offsets = static.train_every * (1 + jnp.arange(updates_per_rollout))
-        update_steps, stored_steps = state.env_steps + offsets, state.replay.count * static.num_envs + offsets
+        update_steps, stored_steps = buffers.update_schedule(
+            state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout
+        )
         (params, target_params, opt_state), (loss, q_mean, trained) = jax.lax.scan(
             gradient_step,
             (state.params, state.target_params, state.opt_state),

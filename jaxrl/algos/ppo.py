@@ -9,6 +9,12 @@ minimising
 
 with the value error optionally clipped around V_old (OpenAI baselines). EnvPool's auto-reset
 steps (the step after an episode ended) carry no transition and are masked out of every mean.
+
+pi is categorical over Discrete actions, and for Box actions a diagonal Gaussian N(mu(s), sigma^2)
+with a state-independent, learned log sigma (CleanRL's ppo_continuous_action): log pi(a|s) is
+taken of the action as sampled, the env being given it clipped to its bounds. `norm_obs` and
+`norm_reward` rescale observations and rewards by running statistics kept in the learning state
+(`jaxrl.core.normalization`).
 """
 
 import dataclasses
@@ -19,9 +25,9 @@ import optax
 from flax import struct
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
-from jaxrl.core import distributions, optimizers
+from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.losses import normalized
-from jaxrl.core.networks import ActorCritic, unroll_gradient_loops
+from jaxrl.core.networks import ActorCritic, GaussianActorCritic, unroll_gradient_loops
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -37,6 +43,8 @@ class Static:
     clip_vloss: bool = static(True, "clip the value error around the old value, as OpenAI baselines does")
     shared_torso: bool = static(True, "one torso for policy and value (Atari); False: two (CartPole)")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
+    norm_obs: bool = static(False, "normalise observations by their running mean and std, clipped to +-10")
+    norm_reward: bool = static(False, "divide rewards by the running std of the discounted return, clip to +-10")
 
 
 @struct.dataclass
@@ -55,6 +63,8 @@ class AgentState:
     params: dict
     opt_state: optax.OptState
     iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+    obs_stats: normalization.RunningStats | None = None  # with norm_obs
+    reward_scale: normalization.RewardScale | None = None  # with norm_reward
 
 
 def check(static: Static) -> None:
@@ -95,7 +105,12 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+    if spec.continuous:
+        network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+        head = distributions.DIAGONAL_GAUSSIAN
+    else:
+        network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+        head = distributions.CATEGORICAL
     batch_size = static.num_envs * static.rollout_steps
     minibatch_size = batch_size // static.num_minibatches
     unroll = unroll_gradient_loops(spec.obs_shape)
@@ -106,27 +121,40 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def init(key, hyper: Hyper) -> AgentState:
         dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
         params = network.init(key, dummy_obs)
-        return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
+        return AgentState(
+            params,
+            optimizer(hyper).init(params),
+            jnp.zeros((), jnp.int32),
+            obs_stats=normalization.init_stats(spec.obs_shape) if static.norm_obs else None,
+            reward_scale=normalization.init_reward_scale(static.num_envs) if static.norm_reward else None,
+        )
+
+    def seen(state: AgentState, obs):
+        """Observations as the networks see them: through the running statistics, with norm_obs."""
+        return obs if state.obs_stats is None else normalization.normalize(state.obs_stats, obs)
 
     def act(state: AgentState, obs, key):
-        logits, value = network.apply(state.params, obs)
-        action = jax.random.categorical(key, logits)
-        return action, {"log_prob": distributions.log_prob(logits, action), "value": value}
+        out, value = network.apply(state.params, seen(state, obs))
+        action = head.sample(out, key)
+        return action, {"log_prob": head.log_prob(out, action), "value": value}
 
     def loss_fn(params, batch, hyper):
-        logits, value = network.apply(params, batch["obs"])
-        log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
+        out, value = network.apply(params, batch["obs"])
+        log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
         return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        _, last_value = network.apply(state.params, traj.last_obs)
+        _, last_value = network.apply(state.params, seen(state, traj.last_obs))
         value = traj.extras["value"]
         done = traj.terminated | traj.truncated
+        reward, reward_scale = traj.reward, state.reward_scale
+        if reward_scale is not None:
+            reward, reward_scale = normalization.scale_rewards(reward_scale, reward, done, traj.valid, hyper.gamma)
         advantages, returns = gae(
-            traj.reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
+            reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
         )
         batch = {
-            "obs": traj.obs,
+            "obs": seen(state, traj.obs),
             "action": traj.action,
             "log_prob": traj.extras["log_prob"],
             "value": value,
@@ -159,11 +187,14 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         (params, opt_state), metrics = jax.lax.scan(
             epoch, (state.params, opt_state), jax.random.split(key, static.update_epochs), unroll=unroll
         )
-        state = AgentState(params, opt_state, state.iteration + 1)
+        obs_stats = state.obs_stats
+        if obs_stats is not None:  # after learning: this rollout was acted on and learned through the old ones
+            obs_stats = normalization.update(obs_stats, flatten_steps(traj.obs), flatten_steps(traj.valid))
+        state = AgentState(params, opt_state, state.iteration + 1, obs_stats, reward_scale)
         return state, jax.tree.map(jnp.mean, metrics)
 
     def preferences(state: AgentState, obs):
-        return network.apply(state.params, obs)[0]
+        return head.preference(network.apply(state.params, seen(state, obs))[0])
 
     return Agent(init, act, learn, preferences)
 
@@ -174,6 +205,8 @@ ALGORITHM = Algorithm(
     Static=Static,
     Hyper=Hyper,
     build=build,
-    networks=("params", "opt_state"),
+    # the running statistics go with the networks that were trained through them
+    networks=("params", "opt_state", "obs_stats", "reward_scale"),
     check=check,
+    action_spaces=("Discrete", "Box"),
 )

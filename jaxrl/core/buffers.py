@@ -19,17 +19,20 @@ transition before it, but it starts no transition itself and is never sampled.
 """
 
 import functools
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxrl.core.types import EnvSpec
+
 
 @struct.dataclass
 class Replay:
     obs: jax.Array  # [C, E, *frame] each step's newest frame (stacked obs), or its whole obs
-    action: jax.Array  # [C, E] int32
+    action: jax.Array  # [C, E] int32, or [C, E, *action_shape] float32 (Box)
     reward: jax.Array  # [C, E] float32
     terminated: jax.Array  # [C, E] bool: no bootstrap from the next obs
     valid: jax.Array  # [C, E] bool: a transition starts here (False: reset step, pending obs, empty)
@@ -40,7 +43,7 @@ class Replay:
 
 class Batch(NamedTuple):
     obs: jax.Array  # [B, *obs_shape]
-    action: jax.Array  # [B] int32
+    action: jax.Array  # [B] int32, or [B, *action_shape] float32
     reward: jax.Array  # [B] float32
     terminated: jax.Array  # [B] bool
     next_obs: jax.Array  # [B, *obs_shape]; the terminal (or truncated) obs where the episode ended
@@ -49,9 +52,22 @@ class Batch(NamedTuple):
     env: jax.Array  # [B] int32
 
 
-def init(capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0) -> Replay:
+def slots_per_env(buffer_size: int, num_envs: int) -> int:
+    """The ring's capacity for `buffer_size` transitions over all envs, plus each env's pending last obs."""
+    return math.ceil(buffer_size / num_envs) + 1
+
+
+def frame_stack(spec: EnvSpec) -> int:
+    """Frames per observation the replay rebuilds: Atari stacks; 0 stores vector obs whole."""
+    return spec.obs_shape[0] if spec.is_atari else 0
+
+
+def init(
+    capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0, action_shape: tuple = ()
+) -> Replay:
     """An empty ring of `capacity` steps per env. `stack` > 0: observations are stacks of that
-    many frames ([stack, H, W]) and only one frame per step is kept."""
+    many frames ([stack, H, W]) and only one frame per step is kept. `action_shape`: () for
+    Discrete actions (int32), (A,) for Box ones (float32)."""
     frame_shape = tuple(obs_shape[1:]) if stack else tuple(obs_shape)
     if stack and obs_shape[0] != stack:
         raise ValueError(f"obs shape {obs_shape} is not a stack of {stack} frames")
@@ -63,7 +79,7 @@ def init(capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, st
 
     return Replay(
         obs=zeros(obs_dtype, *frame_shape),
-        action=zeros(jnp.int32),
+        action=zeros(jnp.float32, *action_shape) if action_shape else zeros(jnp.int32),
         reward=zeros(jnp.float32),
         terminated=zeros(bool),
         valid=zeros(bool),
@@ -78,9 +94,12 @@ def nbytes(tree) -> int:
     return sum(leaf.size * jnp.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(tree))
 
 
-def estimate_bytes(capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0) -> int:
+def estimate_bytes(
+    capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0, action_shape: tuple = ()
+) -> int:
     """Exactly what `init` allocates, computed without allocating it."""
-    return nbytes(jax.eval_shape(functools.partial(init, capacity, num_envs, tuple(obs_shape), obs_dtype, stack)))
+    make = functools.partial(init, capacity, num_envs, tuple(obs_shape), obs_dtype, stack, tuple(action_shape))
+    return nbytes(jax.eval_shape(make))
 
 
 def add(replay: Replay, obs, action, reward, terminated, valid, last_obs) -> Replay:
@@ -101,7 +120,7 @@ def add(replay: Replay, obs, action, reward, terminated, valid, last_obs) -> Rep
         frames, stack_start = observations, jnp.zeros((steps + 1, num_envs), bool)
 
     def pending(x, fill):  # the pending slot carries an observation only
-        return jnp.concatenate([x, jnp.full((1, num_envs), fill, x.dtype)])
+        return jnp.concatenate([x, jnp.full((1, *x.shape[1:]), fill, x.dtype)])
 
     slots = (replay.count + jnp.arange(steps + 1)) % capacity
 
@@ -182,3 +201,17 @@ def sample(replay: Replay, key: jax.Array, batch_size: int, tries: int = 16) -> 
         time=time,
         env=env,
     )
+
+
+def update_schedule(replay: Replay, env_steps, num_envs: int, train_every: int, updates: int):
+    """The gradient steps of a learn call that follows `env_steps` env steps with a rollout of
+    `updates * train_every`: (each one's env step, the steps in the replay by then), [updates] each.
+    `replay` is the one before the rollout was added."""
+    offsets = train_every * (1 + jnp.arange(updates))
+    return env_steps + offsets, replay.count * num_envs + offsets
+
+
+def crossed(env_step, every: int, stride: int):
+    """Whether a multiple of `every` lies in (env_step - stride, env_step]: a periodic update falls
+    due in the `stride` env steps up to `env_step`."""
+    return env_step // every != (env_step - stride) // every

@@ -1,7 +1,13 @@
-"""Categorical distributions over logits [..., A]: log-probabilities and entropy."""
+"""Policy distributions: categorical over logits [..., A]; diagonal Gaussian over actions [..., A]
+(PPO); and the tanh-squashed Gaussian of SAC, whose samples lie inside an action box."""
+
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+
+LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
 def log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
@@ -12,3 +18,58 @@ def log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
 def entropy(logits: jax.Array) -> jax.Array:
     log_p = jax.nn.log_softmax(logits)
     return -jnp.sum(jnp.exp(log_p) * log_p, axis=-1)
+
+
+def gaussian_log_prob(mean: jax.Array, log_std: jax.Array, action: jax.Array) -> jax.Array:
+    """log N(action; mean, diag(exp(log_std))^2), summed over the action's components: [...]."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - LOG_SQRT_2PI, axis=-1)
+
+
+def gaussian_entropy(log_std: jax.Array) -> jax.Array:
+    """H = sum_i (log sigma_i + 1/2 log(2 pi e)): [...]."""
+    return jnp.sum(log_std + 0.5 + LOG_SQRT_2PI, axis=-1)
+
+
+def gaussian_sample(mean: jax.Array, log_std: jax.Array, key: jax.Array) -> jax.Array:
+    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+
+def log_one_minus_tanh_squared(u: jax.Array) -> jax.Array:
+    """log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)), exact where tanh(u) rounds to +-1."""
+    return 2.0 * (np.log(2.0) - u - jax.nn.softplus(-2.0 * u))
+
+
+def squashed_gaussian_sample(mean, log_std, key, scale, center) -> tuple[jax.Array, jax.Array]:
+    """a = center + scale * tanh(u), u ~ N(mean, diag(exp(log_std))^2); returns (a, log pi(a)):
+
+    log pi(a) = log N(u) - sum_i log(scale_i (1 - tanh(u_i)^2))      (Haarnoja et al., 2018, app. C)
+    """
+    u = gaussian_sample(mean, log_std, key)
+    correction = jnp.sum(jnp.log(scale) + log_one_minus_tanh_squared(u), axis=-1)
+    return center + scale * jnp.tanh(u), gaussian_log_prob(mean, log_std, u) - correction
+
+
+class PolicyHead(NamedTuple):
+    """How an actor-critic acts on what its policy head outputs (`out`: logits, or a Gaussian's
+    (mean, log_std)): sampling, log-probability and entropy of a batch, and the greedy preference
+    (`jaxrl.core.types.Agent.preferences`: logits, or the mean)."""
+
+    sample: Any  # (out, key) -> action [B] or [B, A]
+    log_prob: Any  # (out, action) -> [B]
+    entropy: Any  # (out) -> [B]
+    preference: Any  # (out) -> [B, A]
+
+
+CATEGORICAL = PolicyHead(
+    sample=lambda logits, key: jax.random.categorical(key, logits),
+    log_prob=log_prob,
+    entropy=entropy,
+    preference=lambda logits: logits,
+)
+DIAGONAL_GAUSSIAN = PolicyHead(
+    sample=lambda out, key: gaussian_sample(*out, key),
+    log_prob=lambda out, action: gaussian_log_prob(*out, action),
+    entropy=lambda out: gaussian_entropy(out[1]),
+    preference=lambda out: out[0],
+)

@@ -72,8 +72,22 @@ class ActorCritic(nn.Module):
         return logits, value[..., 0]
 
 
+def relu_mlp(x, hidden: Sequence[int]):
+    for width in hidden:
+        x = nn.relu(nn.Dense(width)(x))
+    return x
+
+
+def embed(obs, obs_shape: tuple[int, ...], hidden: Sequence[int]):
+    """The Nature CNN on frame stacks, a ReLU MLP on vectors (DQN's and SAC's torsos)."""
+    if is_image(obs_shape):
+        return NatureCNN()(obs)
+    return relu_mlp(obs.reshape(obs.shape[0], -1).astype(jnp.float32), hidden)
+
+
 class QNetwork(nn.Module):
-    """Q(s, a) for every discrete action: the Nature CNN on frame stacks, a ReLU MLP on vectors."""
+    """Q(s, a) for every discrete action: the Nature CNN on frame stacks, a ReLU MLP on vectors.
+    (Discrete SAC's actor is this network too, its outputs read as logits.)"""
 
     num_actions: int
     obs_shape: tuple[int, ...]
@@ -81,10 +95,55 @@ class QNetwork(nn.Module):
 
     @nn.compact
     def __call__(self, obs) -> jax.Array:
-        if len(self.obs_shape) == 3:
-            features = NatureCNN()(obs)
-        else:
-            features = obs.reshape(obs.shape[0], -1).astype(jnp.float32)
-            for width in self.hidden:
-                features = nn.relu(nn.Dense(width)(features))
+        features = embed(obs, self.obs_shape, self.hidden)  # first: Flax names layers as they are made
         return nn.Dense(self.num_actions)(features)  # [B, num_actions]
+
+
+class GaussianActorCritic(nn.Module):
+    """A diagonal Gaussian policy whose log-std is a learned vector, independent of the state, and
+    the state value (CleanRL's ppo_continuous_action): ((mean [B, A], log_std [B, A]), value [B]).
+    The mean head is ActorCritic's policy head (orthogonal init, scale 0.01); the log-std starts at 0."""
+
+    action_size: int
+    obs_shape: tuple[int, ...]
+    hidden: Sequence[int] = (64, 64)
+    shared: bool = False
+
+    @nn.compact
+    def __call__(self, obs):
+        mean, value = ActorCritic(self.action_size, self.obs_shape, self.hidden, self.shared)(obs)
+        log_std = self.param("log_std", nn.initializers.zeros, (self.action_size,))
+        return (mean, jnp.broadcast_to(log_std, mean.shape)), value
+
+
+class SquashedGaussianActor(nn.Module):
+    """SAC's actor for Box actions (CleanRL's sac_continuous_action): the mean and log-std of u,
+    whose tanh, scaled into the action box, is the action. The log-std is squashed into
+    [LOG_STD_MIN, LOG_STD_MAX] by a tanh: (mean [B, A], log_std [B, A])."""
+
+    action_size: int
+    obs_shape: tuple[int, ...]
+    hidden: Sequence[int] = (256, 256)
+
+    LOG_STD_MIN = -5.0
+    LOG_STD_MAX = 2.0
+
+    @nn.compact
+    def __call__(self, obs):
+        features = embed(obs, self.obs_shape, self.hidden)
+        mean = nn.Dense(self.action_size)(features)
+        log_std = jnp.tanh(nn.Dense(self.action_size)(features))
+        return mean, self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (log_std + 1.0)
+
+
+class StateActionValue(nn.Module):
+    """Q(s, a) of Box actions: a ReLU MLP on the observation and the action side by side: [B]."""
+
+    obs_shape: tuple[int, ...]
+    hidden: Sequence[int] = (256, 256)
+
+    @nn.compact
+    def __call__(self, obs, action):
+        x = jnp.concatenate([obs.reshape(obs.shape[0], -1).astype(jnp.float32), action], axis=-1)
+        features = relu_mlp(x, self.hidden)
+        return nn.Dense(1)(features)[..., 0]

@@ -46,6 +46,9 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
     def per_member(x):
         return x.reshape(population, num_envs, *x.shape[1:])
 
+    def flatten_members(x):  # [P, E, ...] -> [P*E, ...]
+        return x.reshape(population * num_envs, *x.shape[2:])
+
     def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
         return RunnerState(
             **init_learning(agent, seeds, hyper),
@@ -69,8 +72,9 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
     def env_step(carry, _):
         state, handle = carry
         keys, act_keys = split_keys(state.key)
-        action, extras = over_members(agent.act, population)(state.agent, state.obs, act_keys)  # [P, E]
-        handle, step = env.step(handle, action.reshape(-1))
+        action, extras = over_members(agent.act, population)(state.agent, state.obs, act_keys)  # [P, E(, A)]
+        # Box actions reach the env clipped to its bounds; the trajectory keeps them as sampled
+        handle, step = env.step(handle, env.spec.clip_action(flatten_members(action)))
         step = jax.tree.map(per_member, step)
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
         episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)

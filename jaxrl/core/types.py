@@ -5,14 +5,31 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 
 class EnvSpec(NamedTuple):
     env_id: str
     obs_shape: tuple[int, ...]
     obs_dtype: str  # numpy dtype name: "float32" for CartPole, "uint8" for Atari frames
-    num_actions: int
+    num_actions: int  # Discrete: the number of actions; Box: the size of an action vector
     is_atari: bool
+    # Box action spaces: the shape of one action ((A,)) and its bounds, one per component;
+    # Discrete: all empty.
+    action_shape: tuple[int, ...] = ()
+    action_low: tuple[float, ...] = ()
+    action_high: tuple[float, ...] = ()
+
+    @property
+    def continuous(self) -> bool:
+        """A Box action space: actions are float32 vectors [A]; else int32 indices."""
+        return bool(self.action_shape)
+
+    def clip_action(self, action: jax.Array) -> jax.Array:
+        """Actions [..., A] clipped to the bounds (what the env is given); Discrete ones as they are."""
+        if not self.continuous:
+            return action
+        return jnp.clip(action, jnp.asarray(self.action_low, jnp.float32), jnp.asarray(self.action_high, jnp.float32))
 
 
 class Step(NamedTuple):
@@ -33,7 +50,7 @@ class Env(NamedTuple):
     spec: EnvSpec
     num_envs: int
     reset: Callable[[], tuple[object, jax.Array]]  # host: () -> (handle, obs [N, ...])
-    step: Callable[[object, jax.Array], tuple[object, Step]]  # jittable: (handle, action [N])
+    step: Callable[[object, jax.Array], tuple[object, Step]]  # jittable: (handle, action [N] or [N, A])
     close: Callable[[], None]
 
 
@@ -41,7 +58,7 @@ class Trajectory(NamedTuple):
     """One rollout of one member: T steps of E envs."""
 
     obs: jax.Array  # [T, E, *obs_shape] (uint8 frames stay uint8)
-    action: jax.Array  # [T, E] int32
+    action: jax.Array  # [T, E] int32, or [T, E, A] float32 for Box (as sampled: the env got it clipped)
     reward: jax.Array  # [T, E] float32 training reward
     terminated: jax.Array  # [T, E] bool
     truncated: jax.Array  # [T, E] bool
@@ -56,7 +73,8 @@ class Agent(NamedTuple):
     init: Callable[[jax.Array, Any], Any]  # (key, hyper) -> state
     act: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, dict]]  # (state, obs [E, ...], key)
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
-    # (state, obs [E, ...]) -> [E, A]: policy logits or Q-values; evaluation acts greedily on them
+    # (state, obs [E, ...]) -> [E, A]. Discrete: policy logits or Q-values, whose argmax is the
+    # greedy action; Box: the deterministic action itself (a Gaussian's mean, SAC's tanh of it).
     preferences: Callable[[Any, jax.Array], jax.Array]
 
 

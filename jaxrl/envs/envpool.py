@@ -1,4 +1,10 @@
-"""EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call."""
+"""EnvPool backend: C++ vectorised envs, stepped inside jit through EnvPool's XLA custom call.
+
+MuJoCo's pools take float64 actions and return float64 observations, which JAX represents only
+with 64-bit mode on. It is turned on for EnvPool's call alone (`jax.enable_x64` around its
+making and its tracing): the call's operands are float64, everything around it, networks and
+buffers, stays float32, and observations are cast to float32 as they leave the call.
+"""
 
 import importlib
 import importlib.util
@@ -7,14 +13,17 @@ import sys
 import warnings
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step
-from jaxrl.envs.ids import is_atari_id
+from jaxrl.envs.ids import action_fields, is_atari_id, is_mujoco_id
 
-CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0")
-# The env families jaxrl trains on, by the EnvPool subpackage that registers them.
+CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
+# The env families every run registers, by the EnvPool subpackage that registers them; MuJoCo's
+# ("mujoco.gym") is registered by the ids that need it (`registry_for`): it would cost every
+# other run ~3 ms and the import of envpool.mujoco.
 FAMILIES = ("classic_control", "atari")
 
 
@@ -41,6 +50,14 @@ def registry():
     return importlib.import_module("envpool.registration")
 
 
+def registry_for(env_id: str, mujoco: bool = False):
+    """`registry()`, with MuJoCo's ids registered too where `env_id` is one (or `mujoco`)."""
+    envpool = registry()
+    if mujoco or is_mujoco_id(env_id):
+        importlib.import_module("envpool.mujoco.gym.registration")  # a no-op where envpool's __init__ ran
+    return envpool
+
+
 def rom_dir() -> Path:
     registry()
     return Path(importlib.import_module("envpool.atari.registration").atari_rom_path)
@@ -52,8 +69,11 @@ def atari_ids() -> dict[str, str]:
     return {"".join(part.capitalize() for part in game.split("_")) + "-v5": game for game in games}
 
 
-def supported_ids() -> list[str]:
-    return [env_id for env_id in CLASSIC_IDS if env_id in registry().list_all_envs()] + list(atari_ids())
+def supported_ids(mujoco: bool = False) -> list[str]:
+    """The ids jaxrl trains on with EnvPool; MuJoCo's only with `mujoco` (see FAMILIES)."""
+    registered = registry_for("", mujoco).list_all_envs()
+    mujoco = [env_id for env_id in registered if is_mujoco_id(env_id)]
+    return [env_id for env_id in CLASSIC_IDS if env_id in registered] + mujoco + list(atari_ids())
 
 
 def missing_rom(env_id: str) -> str | None:
@@ -66,13 +86,13 @@ def missing_rom(env_id: str) -> str | None:
     return game if game in get_all_rom_ids() else None
 
 
-def action_space_name(env_id: str) -> str | None:
-    """The action space's class name (Discrete, Box, ...) of an id EnvPool registers, None if unknown."""
-    envpool = registry()
+def action_space(env_id: str):
+    """The gymnasium action space of an id EnvPool registers (no pool is made), None if unknown."""
+    envpool = registry_for(env_id)
     if env_id not in envpool.list_all_envs():
         return None
     quiet_gymnasium()
-    return type(envpool.make_spec(env_id).action_space).__name__
+    return envpool.make_spec(env_id).action_space
 
 
 def quiet_gymnasium() -> None:
@@ -101,16 +121,16 @@ def spec_of(env_id: str, observation_space, action_space) -> EnvSpec:
     return EnvSpec(
         env_id=env_id,
         obs_shape=tuple(observation_space.shape),
-        obs_dtype=np.dtype(observation_space.dtype).name,
-        num_actions=int(action_space.n),
+        obs_dtype=obs_dtype(observation_space.dtype).name,
         is_atari=is_atari_id(env_id),
+        **action_fields(action_space),
     )
 
 
 def spec(env_id: str, **options) -> EnvSpec:
     """The EnvSpec of a pool, from EnvPool's registry, without making one."""
     quiet_gymnasium()
-    registered = registry().make_spec(env_id, **pool_options(env_id, **options))
+    registered = registry_for(env_id).make_spec(env_id, **pool_options(env_id, **options))
     return spec_of(env_id, registered.observation_space, registered.action_space)
 
 
@@ -119,24 +139,34 @@ def make(env_id: str, seeds: list[int], *, num_threads: int = 0, **options) -> E
     quiet_gymnasium()
     atari = is_atari_id(env_id)
     kwargs = dict(env_type="gymnasium", num_envs=len(seeds), seed=list(seeds), num_threads=num_threads)
-    pool = registry().make(env_id, **kwargs, **pool_options(env_id, **options))
+    pool = registry_for(env_id).make(env_id, **kwargs, **pool_options(env_id, **options))
     spec = spec_of(env_id, pool.observation_space, pool.action_space)
-    handle, _recv, _send, xla_step = pool.xla()
+    # EnvPool checks the action dtype of its first call: Discrete int32, Box the space's (float64 for MuJoCo)
+    action_dtype = np.dtype(pool.action_space.dtype) if spec.continuous else np.dtype(np.int32)
+    with jax.enable_x64(True):  # the call's 64-bit operands keep their width (see the module docstring)
+        handle, _recv, _send, xla_step = pool.xla()
 
     def reset():
         obs, _info = pool.reset()
-        return handle, jnp.asarray(obs)
+        return handle, jnp.asarray(np.asarray(obs, spec.obs_dtype))
 
     def step(handle, action):
-        handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(jnp.int32))
-        reward = reward.astype(jnp.float32)
-        if atari:
-            # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
-            # while `terminated` is also raised on a life loss when episodic life is on.
-            game_reward = info["reward"].astype(jnp.float32)
-            game_over = info["terminated"].astype(bool) | truncated
-        else:
-            game_reward, game_over = reward, terminated | truncated
+        with jax.enable_x64(True):
+            handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(action_dtype))
+            obs = obs.astype(spec.obs_dtype)
+            reward = reward.astype(jnp.float32)
+            if atari:
+                # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
+                # while `terminated` is also raised on a life loss when episodic life is on.
+                game_reward = info["reward"].astype(jnp.float32)
+                game_over = info["terminated"].astype(bool) | truncated
+            else:
+                game_reward, game_over = reward, terminated | truncated
         return handle, Step(obs, reward, terminated, truncated, game_reward, game_over)
 
     return Env(spec=spec, num_envs=len(seeds), reset=reset, step=step, close=pool.close)
+
+
+def obs_dtype(dtype) -> np.dtype:
+    """What the agent sees: float64 observations (MuJoCo) as float32, others as they are."""
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float64 else np.dtype(dtype)

@@ -24,17 +24,18 @@ import numpy as np
 from jax.experimental import io_callback
 
 from jaxrl.core.types import Env, EnvSpec, Step
-from jaxrl.envs.ids import UnknownEnvError, continuous_actions
+from jaxrl.envs.ids import UnknownEnvError, action_fields, is_atari_id, is_mujoco_id
 
 FRAME_SKIP = 4
 STACK = 4
 ATARI_MAX_EPISODE_STEPS = 27_000  # agent steps, EnvPool's default: 108,000 frames
 ATARI_FPS = 60  # NTSC frames per second
+MUJOCO_FRAME = 256  # rendered MuJoCo frames are MUJOCO_FRAME^2 (gymnasium's 480^2 make 0.7 GB per 1000 steps)
 
 
 def gymnasium_id(env_id: str) -> str:
     """EnvPool's Atari ids (`Pong-v5`) live in gymnasium's ALE namespace (`ALE/Pong-v5`)."""
-    if "/" not in env_id and env_id.endswith("-v5"):
+    if "/" not in env_id and is_atari_id(env_id):
         return f"ALE/{env_id}"
     return env_id
 
@@ -54,10 +55,22 @@ def registered(env_id: str) -> bool:
     return gymnasium_id(env_id) in gymnasium_with_ale().registry
 
 
+def action_space(env_id: str):
+    """The gymnasium action space of an id (one env is made and closed)."""
+    gym_id = gymnasium_id(env_id)
+    env = new_env(gym_id, gym_id.startswith("ALE/"))
+    try:
+        return env.action_space
+    finally:
+        env.close()
+
+
 def new_env(gym_id: str, atari: bool, render_mode: str | None = None):
     """One gymnasium env, or UnknownEnvError (a ValueError) with gymnasium's reason on one line."""
     gymnasium = gymnasium_with_ale()
     kwargs = {"render_mode": render_mode} if render_mode else {}
+    if render_mode and is_mujoco_id(gym_id):
+        kwargs.update(width=MUJOCO_FRAME, height=MUJOCO_FRAME)
     if atari:
         # Frame skip, stacking and the time limit are done here (AtariGame) the way EnvPool does
         # them, so ALE runs one frame per step and sets no frame limit of its own.
@@ -89,7 +102,7 @@ class ClassicGame:
         """The reset step after an episode ended."""
         return self.reset(None)
 
-    def step(self, action: int) -> tuple:
+    def step(self, action) -> tuple:
         obs, reward, terminated, truncated, _info = self.env.step(action)
         return np.asarray(obs, np.float32), reward, terminated, truncated, reward, terminated or truncated
 
@@ -202,12 +215,32 @@ def make_game(
     """One game with the pool's preprocessing, for playing on the host (videos); with `render`,
     `game.env.render()` gives RGB frames. Returns (game, frames per second of one per agent step)."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen: no display needed
+    os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo renders headless through EGL (or MUJOCO_GL=osmesa)
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
     env = new_env(gym_id, atari, "rgb_array" if render else None)
     game = as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max)
     # Atari: the console's 60 frames a second, of which the agent sees every FRAME_SKIP-th
     return game, ATARI_FPS / FRAME_SKIP if atari else env.metadata.get("render_fps") or 30
+
+
+def check_rendering(env_id: str) -> None:
+    """Raises UnknownEnvError, one line, where this machine cannot render the env's frames:
+    MuJoCo renders headless through EGL or OSMesa (MUJOCO_GL), and either may be missing."""
+    game = None
+    try:
+        game, _ = make_game(env_id, render=True)
+        game.reset(0)
+        game.env.render()
+    except Exception as error:  # each rendering backend fails its own way (ImportError, GL errors, ...)
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UnknownEnvError(
+            f"cannot render {env_id} on this machine (MUJOCO_GL={os.environ.get('MUJOCO_GL')}: {reason}); "
+            "headless MuJoCo rendering needs EGL or OSMesa: no video was written"
+        ) from None
+    finally:
+        if game is not None:
+            game.env.close()
 
 
 def as_game(env, atari: bool, frame_size: int, episodic_life: bool, reward_clip: bool, noop_max: int):
@@ -233,7 +266,7 @@ class HostPool:
         return np.stack([game.reset(seed) for game, seed in zip(self.games, seeds, strict=True)])
 
     def step(self, handle: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, Step]:
-        """(handle [], action [N] int32) -> (handle + 1, Step of numpy arrays [N, ...])."""
+        """(handle [], action [N] int32 or [N, A] float32) -> (handle + 1, Step of numpy arrays [N, ...])."""
         # io_callback hands over jax arrays: indexing them per env would dispatch a jax op each.
         handle, action = np.asarray(handle), np.asarray(action)
         n = len(self.games)
@@ -244,7 +277,9 @@ class HostPool:
             if self.pending_reset[i]:  # EnvPool's reset step: the action is ignored, all else 0
                 obs[i] = game.restart()
             else:
-                obs[i], reward[i], terminated[i], truncated[i], game_reward[i], game_over[i] = game.step(int(action[i]))
+                obs[i], reward[i], terminated[i], truncated[i], game_reward[i], game_over[i] = game.step(
+                    action[i] if action.ndim > 1 else int(action[i])
+                )
         self.pending_reset = terminated | truncated
         step = Step(obs, reward, terminated, truncated, game_reward, game_over)
         return np.asarray(handle + 1, np.int32), step
@@ -260,16 +295,16 @@ def checked_spec(env_id: str, env, frame_size: int) -> EnvSpec:
     atari = gymnasium_id(env_id).startswith("ALE/")
     space, observations = env.action_space, env.observation_space
     spaces = gymnasium_with_ale().spaces
-    if not isinstance(space, spaces.Discrete):
-        raise continuous_actions(env_id, type(space).__name__)
+    if not (isinstance(space, spaces.Discrete) or isinstance(space, spaces.Box) and len(space.shape) == 1):
+        raise UnknownEnvError(f"{env_id}: jaxrl trains on Discrete or 1-D Box action spaces; got {space}")
     if atari:
-        return EnvSpec(env_id, (STACK, frame_size, frame_size), "uint8", int(space.n), True)
+        return EnvSpec(env_id, (STACK, frame_size, frame_size), "uint8", is_atari=True, **action_fields(space))
     if not (isinstance(observations, spaces.Box) and len(observations.shape) == 1):
         raise UnknownEnvError(
             f"{env_id} observes a {type(observations).__name__}{list(observations.shape or [])}; jaxrl's networks "
             "take vectors (a 1-D Box) or Atari frames"
         )
-    return EnvSpec(env_id, tuple(observations.shape), "float32", int(space.n), False)
+    return EnvSpec(env_id, tuple(observations.shape), "float32", is_atari=False, **action_fields(space))
 
 
 def spec(env_id: str, frame_size: int = 84, **_options) -> EnvSpec:
@@ -293,8 +328,9 @@ def make(
 ) -> Env:
     """One pool of len(seeds) gymnasium envs with the EnvPool backend's interface and rules.
 
-    `env_id`: any gymnasium id with a Discrete action space (CartPole-v1, Acrobot-v1, ...) or an
-    ALE id (`ALE/Pong-v5`, or EnvPool's `Pong-v5`). The Atari options are EnvPool's.
+    `env_id`: any gymnasium id with a Discrete or a 1-D Box action space and vector observations
+    (CartPole-v1, Pendulum-v1, HalfCheetah-v5, ...) or an ALE id (`ALE/Pong-v5`, or EnvPool's
+    `Pong-v5`). The Atari options are EnvPool's.
     """
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
@@ -308,6 +344,7 @@ def make(
     games = [as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max) for env in envs]
     obs_shape, obs_dtype = spec.obs_shape, np.dtype(spec.obs_dtype)
     pool = HostPool(games, seeds, obs_shape, obs_dtype)
+    action_dtype = jnp.float32 if spec.continuous else jnp.int32
 
     n = len(seeds)
     handle_shape = jax.ShapeDtypeStruct((), jnp.int32)
@@ -329,6 +366,6 @@ def make(
         # ordered=True: the host envs are stateful, so calls must run once each, in program
         # order, and never be dropped or deduplicated by the compiler. (Ordered effects cannot be
         # vmapped; the runner flattens its population into the env axis instead.)
-        return io_callback(pool.step, (handle_shape, step_shapes), handle, action.astype(jnp.int32), ordered=True)
+        return io_callback(pool.step, (handle_shape, step_shapes), handle, action.astype(action_dtype), ordered=True)
 
     return Env(spec=spec, num_envs=n, reset=reset, step=step, close=pool.close)

@@ -2,23 +2,49 @@
 
 ALIASES = {"CartPole": "CartPole-v1", "Pong": "Pong-v5", "Breakout": "Breakout-v5"}
 
+# Gymnasium's MuJoCo tasks (EnvPool has them as `<Task>-v4`, `-v5`, ...): continuous control.
+MUJOCO_TASKS = (
+    "Ant", "HalfCheetah", "Hopper", "Humanoid", "HumanoidStandup", "InvertedDoublePendulum", "InvertedPendulum",
+    "Pusher", "Reacher", "Swimmer", "Walker2d",
+)  # fmt: skip
+
 
 class UnknownEnvError(ValueError):
     """An env id jaxrl cannot train on; the message is one line with the reason."""
 
 
-def continuous_actions(env_id: str, space: str) -> UnknownEnvError:
-    return UnknownEnvError(f"{env_id} has a continuous action space ({space}); jaxrl's algorithms need a discrete one")
+def unsupported_actions(algo: str, supported: tuple[str, ...], space: str) -> UnknownEnvError:
+    """`space`: the env's action space as gymnasium prints it, e.g. Box(-1.0, 1.0, (6,), float32)."""
+    return UnknownEnvError(f"{algo} supports {' and '.join(supported)} actions; got {space}")
+
+
+def action_fields(space) -> dict:
+    """EnvSpec's action fields for a gymnasium Discrete or Box space."""
+    if hasattr(space, "n"):
+        return dict(num_actions=int(space.n))
+    return dict(
+        num_actions=int(space.shape[0]),
+        action_shape=tuple(space.shape),
+        action_low=tuple(float(x) for x in space.low),
+        action_high=tuple(float(x) for x in space.high),
+    )
+
+
+def is_mujoco_id(env_id: str) -> bool:
+    return env_id.partition("-v")[0] in MUJOCO_TASKS
 
 
 def is_atari_id(env_id: str) -> bool:
-    return env_id.endswith("-v5") or env_id.startswith("ALE/")
+    return (env_id.endswith("-v5") and not is_mujoco_id(env_id)) or env_id.startswith("ALE/")
 
 
 def env_family(env_id: str, backend: str) -> str:
     """The preset table an env takes its defaults from, before the table named by its id:
-    "atari" (frame stacks, the Nature CNN) or "classic" (vector observations, MLPs)."""
-    return "atari" if is_atari_id(env_id) else "classic"
+    "atari" (frame stacks, the Nature CNN), "mujoco" (continuous control) or "classic" (vector
+    observations, MLPs)."""
+    if is_atari_id(env_id):
+        return "atari"
+    return "mujoco" if is_mujoco_id(env_id) else "classic"
 
 
 def env_seeds(run_seed: int, num_envs: int, restarts: int = 0) -> list[int]:

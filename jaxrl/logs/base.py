@@ -59,12 +59,14 @@ def member_scalars(metrics: dict, member: int) -> list[tuple[int, dict[str, floa
     """[(env step, {tag: value})] of one member over a chunk's iterations. A diverged member's
     losses are left out: its networks are frozen and its updates thrown away."""
     steps = metrics["env_steps"]
-    losses = [key for key in metrics if key not in EPISODE_KEYS]
+    tagged = [key for key in metrics if "/" in key]  # logged under their own tag (PBT's hparams/lr)
+    losses = [key for key in metrics if key not in EPISODE_KEYS and key not in tagged]
     rows = []
     for i in range(steps.shape[0]):
         scalars = {}
         if metrics["diverged_at"][i, member] < 0:
             scalars.update({f"losses/{key}": float(metrics[key][i, member]) for key in losses})
+        scalars.update({key: float(metrics[key][i, member]) for key in tagged})
         ended = metrics["episodes_ended"][i, member]
         if ended:
             scalars["charts/episodic_return"] = float(metrics["episode_return_sum"][i, member] / ended)

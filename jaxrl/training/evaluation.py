@@ -2,9 +2,11 @@
 
 Evaluation plays whole games: no reward clipping, no episodic life, returns in the game's own
 score. Each member plays `episodes` games on envs seeded alike for every member, one game per
-env, greedy on its action preferences (policy logits or Q-values) or, with `stochastic`, with
-its training behaviour (sampled actions, DQN's epsilon at the checkpoint's step). What is read
-from the checkpoint is the agent state without its replay (which stays on disk).
+env, greedy (the argmax of its policy logits or Q-values; for Box actions the deterministic
+action: a Gaussian's mean, SAC's tanh of it) or, with `stochastic`, with its training behaviour
+(sampled actions, DQN's epsilon at the checkpoint's step). Box actions are clipped to the
+bounds. What is read from the checkpoint is the agent state without its replay (which stays on
+disk), running observation statistics included.
 """
 
 from pathlib import Path
@@ -17,7 +19,7 @@ import numpy as np
 from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
 from jaxrl.core.population import over_members, split_keys
-from jaxrl.core.types import Agent
+from jaxrl.core.types import Agent, EnvSpec
 from jaxrl.envs.gymnasium import make_game
 from jaxrl.errors import ConfigError
 from jaxrl.logs.files import write_json
@@ -36,12 +38,14 @@ class Scores(NamedTuple):
     lengths: np.ndarray  # [P, episodes] agent steps
 
 
-def action_fn(agent: Agent, stochastic: bool):
-    """(member state, obs [E, ...], key) -> actions [E]."""
+def action_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
+    """(member state, obs [E, ...], key) -> actions [E], or [E, A] inside the bounds (Box)."""
 
     def act(state, obs, key):
         if stochastic:
-            return agent.act(state, obs, key)[0]
+            return spec.clip_action(agent.act(state, obs, key)[0])
+        if spec.continuous:  # the preference is the deterministic action itself
+            return spec.clip_action(agent.preferences(state, obs))
         return jnp.argmax(agent.preferences(state, obs), axis=-1).astype(jnp.int32)
 
     return act
@@ -51,13 +55,13 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
     """The first game of each of the env's P x episodes envs, member p acting in envs
     p * episodes .. (p + 1) * episodes - 1. `agent_state` has the population axis."""
     episodes = env.num_envs // population
-    act = over_members(action_fn(agent, stochastic), population)
+    act = over_members(action_fn(agent, stochastic, env.spec), population)
 
     @jax.jit
     def step(state, handle, obs, keys):
         keys, act_keys = split_keys(keys)
         action = act(state, obs.reshape(population, episodes, *obs.shape[1:]), act_keys)
-        handle, result = env.step(handle, action.reshape(-1))
+        handle, result = env.step(handle, action.reshape(population * episodes, *action.shape[2:]))
         return handle, result, keys
 
     handle, obs = env.reset()
@@ -76,22 +80,23 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
     return Scores(returns.reshape(population, episodes), lengths.reshape(population, episodes))
 
 
-def record_game(agent: Agent, member_state, env_id: str, seed: int, stochastic: bool, **options):
+def record_game(agent: Agent, member_state, spec: EnvSpec, seed: int, stochastic: bool, **options):
     """Plays one game with one member (its state without the population axis), without reward
     clipping or episodic life, up to MAX_VIDEO_FRAMES frames, rendered through gymnasium
     (EnvPool does not render); returns (frames [T, H, W, 3] uint8, fps, the return over those
     frames). Atari renders in colour, one frame per agent step: fps is the game's rate over the
     frame skip."""
-    game, fps = make_game(env_id, render=True, **dict(options, episodic_life=False, reward_clip=False))
-    act = jax.jit(lambda state, obs, key: action_fn(agent, stochastic)(state, obs[None], key)[0])
+    game, fps = make_game(spec.env_id, render=True, **dict(options, episodic_life=False, reward_clip=False))
+    act = jax.jit(lambda state, obs, key: action_fn(agent, stochastic, spec)(state, obs[None], key)[0])
     key = jax.random.PRNGKey(seed)
     obs = game.reset(seed)
     frames, total = [game.env.render()], 0.0
     try:
         while len(frames) < MAX_VIDEO_FRAMES:
             key, act_key = jax.random.split(key)
+            action = np.asarray(act(member_state, jnp.asarray(obs), act_key))
             obs, _reward, _terminated, _truncated, game_reward, game_over = game.step(
-                int(act(member_state, jnp.asarray(obs), act_key))
+                action if spec.continuous else int(action)
             )
             frames.append(game.env.render())
             total += game_reward
@@ -157,7 +162,7 @@ def evaluate(
         for index, name in enumerate(names):
             member_state = jax.tree.map(lambda x: x[index], agent_state)  # noqa: B023 (used at once)
             frames, fps, score = record_game(
-                parts.agent, member_state, config.env, seed, stochastic, **config.env_options
+                parts.agent, member_state, parts.env.spec, seed, stochastic, **config.env_options
             )
             videos[name] = {"path": str(write_video(frames, fps, Path(run_dir) / f"eval-{name}")), "return": score}
     result = {
@@ -180,12 +185,12 @@ def evaluate(
 
 class Policy:
     """One member's policy from a checkpoint: a NumPy batch of observations [B, *obs_shape] in,
-    NumPy actions [B] out (one observation: one action). Greedy on the action preferences unless
-    `stochastic`, when it samples as in training with its own key sequence."""
+    NumPy actions [B] (Box: [B, A], inside the bounds) out (one observation: one action). Greedy
+    unless `stochastic`, when it samples as in training with its own key sequence."""
 
-    def __init__(self, agent: Agent, state, obs_shape: tuple[int, ...], stochastic: bool, seed: int):
-        self.agent, self.state, self.obs_shape = agent, state, obs_shape
-        self.act = jax.jit(action_fn(agent, stochastic))
+    def __init__(self, agent: Agent, state, spec: EnvSpec, stochastic: bool, seed: int):
+        self.agent, self.state, self.obs_shape = agent, state, spec.obs_shape
+        self.act = jax.jit(action_fn(agent, stochastic, spec))
         self.key = jax.random.PRNGKey(seed)
 
     def __call__(self, observations) -> np.ndarray:
@@ -213,4 +218,4 @@ def load_policy(config: RunConfig, run_dir: Path, member: int | str, stochastic:
     parts = assemble(config, [seed], envs_per_member=1, evaluation=True)  # the env tells the spec
     parts.env.close()
     state = jax.tree.map(lambda x: x[0], restore_agents(parts, population, run_dir, step, [index]))
-    return Policy(parts.agent, state, parts.env.spec.obs_shape, stochastic, seed)
+    return Policy(parts.agent, state, parts.env.spec, stochastic, seed)

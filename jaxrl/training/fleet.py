@@ -149,6 +149,10 @@ class Fleet:
     def agent(self) -> Agent:
         return self.groups[0].parts.agent
 
+    @property
+    def spec(self):
+        return self.groups[0].parts.env.spec
+
     def init(self, saved: dict | None = None, read_replay=None) -> None:
         """Fresh members, or (`saved`: a checkpoint's `state` arrays) resumed ones on restarted
         envs; `read_replay(members, into)`: the checkpoint's replay of these members (of this

@@ -51,8 +51,9 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), learning["agent"])
     _, extras = jax.eval_shape(agent.act, member, obs, jax.ShapeDtypeStruct((2,), jnp.uint32))
     obs_bytes = int(np.prod(spec.obs_shape)) * np.dtype(spec.obs_dtype).itemsize
-    # per env and step: observation, action (int32), reward (float32), terminated, truncated, valid
-    step_bytes = obs_bytes + 4 + 4 + 3 + nbytes(extras) // envs
+    action_bytes = 4 * int(np.prod(spec.action_shape))  # an int32 index, or a float32 vector (Box)
+    # per env and step: observation, action, reward (float32), terminated, truncated, valid
+    step_bytes = obs_bytes + action_bytes + 4 + 3 + nbytes(extras) // envs
     # + per env the RunnerState's next observation, prev_done (bool) and running return and length (4 + 4)
     state = nbytes(learning) + size * envs * (obs_bytes + 1 + 4 + 4)
     kind = "image" if len(spec.obs_shape) == 3 else "vector"

@@ -82,17 +82,3 @@ class Tuner:
             "lineage": self.lineage,
             "rng": self.rng.bit_generator.state,
         }
-
-
-def ancestry(lineage: list[list[dict]], member: int) -> list[dict]:
-    """The schedule behind `member`'s final networks, oldest first: segments {"step": from when,
-    "member": whose networks trained, "hyper": with which values}. Walking back from the end,
-    each segment starts at a member's last event before the one that followed it; a copy event
-    hands the walk to the parent (top members are never replaced at the ready point they give to)."""
-    segments, until = [], np.inf
-    while True:
-        event = [e for e in lineage[member] if e["step"] < until][-1]
-        segments.append({"step": event["step"], "member": member, "hyper": event["hyper"]})
-        if event["parent"] is None:
-            return segments[::-1]
-        member, until = event["parent"], event["step"]

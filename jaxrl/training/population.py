@@ -39,8 +39,26 @@ def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[st
     return Population([seed for _, _, seed in members], hyper, names)
 
 
+def pbt_population(algorithm: Algorithm, config: RunConfig) -> Population:
+    """`config.seeds` populations of `config.pbt["population"]` members: member s * N + n is
+    member n of population s, with its own seed (config.seed + its index) and its starting point
+    (config.pbt["points"]), named m<n> (p<s>-m<n> with several populations)."""
+    size, points = config.pbt["population"], config.pbt["points"]
+    seeds = [config.seed + member for member in range(len(points))]
+    hyper = algorithm.Hyper(
+        **{
+            key: jnp.asarray([point.get(key, default) for point in points], jnp.float32)
+            for key, default in config.hyper.items()
+        }
+    )
+    names = [f"m{m % size:02d}" if config.seeds == 1 else f"p{m // size}-m{m % size:02d}" for m in range(len(points))]
+    return Population(seeds, hyper, names)
+
+
 def population_of(algorithm: Algorithm, config: RunConfig) -> Population:
-    """The population a config describes: a sweep's points x seeds, else its seeds."""
+    """The population a config describes: PBT's members, a sweep's points x seeds, else its seeds."""
+    if config.pbt:
+        return pbt_population(algorithm, config)
     if config.sweep:
         return sweep_population(algorithm.Hyper, config.hyper, config.sweep["points"], config.run_seeds)
     return seed_population(algorithm, config)

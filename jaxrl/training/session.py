@@ -27,7 +27,7 @@ from jaxrl.training.stopping import StopRequests
 def capture_video(fleet: Fleet, config: RunConfig, loggers: Loggers, run_dir: Path, name: str, env_steps: int):
     """A greedy game of the first member, into <run dir>/videos/ and the loggers."""
     frames, fps, _ = record_game(
-        fleet.agent, fleet.first_member_agent(), config.env, env_steps, False, **config.env_options
+        fleet.agent, fleet.first_member_agent(), fleet.spec, env_steps, False, **config.env_options
     )
     (run_dir / "videos").mkdir(exist_ok=True)
     write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")

@@ -192,3 +192,15 @@ def test_byte_estimate_equals_allocated_bytes():
     assert buffers.estimate_bytes(50, 4, (4, 84, 84), jnp.uint8, stack=4) == allocated
     vector = buffers.init(50, 4, (4,), jnp.float32)
     assert buffers.estimate_bytes(50, 4, (4,), jnp.float32) == sum(leaf.nbytes for leaf in jax.tree.leaves(vector))
+
+
+def test_box_actions_are_stored_as_float_vectors_and_sample_back_intact():
+    obs, _, reward, terminated, valid = synthetic_stream(num_steps=48, num_envs=2, seed=5)
+    action = np.random.default_rng(5).uniform(-1, 1, (48, 2, 3)).astype(np.float32)
+    empty = buffers.init(capacity=100, num_envs=2, obs_shape=(3,), obs_dtype=jnp.float32, action_shape=(3,))
+    assert empty.action.shape == (100, 2, 3) and empty.action.dtype == jnp.float32
+    *_, (replay, added) = add_in_rollouts(empty, (obs, action, reward, terminated, valid), rollout_steps=8)
+    batch = sample(replay, jax.random.PRNGKey(0), 512)
+    check_batch_against_stream(batch, (obs, action, reward, terminated, valid), first=0, last=added - 1)
+    allocated = sum(leaf.nbytes for leaf in jax.tree.leaves(empty))
+    assert buffers.estimate_bytes(100, 2, (3,), jnp.float32, action_shape=(3,)) == allocated

@@ -4,8 +4,11 @@ seed twice gives the same numbers; Atari frames stay uint8 until the network."""
 import re
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.core.programs import make_programs
+from jaxrl.core.types import Agent, Env, EnvSpec, Step
 from jaxrl.training.fleet import train_chunk
 from tests.conftest import build_programs
 
@@ -55,3 +58,25 @@ def test_pong_smoke_shapes_dtypes_and_uint8_frames():
         assert state.obs.dtype == np.uint8
     finally:
         env.close()
+
+
+def test_box_actions_reach_the_env_clipped_and_the_trajectory_keeps_them_as_sampled():
+    """A fake pool whose observation is the action it was given: what the env saw is visible."""
+    spec = EnvSpec("Echo", (2,), "float32", 2, False, (2,), (-1.0, 0.0), (1.0, 0.5))
+    zeros, false = jnp.zeros(3, jnp.float32), jnp.zeros(3, bool)
+    env = Env(
+        spec, 3, reset=lambda: (jnp.zeros(()), jnp.zeros((3, 2))), step=lambda h, a: (h, Step(a, zeros, false, false, zeros, false)), close=lambda: None
+    )  # fmt: skip
+    agent = Agent(
+        init=lambda key, hyper: {},
+        act=lambda state, obs, key: (3.0 * jax.random.normal(key, (obs.shape[0], 2)), {}),
+        learn=lambda state, traj, hyper, key: (state, {}),
+        preferences=None,
+    )
+    programs = make_programs(agent, env, population=1, rollout_steps=20, networks=())
+    state, handle = programs.init(np.zeros(1, np.int32), jnp.zeros(1))
+    state, handle, traj, _ = programs.collect(state, handle)
+    sampled = np.asarray(traj.action)[:, 0]  # [T, E, 2]
+    seen = np.concatenate([np.asarray(traj.obs)[1:, 0], np.asarray(traj.last_obs)[0][None]])  # what each step got
+    assert (sampled[..., 0] > 1).any() and (sampled[..., 1] < 0).any()  # the agent sampled outside the box
+    np.testing.assert_array_equal(seen, np.clip(sampled, [-1.0, 0.0], [1.0, 0.5]))

@@ -187,13 +187,48 @@ def test_atari_truncation_ends_the_game_and_the_reset_step_starts_a_new_one(monk
     assert (steps.obs[30, 0] == steps.obs[30, 0, :1]).all()  # a new game: its first frame fills the stack
 
 
+class TwoKnobs(gymnasium.Env):
+    """An env whose actions no jaxrl algorithm takes (MultiDiscrete)."""
+
+    action_space = gymnasium.spaces.MultiDiscrete([2, 3])
+    observation_space = gymnasium.spaces.Box(-1.0, 1.0, (2,))
+
+
+gymnasium.register("jaxrl-test/TwoKnobs-v0", entry_point=TwoKnobs)
+
+
 @pytest.mark.parametrize(
-    ("env_id", "words"), [("NoSuchEnv-v0", "unknown gymnasium env"), ("Pendulum-v1", "continuous action space")]
+    ("env_id", "words"),
+    [
+        ("NoSuchEnv-v0", "unknown gymnasium env"),
+        ("jaxrl-test/TwoKnobs-v0", "jaxrl trains on Discrete or 1-D Box action spaces; got MultiDiscrete"),
+    ],
 )
 def test_unusable_ids_raise_a_one_line_value_error(env_id, words):
     with pytest.raises(ValueError, match=words) as error:
         gymnasium_backend.make(env_id, [0])
     assert "\n" not in str(error.value)
+
+
+def test_box_actions_step_host_envs_as_float_vectors_with_the_spaces_bounds():
+    env = gymnasium_backend.make("Pendulum-v1", [3, 4])
+    try:
+        spec = env.spec
+        assert (
+            spec.continuous and spec.action_shape == (1,) and (spec.action_low, spec.action_high) == ((-2.0,), (2.0,))
+        )
+        pushes = jnp.stack([jnp.full((2, 1), 2.0), jnp.full((2, 1), -2.0)] * 3)  # [6, 2, 1]
+        _, steps, _, _ = scan_rollout(env, pushes)
+        assert steps.obs.shape == (6, 2, 3) and steps.obs.dtype == np.float32
+        assert (steps.reward < 0).all()  # Pendulum's cost: every reward negative
+    finally:
+        env.close()
+    twin = gymnasium_backend.make("Pendulum-v1", [3, 4])
+    try:
+        _, other, _, _ = scan_rollout(twin, -pushes)  # the same starts, the opposite torques
+        assert not np.allclose(other.obs, steps.obs)  # the actions reached the envs
+    finally:
+        twin.close()
 
 
 @pytest.mark.slow

@@ -88,3 +88,37 @@ def test_capture_video_records_games_into_the_run_dir_and_tensorboard(tmp_path):
             images += [(event.step, v.image) for v in event.summary.value if v.tag == "eval/video"]
     assert [step for step, _ in images] == [2560, 5120]
     assert all(image.encoded_image_string[:6] == b"GIF89a" and image.width == 600 for _, image in images)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_box_policies_act_greedily_inside_the_bounds_and_eval_plays_them(algo, tmp_path):
+    """A short run on InvertedPendulum (actions in [-3, 3]): eval plays it, `jaxrl.load` returns
+    one action vector per observation, greedy and deterministic; PPO's through its running
+    observation statistics, which the checkpoint holds. MuJoCo renders headless (EGL) for videos."""
+    import imageio.v3 as iio
+
+    import jaxrl
+
+    options = dict(env="InvertedPendulum-v4", total_steps=2048, log_every=1024, logdir=str(tmp_path))
+    if algo == "ppo":
+        options.update(rollout_steps=512, num_minibatches=4, update_epochs=2)
+    else:
+        options.update(learning_starts=256, hidden=[32, 32], batch_size=64)
+    run_dir = jaxrl.train(algo, **options).run_dir
+    scores = jaxrl.evaluate(run_dir, episodes=3)
+    assert len(scores["members"]["s0"]["returns"]) == 3 and min(scores["members"]["s0"]["lengths"]) >= 1
+    policy = jaxrl.load(run_dir)
+    observations = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    actions = policy(observations)
+    assert actions.shape == (5, 1) and actions.dtype == np.float32 and (np.abs(actions) <= 3.0).all()
+    np.testing.assert_array_equal(actions, policy(observations))  # greedy: the same each time
+    assert policy(observations[0]).shape == (1,)
+    if algo == "ppo":
+        from jaxrl.training.checkpoints import checkpoint_dir, latest_step, orbax
+
+        step = latest_step(run_dir)
+        saved = orbax().PyTreeCheckpointer().restore((checkpoint_dir(run_dir) / str(step) / "state").resolve())
+        assert float(np.asarray(saved["agent"]["obs_stats"]["count"])[0]) > 1000  # checkpointed per member
+        video = jaxrl.evaluate(run_dir, episodes=1, video=True)["videos"]["s0"]
+        frames = iio.imread(video["path"])
+        assert frames.shape[1:] == (256, 256, 3) and frames.std() > 0

@@ -71,8 +71,9 @@ def test_a_checkpointed_replay_costs_its_own_bytes_and_no_copy(tmp_path):
     # each measured on its second run, from the compilation cache, so that neither carries the compiler's peak
     small = [peak_rss_mib(tmp_path / "small", 10_000) for _ in range(2)][-1]
     large = [peak_rss_mib(tmp_path / "large", big) for _ in range(2)][-1]
-    # The buffer itself is resident from the start (XLA writes its zeros); a whole copy of it, at
-    # set-up or by a checkpoint writer, would double that (orbax's writer did: issue 18).
-    assert large - small < 1.2 * replay_mib, (small, large, replay_mib)
+    # The buffer costs its own bytes (measured: 1.2-1.3x, its pages and the allocator's slack); a
+    # whole copy of it, at set-up or by a checkpoint writer, would make that 2x or more (orbax's
+    # writer did: issue 18).
+    assert large - small < 1.5 * replay_mib, (small, large, replay_mib)
     files = list((tmp_path / "large").rglob("replay/obs.*.npy"))
     assert files and np.load(files[0], mmap_mode="r").shape[:2] == (1, big // 8 + 1)
