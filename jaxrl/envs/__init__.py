@@ -1,32 +1,60 @@
 """Environments: the Env contract, id resolution and `make_env`, which returns a pool stepped from
-inside jit. Each backend imports its library when an id needs it (EnvPool's and gymnasium's
-imports cost tenths of a second that a run on the other backend need not pay)."""
+inside jit. Each backend imports its library when an id needs it (EnvPool's, gymnasium's and
+gymnax's imports cost tenths of a second that a run on another backend need not pay)."""
 
 import difflib
 
 from jaxrl.core.types import Env, EnvSpec, Step  # the contract, defined in the core that runs it
 from jaxrl.envs import envpool as envpool_backend
 from jaxrl.envs import gymnasium as gymnasium_backend
+from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_family, env_seeds, is_atari_id
 
 __all__ = [
-    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id"
+    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id",
+    "resolve_env_object",
 ]  # fmt: skip
 
-BACKENDS = ("envpool", "gymnasium")
+BACKENDS = ("envpool", "gymnasium", "gymnax")
+
+
+def resolve_gymnax(name: str, env_id: str, backend: str | None) -> tuple[str, str] | None:
+    """(env id, "gymnax") for a `module:factory` id, for an id only gymnax has (`*-MinAtar`), or
+    for any gymnax id with `--backend gymnax`; None for the other backends' ids."""
+    if gymnax_backend.is_factory(env_id):
+        if backend not in (None, "gymnax"):
+            raise UnknownEnvError(f"--env {env_id}: a factory's env is a JAX env: use --backend gymnax")
+        gymnax_backend.spec_of(*gymnax_backend.from_factory(env_id), env_id)
+        return env_id, "gymnax"
+    if backend not in (None, "gymnax") or backend is None and not env_id.endswith(gymnax_backend.SUFFIXES):
+        return None
+    if gymnax_backend.registered(env_id):
+        gymnax_backend.spec_of(*gymnax_backend.named(env_id), env_id)  # raises if jaxrl cannot train on it
+        return env_id, "gymnax"
+    if backend != "gymnax":
+        return None
+    close = difflib.get_close_matches(name, gymnax_backend.gymnax().registered_envs, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise UnknownEnvError(f"unknown env '{name}' in gymnax{hint}")
 
 
 def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
-    """(env id, backend) for a name: an alias (`Pong` -> `Pong-v5`), an EnvPool id, or any
-    gymnasium id with a discrete action space. EnvPool wherever it has the id, unless `backend`
-    says otherwise. Rejects unknown ids (with the closest name), continuous action spaces, and
-    Atari ids whose ROM is missing, each with a one-line reason."""
+    """(env id, backend) for a name: an alias (`Pong` -> `Pong-v5`), an EnvPool id, a gymnax id
+    (`Breakout-MinAtar`) or `module:factory`, or any gymnasium id with a discrete action space.
+    EnvPool wherever it has the id, unless `backend` says otherwise. Rejects unknown ids (with
+    the closest name), continuous action spaces, and Atari ids whose ROM is missing, each with a
+    one-line reason."""
     if backend not in (None, *BACKENDS):
         raise UnknownEnvError(f"unknown backend '{backend}': choose one of {', '.join(BACKENDS)}")
     env_id = ALIASES.get(name, name)
+    if gymnax_backend.is_factory(env_id) or backend == "gymnax":
+        return resolve_gymnax(name, env_id, backend)
     known = envpool_backend.supported_ids()
     if env_id in known and backend != "gymnasium":
         return env_id, "envpool"
+    jax_env = resolve_gymnax(name, env_id, backend)
+    if jax_env is not None:
+        return jax_env
     space = envpool_backend.action_space_name(env_id)
     if space is not None and space != "Discrete":
         raise continuous_actions(env_id, space)
@@ -38,14 +66,37 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
     if backend != "envpool" and gymnasium_backend.registered(env_id):
         gymnasium_backend.make(env_id, [0]).close()  # raises, with the reason, if jaxrl cannot train on it
         return env_id, "gymnasium"
-    candidates = list(ALIASES) + known
+    candidates = list(ALIASES) + known + [f"{game}-MinAtar" for game in gymnax_backend.MINATAR_GAMES]
     close = difflib.get_close_matches(name, candidates, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     where = " in EnvPool" if backend == "envpool" else ""
     raise UnknownEnvError(f"unknown env '{name}'{where}{hint}")
 
 
-def make_env(env_id: str, seeds: list[int], backend: str = "envpool", **options) -> Env:
-    """One pool with an env per seed. `options` are backend settings (Atari preprocessing)."""
+def resolve_env_object(env, params) -> str:
+    """The label of a gymnax-API env object passed from Python (its class name), once jaxrl has
+    checked that it can train on it."""
+    label = type(env).__name__
+    gymnax_backend.spec_of(env, params, label)
+    return label
+
+
+def make_env(env_id: str, seeds: list[int], backend: str = "envpool", instance=None, **options) -> Env:
+    """One pool with an env per seed. `options` are backend settings (Atari preprocessing);
+    `instance`: a gymnax-API (env, params) from Python."""
+    if backend == "gymnax":
+        return gymnax_backend.make(env_id, seeds, instance=instance)
     module = gymnasium_backend if backend == "gymnasium" else envpool_backend
     return module.make(env_id, seeds, **options)
+
+
+def video_refusal(env_id: str, backend: str, instance=None) -> str | None:
+    """Why a game of this env cannot be drawn (one line), or None. Games are drawn by gymnasium
+    (EnvPool's ids, gymnasium's, and gymnax's ids that gymnasium has too: CartPole-v1, ...), or,
+    for a JAX env with image observations (MinAtar), as a colour picture of the channels."""
+    if backend != "gymnax" or gymnasium_backend.registered(env_id):
+        return None
+    env, params = instance if instance is not None else gymnax_backend.named(env_id)
+    if len(gymnax_backend.spec_of(env, params, env_id).obs_shape) == 3:
+        return None
+    return f"cannot draw {env_id}: gymnasium has no such env and its observations are not images"

@@ -17,7 +17,10 @@ def is_atari_id(env_id: str) -> bool:
 
 def env_family(env_id: str, backend: str) -> str:
     """The preset table an env takes its defaults from, before the table named by its id:
-    "atari" (frame stacks, the Nature CNN) or "classic" (vector observations, MLPs)."""
+    "atari" (frame stacks, the Nature CNN), "minatar" (gymnax's MinAtar games, [10, 10, C]
+    images, the MinAtar CNN) or "classic" (vector observations, MLPs)."""
+    if env_id.endswith("-MinAtar"):
+        return "minatar"
     return "atari" if is_atari_id(env_id) else "classic"
 
 

@@ -1,0 +1,196 @@
+"""gymnax backend: envs written in JAX, stepped inside the training program itself.
+
+Anything with gymnax 1.0's API trains here: gymnax's own ids (`Breakout-MinAtar`, `CartPole-v1`,
+...), a `module:factory` id whose factory returns `(env, params)`, or such a pair from Python. The
+API: `reset(key, params) -> (obs, state)`, `step(key, state, action, params) -> (obs, state,
+reward, terminated, truncated, info)` (resetting inside the step that ends an episode),
+`observation_space(params)` and `action_space(params)`. Supported: gymnax >= 1.0 (tested with
+1.0.1); gymnax 0.x's `step` returns 5 values and is refused with that reason.
+
+The pool's handle is the envs' whole state (gymnax states, keys), a pytree with a leading env
+axis, so a checkpoint can keep it. EnvPool's rules hold where they matter to learning: a
+truncated step (gymnax's time limit) returns the episode's final obs, so the value of that obs is
+bootstrapped, and the step after it is a reset step (its action ignored, `reset_next`) that
+returns the new episode's first obs; a terminated step returns the new episode's first obs at once
+(nothing is bootstrapped from it), with no reset step.
+"""
+
+import importlib
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.core.types import Env, EnvSpec, Step
+from jaxrl.envs.ids import UnknownEnvError, continuous_actions
+
+# Suffixes only gymnax's ids carry: such a name is looked up in gymnax (and nothing else is,
+# so a run on another backend never imports it).
+SUFFIXES = ("-MinAtar", "-bsuite", "-misc")
+MINATAR_GAMES = ("Asterix", "Breakout", "Freeway", "Seaquest", "SpaceInvaders")
+
+
+class Handle(NamedTuple):
+    state: Any  # the env's state, leaves [N, ...]
+    key: jax.Array  # [N, 2] uint32, each env's own key
+    next_obs: jax.Array  # [N, *obs_shape]: the new episode's first obs, returned by the reset step
+    reset_next: jax.Array  # [N] bool: the last step was truncated, the next is a reset step
+
+
+def gymnax():
+    """gymnax, imported by the first run that uses it."""
+    return importlib.import_module("gymnax")
+
+
+def registered(env_id: str) -> bool:
+    return env_id in gymnax().registered_envs
+
+
+def is_factory(name: str) -> bool:
+    """`package.module:factory`: a module path and a Python name (gymnasium's `module:Env-v0`
+    ids carry a version, which is no Python name)."""
+    module, colon, attribute = name.partition(":")
+    return bool(colon) and attribute.isidentifier() and all(part.isidentifier() for part in module.split("."))
+
+
+def from_factory(name: str) -> tuple[Any, Any]:
+    """The (env, params) that `package.module:factory` returns, or one line saying why not."""
+    module_name, _, attribute = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise UnknownEnvError(f"--env {name}: cannot import {module_name} ({error})") from None
+    factory = getattr(module, attribute, None)
+    if not callable(factory):
+        raise UnknownEnvError(f"--env {name}: {module_name} has no function {attribute}")
+    try:
+        made = factory()
+    except Exception as error:  # the user's code: its failure, in one line
+        raise UnknownEnvError(f"--env {name}: {attribute}() raised {type(error).__name__}: {error}") from None
+    if not (isinstance(made, tuple) and len(made) == 2):
+        raise UnknownEnvError(f"--env {name}: {attribute}() must return (env, env_params), not {type(made).__name__}")
+    return made
+
+
+def named(env_id: str) -> tuple[Any, Any]:
+    """(env, params) for a gymnax id or a `module:factory` id."""
+    if is_factory(env_id):
+        return from_factory(env_id)
+    return gymnax().make(env_id)
+
+
+def spec_of(env, params, label: str) -> EnvSpec:
+    """The spec of a gymnax-API env, or UnknownEnvError (one line) if jaxrl cannot train on it:
+    a missing method, a non-discrete action space, observations that are neither vectors nor
+    images [H, W, C], or gymnax 0.x's 5-value step. Traced, never compiled."""
+    for method in ("reset", "step", "observation_space", "action_space"):
+        if not callable(getattr(env, method, None)):
+            raise UnknownEnvError(
+                f"{label}: the env has no {method}() (gymnax's API: reset, step, observation_space, action_space)"
+            )
+    try:
+        actions, observations = env.action_space(params), env.observation_space(params)
+    except Exception as error:
+        raise UnknownEnvError(f"{label}: its spaces cannot be read: {type(error).__name__}: {error}") from None
+    if not isinstance(getattr(actions, "n", None), int | np.integer):
+        raise continuous_actions(label, type(actions).__name__)
+    shape = tuple(getattr(observations, "shape", None) or ())
+    if len(shape) not in (1, 2, 3):
+        raise UnknownEnvError(
+            f"{label} observes a {type(observations).__name__}{list(shape)}; jaxrl's networks take vectors, "
+            "grids (flattened into an MLP) or images [H, W, C]"
+        )
+    key = jax.random.PRNGKey(0)
+    try:
+        obs, state = jax.eval_shape(env.reset, key, params)
+        out = jax.eval_shape(env.step, key, state, jnp.zeros((), jnp.int32), params)
+    except Exception as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        raise UnknownEnvError(f"{label}: reset or step fails: {type(error).__name__}: {reason}"[:400]) from None
+    if len(out) != 6:
+        raise UnknownEnvError(
+            f"{label}: step returns {len(out)} values; jaxrl needs gymnax 1.0's six "
+            "(obs, state, reward, terminated, truncated, info)"
+        )
+    if tuple(obs.shape) != shape:
+        raise UnknownEnvError(f"{label}: reset's obs has shape {list(obs.shape)}, its observation space {list(shape)}")
+    return EnvSpec(label, shape, np.dtype(obs.dtype).name, int(actions.n), is_atari=False)
+
+
+def bootstraps_truncation(env, params) -> bool:
+    """Whether the env's step reports the final obs of an episode it resets (gymnax 1.0 does, in
+    info["final_observation"]); without it a truncation is taken as a termination."""
+    key = jax.random.PRNGKey(0)
+    _, state = jax.eval_shape(env.reset, key, params)
+    info = jax.eval_shape(env.step, key, state, jnp.zeros((), jnp.int32), params)[5]
+    return isinstance(info, dict) and "final_observation" in info
+
+
+def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None) -> Env:
+    """A pool of len(seeds) copies of the env; env i's keys come from seeds[i]. `instance`:
+    (env, params) from Python (then `env_id` is only its label)."""
+    env, params = instance if instance is not None else named(env_id)
+    spec = spec_of(env, params, env_id)
+    final_obs = bootstraps_truncation(env, params)
+    n = len(seeds)
+    reset_envs = jax.vmap(env.reset, in_axes=(0, None))
+    step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+
+    def split(keys):  # [N, 2] -> (next keys, keys to use now)
+        keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        return keys, use
+
+    @jax.jit
+    def first(seeds):
+        keys, reset_keys = split(jax.vmap(jax.random.PRNGKey)(seeds))
+        obs, state = reset_envs(reset_keys, params)
+        obs = obs.astype(spec.obs_dtype)
+        return Handle(state, keys, obs, jnp.zeros(n, bool)), obs
+
+    def reset():
+        return first(jnp.asarray(seeds, jnp.int32))
+
+    def step(handle: Handle, action):
+        keys, step_keys = split(handle.key)
+        obs, state, reward, terminated, truncated, info = step_envs(
+            step_keys, handle.state, action.astype(jnp.int32), params
+        )
+        obs, terminated, truncated = obs.astype(spec.obs_dtype), terminated.astype(bool), truncated.astype(bool)
+        if final_obs:
+            truncated = truncated & ~terminated  # a natural end on the last step is an end
+            final = info["final_observation"].astype(spec.obs_dtype)
+        else:
+            terminated, truncated, final = terminated | truncated, jnp.zeros_like(truncated), obs
+
+        def per_env(flag, x, y):
+            return jnp.where(flag.reshape(-1, *[1] * (x.ndim - 1)), x, y)
+
+        restart = handle.reset_next  # this is the reset step: the env does not move
+        state = jax.tree.map(lambda old, new: per_env(restart, old, new), handle.state, state)
+        shown = per_env(restart, handle.next_obs, per_env(truncated, final, obs))
+        reward = jnp.where(restart, 0.0, reward.astype(jnp.float32))
+        terminated, truncated = terminated & ~restart, truncated & ~restart
+        step = Step(shown, reward, terminated, truncated, reward, terminated | truncated, reset_next=truncated)
+        return Handle(state, keys, obs, truncated), step
+
+    return Env(spec=spec, num_envs=n, reset=reset, step=step, close=lambda: None, jax_native=True)
+
+
+# One colour per channel (MinAtar's paddle, ball, trail, bricks, ...), cycled past ten channels.
+PALETTE = np.array(
+    [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+     [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]],
+    np.uint8,
+)  # fmt: skip
+FPS = 10  # MinAtar has no frame rate of its own: ten steps a second reads well
+
+
+def picture(obs: np.ndarray, scale: int = 16) -> np.ndarray:
+    """An image observation [H, W, C] as a colour frame [H*scale, W*scale, 3] uint8: each cell in
+    the colour of its last channel that is on (MinAtar draws its channels so), black where none is."""
+    on = np.asarray(obs) > 0
+    colours = PALETTE[np.arange(on.shape[-1]) % len(PALETTE)]
+    last = on.shape[-1] - 1 - np.argmax(on[..., ::-1], axis=-1)
+    frame = np.where(on.any(axis=-1, keepdims=True), colours[last], 0).astype(np.uint8)
+    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
