@@ -20,7 +20,7 @@ from jaxrl.config import RunConfig
 from jaxrl.core.programs import Programs
 from jaxrl.core.types import Agent, Env
 from jaxrl.training.assembly import Assembly, assemble
-from jaxrl.training.checkpoints import drop_replay, resumed_state, saved_state
+from jaxrl.training.checkpoints import drop_replay, env_part, resumed_handle, resumed_state, saved_state
 from jaxrl.training.population import Population
 
 
@@ -51,11 +51,17 @@ def slice_members(tree, members: range):
 
 
 def host_metrics(groups: list[list[dict]]) -> dict:
-    """Per group of members, per iteration, device metrics {name: [members]} -> NumPy
-    {name: [iterations, P]}, the groups side by side in member order. Waits for the devices."""
+    """Per group of members, device metrics {name: [members]} per iteration (or [n, members] per n
+    iterations run as one program) -> NumPy {name: [iterations, P]}, the groups side by side in
+    member order. Waits for the devices."""
     groups = jax.device_get(groups)
+
+    def iterations(block):  # [members] or [n, members] -> [n, members]
+        return np.reshape(block, (-1, np.shape(block)[-1]))
+
     return {
-        key: np.concatenate([np.stack([m[key] for m in group]) for group in groups], axis=1) for key in groups[0][0]
+        key: np.concatenate([np.concatenate([iterations(m[key]) for m in group]) for group in groups], axis=1)
+        for key in groups[0][0]
     }
 
 
@@ -130,15 +136,16 @@ class Fleet:
     def init(self, saved: dict | None = None) -> None:
         """Fresh members, or (`saved`: a checkpoint's arrays) resumed ones on restarted envs."""
         for group in self.groups:
-            if len(self.groups) == 1:
+            if len(self.groups) == 1 and not group.env.jax_native:
                 state, handle = started_compiling(group.programs, group.env, group.seeds, group.hyper, group.device)
-            else:  # each group on its own device; its programs compile at their first call
+            else:  # on the group's device; its programs compile at their first call
                 with jax.default_device(group.device):
                     state, handle = group.programs.init(group.seeds, group.hyper)
             if saved is not None:
                 with jax.default_device(group.device):
                     member_saved = jax.device_put(slice_members(saved, group.members), group.device)
                     state = resumed_state(self.algorithm, state, member_saved)
+                    handle = resumed_handle(member_saved, handle)
             self.states.append(state)
             self.handles.append(jax.device_put(handle, group.device))
 
@@ -154,7 +161,24 @@ class Fleet:
         return host_metrics(metrics)
 
     def saved(self, with_replay: bool) -> dict:
-        return join_members([saved_state(self.algorithm, state, with_replay) for state in self.states])
+        """What a checkpoint holds of every member; with a JAX env, the envs' side too."""
+        jax_env = self.groups[0].env.jax_native
+        return join_members(
+            [
+                saved_state(self.algorithm, state, with_replay, handle if jax_env else None)
+                for state, handle in zip(self.states, self.handles, strict=True)
+            ]
+        )
+
+    def env_like(self) -> dict:
+        """The ShapeDtypeStructs of the env side of a checkpoint (a JAX env's; {} for others),
+        nothing computed."""
+        group = self.groups[0]
+        if not group.env.jax_native:
+            return {}
+        shapes = jax.eval_shape(lambda: env_part(*group.programs.init(group.seeds, group.hyper)))
+        count = len(self.groups)  # every group alike: the population is their concatenation
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct((x.shape[0] * count, *x.shape[1:]), x.dtype), shapes)
 
     def diverged_at(self) -> np.ndarray:
         return np.concatenate([np.asarray(jax.device_get(state.diverged_at)) for state in self.states])
