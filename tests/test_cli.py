@@ -52,6 +52,24 @@ BAD_INPUTS = [
     (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
     (["train", "ppo", "--checkpoint-replay", "maybe"], "invalid --checkpoint-replay 'maybe': expected True or False"),
     (["train", "ppo", "--hidden", "64", "0"], "invalid --hidden 64 0: must be integers >= 1"),
+    (
+        ["train", "ppo", "--env", "Breakout", "--backend", "gymnax"],
+        "unknown env 'Breakout' in gymnax; did you mean 'Breakout-MinAtar'?",
+    ),
+    (["train", "ppo", "--backend", "gym"], "unknown backend 'gym': choose one of envpool, gymnasium, gymnax"),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:missing"],
+        "--env tests.envs.probes:missing: tests.envs.probes has no function missing",
+    ),
+    (["train", "ppo", "--env", "tests.envs.probes:make_continuous"], "has a continuous action space (Box)"),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:make_bandit", "--capture-video", "1000"],
+        "--capture-video: cannot draw tests.envs.probes:make_bandit: gymnasium has no such env",
+    ),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:make_bandit", "--backend", "envpool"],
+        "a factory's env is a JAX env: use --backend gymnax",
+    ),
     (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]

@@ -108,14 +108,19 @@ def record_game(agent: Agent, member_state, env_id: str, seed: int, stochastic: 
 def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
     """record_game for a JAX env with image observations: its frames are pictures of them."""
     env = make_env(config.env, [seed], config.backend, config.env_instance)
-    act = jax.jit(action_fn(agent, stochastic))
-    step = jax.jit(env.step)
+    act = action_fn(agent, stochastic)
+
+    @jax.jit
+    def step(state, handle, obs, key):  # one program: acting and stepping compile together
+        key, act_key = jax.random.split(key)
+        handle, result = env.step(handle, act(state, obs, act_key))
+        return handle, result, key
+
     key = jax.random.PRNGKey(seed)
     handle, obs = env.reset()
     frames, total = [picture(obs[0])], 0.0
     while len(frames) < MAX_VIDEO_FRAMES:
-        key, act_key = jax.random.split(key)
-        handle, result = step(handle, act(member_state, obs, act_key))
+        handle, result, key = step(member_state, handle, obs, key)
         obs = result.obs
         frames.append(picture(obs[0]))
         total += float(result.game_reward[0])
