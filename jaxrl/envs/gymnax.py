@@ -16,6 +16,8 @@ returns the new episode's first obs; a terminated step returns the new episode's
 """
 
 import importlib
+import importlib.util
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -38,13 +40,59 @@ class Handle(NamedTuple):
     reset_next: jax.Array  # [N] bool: the last step was truncated, the next is a reset step
 
 
+# gymnax's ids that jaxrl has presets for, by module and class: they load without the rest.
+MODULES = {
+    "CartPole-v1": ("classic_control.cartpole", "CartPole"),
+    "Acrobot-v1": ("classic_control.acrobot", "Acrobot"),
+    "MountainCar-v0": ("classic_control.mountain_car", "MountainCar"),
+    **{f"{game}-MinAtar": (f"minatar.{module}", f"Min{game}") for game, module in [
+        ("Asterix", "asterix"), ("Breakout", "breakout"), ("Freeway", "freeway"), ("Seaquest", "seaquest"),
+        ("SpaceInvaders", "space_invaders"),
+    ]},
+}  # fmt: skip
+
+
+def lazy_package(name: str) -> None:
+    """Puts package `name` in sys.modules without running its __init__; the first use of a name
+    it does not have imports that name as a submodule, or else runs the __init__ (PEP 562), so
+    code that uses the package whole (`gymnax.make`) finds it whole."""
+    spec = importlib.util.find_spec(name)
+    package = importlib.util.module_from_spec(spec)
+
+    def __getattr__(attribute: str):
+        if importlib.util.find_spec(f"{name}.{attribute}") is not None:
+            return importlib.import_module(f"{name}.{attribute}")
+        del package.__getattr__  # once: the __init__ defines the rest
+        spec.loader.exec_module(package)
+        return getattr(package, attribute)
+
+    package.__getattr__ = __getattr__
+    sys.modules[name] = package
+
+
 def gymnax():
-    """gymnax, imported by the first run that uses it."""
+    """gymnax, imported by the first run that uses it, without what jaxrl does not use: gymnax's
+    and gymnax.environments' __init__ import every env family, and with them matplotlib, seaborn
+    and scipy (0.7 s here, a third of a CartPole run), where a run needs one module (MODULES).
+    Their __init__ runs when something else is asked of them (lazy_package)."""
+    if "gymnax" not in sys.modules and importlib.util.find_spec("gymnax") is not None:
+        lazy_package("gymnax")
+        lazy_package("gymnax.environments")
     return importlib.import_module("gymnax")
 
 
 def registered(env_id: str) -> bool:
-    return env_id in gymnax().registered_envs
+    return env_id in MODULES or env_id in gymnax().registered_envs
+
+
+def builtin(env_id: str) -> tuple[Any, Any]:
+    """(env, default params) of a gymnax id, as gymnax.make returns them."""
+    if env_id not in MODULES:
+        return gymnax().make(env_id)
+    gymnax()
+    module, name = MODULES[env_id]
+    env = getattr(importlib.import_module(f"gymnax.environments.{module}"), name)()
+    return env, env.default_params
 
 
 def is_factory(name: str) -> bool:
@@ -77,7 +125,7 @@ def named(env_id: str) -> tuple[Any, Any]:
     """(env, params) for a gymnax id or a `module:factory` id."""
     if is_factory(env_id):
         return from_factory(env_id)
-    return gymnax().make(env_id)
+    return builtin(env_id)
 
 
 def spec_of(env, params, label: str) -> EnvSpec:
