@@ -128,10 +128,14 @@ def named(env_id: str) -> tuple[Any, Any]:
     return builtin(env_id)
 
 
-def spec_of(env, params, label: str) -> EnvSpec:
-    """The spec of a gymnax-API env, or UnknownEnvError (one line) if jaxrl cannot train on it:
-    a missing method, a non-discrete action space, observations that are neither vectors nor
-    images [H, W, C], or gymnax 0.x's 5-value step. Traced, never compiled."""
+def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
+    """(the spec of a gymnax-API env, whether its step reports the final obs of an episode it
+    resets), or UnknownEnvError (one line) if jaxrl cannot train on it: a missing method, a
+    non-discrete action space, observations that are neither vectors nor images [H, W, C], or
+    gymnax 0.x's 5-value step. Traced, never compiled.
+
+    gymnax 1.0 reports the final obs in info["final_observation"]; without it a truncation is
+    taken as a termination (nothing to bootstrap from)."""
     for method in ("reset", "step", "observation_space", "action_space"):
         if not callable(getattr(env, method, None)):
             raise UnknownEnvError(
@@ -163,24 +167,19 @@ def spec_of(env, params, label: str) -> EnvSpec:
         )
     if tuple(obs.shape) != shape:
         raise UnknownEnvError(f"{label}: reset's obs has shape {list(obs.shape)}, its observation space {list(shape)}")
-    return EnvSpec(label, shape, np.dtype(obs.dtype).name, int(actions.n), is_atari=False)
+    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, int(actions.n), is_atari=False)
+    return spec, isinstance(out[5], dict) and "final_observation" in out[5]
 
 
-def bootstraps_truncation(env, params) -> bool:
-    """Whether the env's step reports the final obs of an episode it resets (gymnax 1.0 does, in
-    info["final_observation"]); without it a truncation is taken as a termination."""
-    key = jax.random.PRNGKey(0)
-    _, state = jax.eval_shape(env.reset, key, params)
-    info = jax.eval_shape(env.step, key, state, jnp.zeros((), jnp.int32), params)[5]
-    return isinstance(info, dict) and "final_observation" in info
+def spec_of(env, params, label: str) -> EnvSpec:
+    return inspected(env, params, label)[0]
 
 
 def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None) -> Env:
     """A pool of len(seeds) copies of the env; env i's keys come from seeds[i]. `instance`:
     (env, params) from Python (then `env_id` is only its label)."""
     env, params = instance if instance is not None else named(env_id)
-    spec = spec_of(env, params, env_id)
-    final_obs = bootstraps_truncation(env, params)
+    spec, final_obs = inspected(env, params, env_id)
     n = len(seeds)
     reset_envs = jax.vmap(env.reset, in_axes=(0, None))
     step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
