@@ -26,6 +26,7 @@ def close(a, b):
     jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6), a, b)
 
 
+@pytest.mark.slow
 def test_a_fused_chunk_computes_what_its_iterations_compute_one_by_one():
     programs, state, handle, hyper, env = build_programs("ppo", seeds=2, **CARTPOLE)
     copy = jax.tree.map(np.copy, jax.device_get((state, handle)))
@@ -39,6 +40,7 @@ def test_a_fused_chunk_computes_what_its_iterations_compute_one_by_one():
     assert metrics["env_steps"].shape == (3, 2)
 
 
+@pytest.mark.slow
 def test_member_k_of_a_population_equals_the_single_run_with_seed_k(run_chunks):
     population_state, population = run_chunks("ppo", seeds=3, seed=0, **CARTPOLE)
     single_state, single = run_chunks("ppo", seeds=1, seed=2, **CARTPOLE)
@@ -56,11 +58,18 @@ def config_of(tmp_path, algo, name, **options):
 
 RUNS = {
     "ppo": dict(CARTPOLE, total_steps=5120, log_every=512),
-    # the replay and the envs' states come back together: no transition is lost
-    "dqn": dict(
-        env="CartPole", backend="gymnax", total_steps=4096, learning_starts=512, buffer_size=2048, log_every=512
-    ),
+    # the replay and the envs' states come back together: no transition is lost (on a factory's
+    # env whose episodes truncate every 8 steps, reset steps included)
+    "dqn": dict(env="tests.envs.probes:make_bandit", total_steps=4096, learning_starts=512, buffer_size=2048),
 }
+
+
+@pytest.fixture(autouse=True)
+def compilation_cache():
+    """The three runs of a test compile the same fused program: the persistent cache serves it."""
+    from jaxrl.api import enable_compilation_cache
+
+    enable_compilation_cache()
 
 
 @pytest.mark.slow
