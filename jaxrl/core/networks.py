@@ -66,8 +66,9 @@ def is_image(obs_shape: tuple[int, ...]) -> bool:
 
 
 def channels_last(obs_shape: tuple[int, ...]) -> bool:
-    """An image [H, W, C] (MinAtar's [10, 10, C]) rather than a frame stack [C, H, W] (Atari's)."""
-    return is_image(obs_shape) and obs_shape[-1] < obs_shape[0]
+    """An image [H, W, C] (MinAtar's [10, 10, C], Seaquest's [10, 10, 10] included) rather than a
+    frame stack [C, H, W] (Atari's [4, 84, 84]: fewer channels than columns)."""
+    return is_image(obs_shape) and not obs_shape[0] < obs_shape[-1]
 
 
 def image_torso(obs_shape: tuple[int, ...]) -> nn.Module:

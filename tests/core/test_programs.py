@@ -55,3 +55,19 @@ def test_pong_smoke_shapes_dtypes_and_uint8_frames():
         assert state.obs.dtype == np.uint8
     finally:
         env.close()
+
+
+def test_the_minatar_cnn_is_a_valid_3x3_convolution_of_16_channels_then_128_units():
+    """Its patch matmul computes what lax's convolution computes, with the same kernel."""
+    from jaxrl.core.networks import MinAtarCNN
+
+    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (2, 10, 10, 4)).astype(np.float32)
+    params = MinAtarCNN().init(jax.random.PRNGKey(1), obs)
+    conv = params["params"]
+    assert conv["kernel"].shape == (3, 3, 4, 16) and conv["Dense_0"]["kernel"].shape == (8 * 8 * 16, 128)
+    reference = jax.lax.conv_general_dilated(
+        obs, conv["kernel"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    features = jax.nn.relu(reference + conv["bias"]).reshape(2, -1)
+    expected = jax.nn.relu(features @ conv["Dense_0"]["kernel"] + conv["Dense_0"]["bias"])
+    np.testing.assert_allclose(MinAtarCNN().apply(params, obs), expected, rtol=1e-5, atol=1e-5)

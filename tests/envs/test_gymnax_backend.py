@@ -123,3 +123,12 @@ def test_videos_are_drawn_by_gymnasium_or_from_images_else_refused():
     assert video_refusal("Bandit", "gymnax", (probes.Bandit(), probes.Params())) == (
         "cannot draw Bandit: gymnasium has no such env and its observations are not images"
     )
+
+
+@pytest.mark.parametrize("game, channels", [("Breakout", 4), ("Seaquest", 10), ("SpaceInvaders", 6)])
+def test_minatar_images_get_the_minatar_cnn(game, channels):
+    from jaxrl.core.networks import MinAtarCNN, NatureCNN, make_torso
+
+    spec = make_env(f"{game}-MinAtar", [0], "gymnax").spec
+    assert spec.obs_shape == (10, 10, channels) and isinstance(make_torso(spec.obs_shape, ()), MinAtarCNN)
+    assert isinstance(make_torso((4, 84, 84), ()), NatureCNN)
