@@ -6,6 +6,7 @@ into BENCHMARKS.md with the machine it ran on.
 
   startup        import time and whole process to 475 of PPO CartPole, warm cache, beside SB3 and
                  (--baseline TREE) an older jaxrl source tree, e.g. a git worktree of an earlier commit
+  kill-resume    kill -9 a CartPole run 20 times at random moments from its start; every run dir resumes
   cartpole-ppo   whole process to a mean return of 475 (last 20 episodes): jaxrl (cold and warm
                  compilation cache) vs Stable-Baselines3 PPO with rl-zoo's hyperparameters
   cartpole-a2c   the same for A2C (to 475)
@@ -37,8 +38,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
-    "startup", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends", "pong-ppo", "pong-dqn",
-    "gymnax-rejax", "gymnax-ppo", "gymnax-scaling",
+    "startup", "kill-resume", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep", "backends",
+    "pong-ppo", "pong-dqn", "gymnax-rejax", "gymnax-ppo", "gymnax-scaling",
 ]  # fmt: skip
 
 
@@ -165,6 +166,46 @@ def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) ->
         lines.append(f"| {label} | {statistics.median(imports[label]):.0f} | {wall:.2f} | {wall / sb3:.2f} of it |")
     per_seed = "; ".join(f"{k}: {[(round(r['wall_s'], 2), r['steps']) for r in v]}" for k, v in rows.items())
     return "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}"
+
+
+def kill_resume(times: int) -> str:
+    """`kill -9` a CartPole PPO run at a random moment from its very start, `times` times: every run
+    dir that exists must resume (`jaxrl train --resume`) and complete."""
+    import random
+
+    rng = random.Random(0)
+    rows = []
+    with tempfile.TemporaryDirectory() as logdir:
+        for attempt in range(times):
+            name, delay = f"kill{attempt}", rng.uniform(0.0, 6.0)
+            argv = [sys.executable, "-m", "jaxrl.cli", "train", "ppo", "--env", "CartPole", "--total-steps", "8192"]
+            argv += ["--log-every", "512", "--checkpoint-every", "2048", "--target-return", "1000"]
+            argv += ["--logdir", logdir, "--name", name]
+            env = {**os.environ, "CI": "true"}
+            process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=logdir)
+            time.sleep(delay)
+            process.kill()
+            process.wait()
+            run_dir = Path(logdir, "CartPole-v1", "ppo", name)
+            row = {"kill_s": round(delay, 2), "run_dir": run_dir.exists(), "checkpoint": None, "resumed": None}
+            if run_dir.exists():
+                steps = [int(p.name) for p in (run_dir / "checkpoints").glob("*") if p.name.isdigit()]
+                row["checkpoint"] = max(steps, default=0)
+                resumed = subprocess.run(
+                    [sys.executable, "-m", "jaxrl.cli", "train", "--resume", str(run_dir)],
+                    env=env, capture_output=True, text=True, cwd=logdir,
+                )  # fmt: skip
+                summary = json.loads((run_dir / "summary.json").read_text()) if resumed.returncode == 0 else {}
+                row["resumed"] = resumed.returncode == 0 and summary["runs"][0]["env_steps"] == 8192
+            rows.append(row)
+    existed = [row for row in rows if row["run_dir"]]
+    before = [row for row in existed if row["checkpoint"] == 0]
+    lines = [
+        f"{times} kills at uniform(0, 6) s: {len(existed)} left a run dir ({len(before)} before its first checkpoint); "
+        f"{sum(bool(row['resumed']) for row in existed)} of those resumed and completed.",
+        f"per kill: {rows}",
+    ]
+    return "\n".join(lines)
 
 
 def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[str, list[float]]:
@@ -429,6 +470,7 @@ def main() -> None:
     )
     sections = {
         "startup": lambda: startup(args.peer_python, args.seeds, args.repeats, args.baseline),
+        "kill-resume": lambda: kill_resume(20),
         "cartpole-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds),
         "cartpole-a2c": lambda: cartpole(args.peer_python, "a2c", args.seeds),
         "cartpole-dqn": lambda: cartpole(args.peer_python, "dqn", args.seeds, (400.0, 450.0)),

@@ -86,12 +86,19 @@ def distribute(config: RunConfig, peers: Peers | None, resume: Path | None = Non
 
 
 def run(
-    config: RunConfig, progress: bool = False, loggers: list | None = None, resume=None, peers=None, should_stop=None
+    config: RunConfig,
+    progress: bool = False,
+    loggers: list | None = None,
+    resume=None,
+    peers=None,
+    should_stop=None,
+    force: bool = False,
 ) -> Result:
-    """Trains (or resumes) a resolved config; a sweep's points are ranked and reported at the end."""
+    """Trains (or resumes) a resolved config; a sweep's points are ranked and reported at the end.
+    `force`: start even where the memory estimate exceeds what is free."""
     sinks = loggers_for(config, progress) if loggers is None else loggers
     enable_compilation_cache()
-    summary = session.train(config, sinks, resume=resume, peers=peers, should_stop=should_stop)
+    summary = session.train(config, sinks, resume=resume, peers=peers, should_stop=should_stop, force=force)
     report = None
     primary = peers is None or peers.index == 0
     if config.sweep and primary and not summary["interrupted_by"]:
@@ -127,10 +134,10 @@ def train(algo: str, *, progress: bool = False, loggers: list | None = None, **o
     algorithm = algorithm_named(algo)
     instance = env_instance(options)
     check_options(algorithm, "train", options)
-    distributed = options.pop("distributed", None)
+    distributed, force = options.pop("distributed", None), options.pop("force", None)
     peers = join(distributed, options.get("name"))
     config = distribute(resolve(algorithm, options, instance), peers)
-    return run(config, progress, loggers, peers=peers)
+    return run(config, progress, loggers, peers=peers, force=bool(force))
 
 
 def sweep(algo: str, *, random: int | None = None, progress: bool = False, loggers: list | None = None, **options):
@@ -144,19 +151,20 @@ def sweep(algo: str, *, random: int | None = None, progress: bool = False, logge
     hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     values = {name: python_values(hyper[name], value) for name, value in options.items() if name in hyper}
     run_options = {name: value for name, value in options.items() if name not in hyper}
-    distributed = run_options.pop("distributed", None)
+    distributed, force = run_options.pop("distributed", None), run_options.pop("force", None)
     peers = join(distributed, run_options.get("name"))
     config = distribute(plan(algorithm, run_options, values, random, instance), peers)
-    return run(config, progress, loggers, peers=peers)
+    return run(config, progress, loggers, peers=peers, force=bool(force))
 
 
 def saved_config(
     run_dir: str | Path, algo: str | None = None, command: str = "--resume", instance: tuple | None = None
 ) -> RunConfig:
-    """The RunConfig saved in a run dir, checked as a new run's flags would be, and its checkpoint
-    found: resume and eval (`command`, for the messages) fail here, before anything is built, if
-    either is bad. `instance`: the (env, params) of a run trained on an env object from Python,
-    which config.json can only name."""
+    """The RunConfig saved in a run dir, checked as a new run's flags would be: resume, eval and
+    load (`command`, for the messages) fail here, before anything is built, if it is bad; eval and
+    load also need a complete checkpoint (a resume without one trains the run from its start).
+    `instance`: the (env, params) of a run trained on an env object from Python, which config.json
+    can only name."""
     path = Path(run_dir)
     config_path = path / "config.json"
     if not path.is_dir():
@@ -182,18 +190,26 @@ def saved_config(
     config = resolve(algorithm_named(saved_algo), {"config": str(config_path), "name": name}, instance)
     if instance is not None and config.env != saved.get("env"):
         raise ConfigError(f"{command} {run_dir}: the run trained on a {saved.get('env')}, not a {config.env}")
-    checkpoints.latest_step(path)
+    if command != "--resume":
+        checkpoints.latest_step(path)
     return dataclasses.replace(config, **records)
 
 
 def resume(
-    run_dir: str | Path, *, progress: bool = False, loggers: list | None = None, distributed=False, **env
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    loggers: list | None = None,
+    distributed=False,
+    force=False,
+    **env,
 ) -> Result:
-    """Continues a stopped run from its latest checkpoint, with its saved settings. A run trained
-    on an env object from Python takes it again: `env=`, `env_params=`."""
+    """Continues a stopped run from its latest checkpoint (or, stopped before its first, from the
+    start), with its saved settings. A run trained on an env object from Python takes it again:
+    `env=`, `env_params=`."""
     peers = join(distributed, None, run_dir)
     config = distribute(saved_config(run_dir, instance=object_of(env)), peers, Path(run_dir))
-    return run(config, progress, loggers, resume=Path(run_dir), peers=peers)
+    return run(config, progress, loggers, resume=Path(run_dir), peers=peers, force=force)
 
 
 def evaluate(

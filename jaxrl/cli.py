@@ -69,10 +69,10 @@ def report_divergence(summary: dict) -> int:
     return 0
 
 
-def trained(config, resume: Path | None = None, peers=None) -> int:
+def trained(config, resume: Path | None = None, peers=None, force: bool = False) -> int:
     """Trains (or resumes) and reports; the exit status is 128 + the signal's number if a
     signal stopped the run, 1 if every member diverged, else 0. `peers`: --distributed."""
-    result = api.run(config, progress=True, resume=resume, peers=peers)
+    result = api.run(config, progress=True, resume=resume, peers=peers, force=force)
     summary = result.summary
     if peers is not None and peers.index > 0:  # process 0 reports for the run
         stop = summary["interrupted_by"]
@@ -105,10 +105,10 @@ def trained(config, resume: Path | None = None, peers=None) -> int:
 
 
 def train_main(flags) -> int:
-    options = {key: value for key, value in vars(flags).items() if key != "distributed"}
+    options = {key: value for key, value in vars(flags).items() if key not in ("distributed", "force")}
     peers = api.join(flags.distributed, flags.name)
     config = api.distribute(resolve(get_algorithm(flags.ALGO), options), peers)
-    return trained(config, peers=peers)
+    return trained(config, peers=peers, force=bool(flags.force))
 
 
 def sweep_main(flags) -> int:
@@ -116,27 +116,37 @@ def sweep_main(flags) -> int:
     options = vars(flags)
     hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
-    run_options = {key: value for key, value in options.items() if key not in (*hyper, "random", "distributed")}
+    run_options = {
+        key: value for key, value in options.items() if key not in (*hyper, "random", "distributed", "force")
+    }
     peers = api.join(flags.distributed, flags.name)
     config = api.distribute(plan(algorithm, run_options, values, options.get("random")), peers)
-    return trained(config, peers=peers)
+    return trained(config, peers=peers, force=bool(flags.force))
 
 
-def resume_argv(argv: list[str]) -> tuple[str, str | None, bool] | None:
-    """`jaxrl train [ALGO] --resume DIR [--distributed True]` -> (DIR, ALGO, distributed); None
-    when --resume is not given."""
+RESUME_SWITCHES = ("--distributed", "--force")
+
+
+def resume_argv(argv: list[str]) -> tuple[str, str | None, dict[str, bool]] | None:
+    """`jaxrl train [ALGO] --resume DIR [--distributed True] [--force True]` -> (DIR, ALGO,
+    {"distributed": ..., "force": ...}); None when --resume is not given."""
     if not argv or argv[0] != "train" or not any(word.split("=")[0] == "--resume" for word in argv):
         return None
-    words = " ".join(argv[1:]).replace("--resume=", "--resume ").replace("--distributed=", "--distributed ").split()
+    words = " ".join(argv[1:]).replace("=", " ").split()
     algo = words.pop(0) if words and not words[0].startswith("-") else None
-    distributed = words[-2:] == ["--distributed", "True"]
-    if distributed:
-        words = words[:-2]
-    if len(words) == 2 and words[0] == "--resume":
-        return words[1], algo, distributed
+    switches = dict.fromkeys((name.removeprefix("--") for name in RESUME_SWITCHES), False)
+    pairs = list(zip(words[2::2], words[3::2], strict=False))
+    if (
+        len(words) >= 2
+        and words[0] == "--resume"
+        and len(words) % 2 == 0
+        and all(name in RESUME_SWITCHES and value in ("True", "False") for name, value in pairs)
+    ):
+        switches.update({name.removeprefix("--"): value == "True" for name, value in pairs})
+        return words[1], algo, switches
     raise ConfigError(
         "--resume continues a run with its saved settings and takes nothing else: "
-        "jaxrl train --resume RUN_DIR [--distributed True]"
+        "jaxrl train --resume RUN_DIR [--distributed True] [--force True]"
     )
 
 
@@ -305,8 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         check_command(argv)
         resuming = resume_argv(argv)
         if resuming:
-            run_dir, algo, distributed = resuming
-            peers = api.join(distributed, None, run_dir)
+            run_dir, algo, switches = resuming
+            peers = api.join(switches["distributed"], None, run_dir)
             config = api.distribute(api.saved_config(run_dir, algo), peers, Path(run_dir))
         elif argv[0] not in HELP:
             check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
@@ -315,7 +325,7 @@ def main(argv: list[str] | None = None) -> int:
         return bad_input(error)
     if resuming:
         try:
-            return trained(config, Path(run_dir), peers)
+            return trained(config, Path(run_dir), peers, switches["force"])
         except ConfigError as error:  # a checkpoint that does not fit: read before anything compiles
             return bad_input(error, checkpoint_read=True)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")

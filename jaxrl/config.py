@@ -70,6 +70,11 @@ RUN_FLAGS = {
         bool,
         "off-policy: put the replay buffer in checkpoints; False keeps them small and a resume refills it (default True)",
     ),
+    "force": (
+        bool,
+        "start even where the memory the run needs (estimated before anything is allocated) exceeds what is free "
+        "(default False)",
+    ),
     "track": (
         bool,
         "log to Weights & Biases too (pip install 'jaxrl[wandb]'; WANDB_MODE=offline works without a network)",
@@ -113,6 +118,7 @@ class RunConfig:
     backend: str = "envpool"  # which library steps the envs: "envpool", "gymnax" or "gymnasium"
     processes: int = 1  # `--distributed`: how many processes share the population
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
+    memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
     capture_video: int | None = None  # env steps per member between recorded games
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
@@ -165,6 +171,10 @@ def unknown_flag(name: str, known, command: str) -> ConfigError:
     close = difflib.get_close_matches(flag(name), [flag(k) for k in known], n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
     return ConfigError(f"unknown flag {flag(name)} for jaxrl {command}{hint}")
+
+
+# Flags that steer this one command and are no setting of the run: config.json does not keep them.
+STEERING = ("config", "distributed", "force")
 
 
 def setting_types(algorithm: Algorithm) -> dict[str, type]:
@@ -231,7 +241,7 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object")
     # records of how the run was made, not settings: --config takes the shared ones
-    records = ("static", "hyper", "env_options", "sweep", "processes", "env_object")
+    records = ("static", "hyper", "env_options", "sweep", "processes", "memory", "env_object")
     flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
         settings = data.get(section) or {}
@@ -279,7 +289,7 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
     static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
     hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     # what a config.json may hold: every setting but the flags that only steer this command
-    types = {key: kind for key, kind in setting_types(algorithm).items() if key not in ("config", "distributed")}
+    types = {key: kind for key, kind in setting_types(algorithm).items() if key not in STEERING}
     from_file = load_config_file(options["config"], types) if options.get("config") else {}
     if from_file.get("algo", algorithm.name) != algorithm.name:
         raise ConfigError(

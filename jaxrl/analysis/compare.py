@@ -43,7 +43,12 @@ def find_run_dirs(path: str) -> list[Path]:
         raise CompareError(f"{path}: no such file or directory")
     if (root / "config.json").is_file():
         return [root]
-    run_dirs = sorted(config.parent for config in root.rglob("config.json"))
+    # hidden folders are not runs (a run dir that a kill stopped before it was renamed into place)
+    run_dirs = sorted(
+        config.parent
+        for config in root.rglob("config.json")
+        if not any(part.startswith(".") for part in config.relative_to(root).parts)
+    )
     if not run_dirs:
         raise CompareError(f"{path}: no runs found (no config.json in it or below it)")
     return run_dirs

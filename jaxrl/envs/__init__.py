@@ -11,8 +11,8 @@ from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES, UnknownEnvError, continuous_actions, env_family, env_seeds, is_atari_id
 
 __all__ = [
-    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "is_atari_id", "make_env", "resolve_env_id",
-    "resolve_env_object",
+    "Env", "EnvSpec", "Step", "UnknownEnvError", "env_family", "env_seeds", "env_spec", "is_atari_id", "make_env",
+    "resolve_env_id", "resolve_env_object",
 ]  # fmt: skip
 
 BACKENDS = ("envpool", "gymnasium", "gymnax")
@@ -64,7 +64,7 @@ def resolve_env_id(name: str, backend: str | None = None) -> tuple[str, str]:
             f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {envpool_backend.rom_dir()}; reinstall envpool"
         )
     if backend != "envpool" and gymnasium_backend.registered(env_id):
-        gymnasium_backend.make(env_id, [0]).close()  # raises, with the reason, if jaxrl cannot train on it
+        gymnasium_backend.spec(env_id)  # raises, with the reason, if jaxrl cannot train on it
         return env_id, "gymnasium"
     candidates = list(ALIASES) + known + [f"{game}-MinAtar" for game in gymnax_backend.MINATAR_GAMES]
     close = difflib.get_close_matches(name, candidates, n=1)
@@ -81,13 +81,23 @@ def resolve_env_object(env, params) -> str:
     return label
 
 
+def backend_module(backend: str):
+    return {"gymnasium": gymnasium_backend, "gymnax": gymnax_backend}.get(backend, envpool_backend)
+
+
 def make_env(env_id: str, seeds: list[int], backend: str = "envpool", instance=None, **options) -> Env:
     """One pool with an env per seed. `options` are backend settings (Atari preprocessing);
     `instance`: a gymnax-API (env, params) from Python."""
     if backend == "gymnax":
         return gymnax_backend.make(env_id, seeds, instance=instance)
-    module = gymnasium_backend if backend == "gymnasium" else envpool_backend
-    return module.make(env_id, seeds, **options)
+    return backend_module(backend).make(env_id, seeds, **options)
+
+
+def env_spec(env_id: str, backend: str = "envpool", instance=None, **options) -> EnvSpec:
+    """What a pool of this env would be (shapes, dtypes, actions), without making one."""
+    if backend == "gymnax":
+        return gymnax_backend.spec(env_id, instance)
+    return backend_module(backend).spec(env_id, **options)
 
 
 def video_refusal(env_id: str, backend: str, instance=None) -> str | None:
@@ -96,7 +106,6 @@ def video_refusal(env_id: str, backend: str, instance=None) -> str | None:
     for a JAX env with image observations (MinAtar), as a colour picture of the channels."""
     if backend != "gymnax" or gymnasium_backend.registered(env_id):
         return None
-    env, params = instance if instance is not None else gymnax_backend.named(env_id)
-    if len(gymnax_backend.spec_of(env, params, env_id).obs_shape) == 3:
+    if len(gymnax_backend.spec(env_id, instance).obs_shape) == 3:
         return None
     return f"cannot draw {env_id}: gymnasium has no such env and its observations are not images"

@@ -80,38 +80,47 @@ def quiet_gymnasium() -> None:
     warnings.filterwarnings("ignore", message=".*precision lowered by casting.*", category=UserWarning)
 
 
-def make(
-    env_id: str,
-    seeds: list[int],
-    *,
-    frame_size: int = 84,
-    episodic_life: bool = True,
-    reward_clip: bool = True,
-    noop_max: int = 30,
-    num_threads: int = 0,
-) -> Env:
+def pool_options(
+    env_id: str, *, frame_size: int = 84, episodic_life: bool = True, reward_clip: bool = True, noop_max: int = 30
+) -> dict:
+    """EnvPool's settings for an id: for Atari, the standard (Machado-free) setup used by CleanRL:
+    frameskip 4, 4-frame stack, grayscale, noop starts, fire reset, no sticky actions."""
+    if not is_atari_id(env_id):
+        return {}
+    return dict(
+        img_height=frame_size,
+        img_width=frame_size,
+        episodic_life=episodic_life,
+        reward_clip=reward_clip,
+        noop_max=noop_max,
+        repeat_action_probability=0.0,
+    )
+
+
+def spec_of(env_id: str, observation_space, action_space) -> EnvSpec:
+    return EnvSpec(
+        env_id=env_id,
+        obs_shape=tuple(observation_space.shape),
+        obs_dtype=np.dtype(observation_space.dtype).name,
+        num_actions=int(action_space.n),
+        is_atari=is_atari_id(env_id),
+    )
+
+
+def spec(env_id: str, **options) -> EnvSpec:
+    """The EnvSpec of a pool, from EnvPool's registry, without making one."""
+    quiet_gymnasium()
+    registered = registry().make_spec(env_id, **pool_options(env_id, **options))
+    return spec_of(env_id, registered.observation_space, registered.action_space)
+
+
+def make(env_id: str, seeds: list[int], *, num_threads: int = 0, **options) -> Env:
+    """One pool with an env per seed; `options`: the Atari preprocessing (`pool_options`)."""
     quiet_gymnasium()
     atari = is_atari_id(env_id)
     kwargs = dict(env_type="gymnasium", num_envs=len(seeds), seed=list(seeds), num_threads=num_threads)
-    if atari:
-        # The standard (Machado-free) setup used by CleanRL: frameskip 4, 4-frame stack,
-        # grayscale, noop starts, fire reset, no sticky actions.
-        kwargs.update(
-            img_height=frame_size,
-            img_width=frame_size,
-            episodic_life=episodic_life,
-            reward_clip=reward_clip,
-            noop_max=noop_max,
-            repeat_action_probability=0.0,
-        )
-    pool = registry().make(env_id, **kwargs)
-    spec = EnvSpec(
-        env_id=env_id,
-        obs_shape=tuple(pool.observation_space.shape),
-        obs_dtype=np.dtype(pool.observation_space.dtype).name,
-        num_actions=int(pool.action_space.n),
-        is_atari=atari,
-    )
+    pool = registry().make(env_id, **kwargs, **pool_options(env_id, **options))
+    spec = spec_of(env_id, pool.observation_space, pool.action_space)
     handle, _recv, _send, xla_step = pool.xla()
 
     def reset():

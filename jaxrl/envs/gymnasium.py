@@ -254,6 +254,34 @@ class HostPool:
             game.env.close()
 
 
+def checked_spec(env_id: str, env, frame_size: int) -> EnvSpec:
+    """The EnvSpec of a pool of this gymnasium env, or UnknownEnvError (one line) if jaxrl cannot
+    train on its spaces."""
+    atari = gymnasium_id(env_id).startswith("ALE/")
+    space, observations = env.action_space, env.observation_space
+    spaces = gymnasium_with_ale().spaces
+    if not isinstance(space, spaces.Discrete):
+        raise continuous_actions(env_id, type(space).__name__)
+    if atari:
+        return EnvSpec(env_id, (STACK, frame_size, frame_size), "uint8", int(space.n), True)
+    if not (isinstance(observations, spaces.Box) and len(observations.shape) == 1):
+        raise UnknownEnvError(
+            f"{env_id} observes a {type(observations).__name__}{list(observations.shape or [])}; jaxrl's networks "
+            "take vectors (a 1-D Box) or Atari frames"
+        )
+    return EnvSpec(env_id, tuple(observations.shape), "float32", int(space.n), False)
+
+
+def spec(env_id: str, frame_size: int = 84, **_options) -> EnvSpec:
+    """The EnvSpec of a pool, from one env made and closed."""
+    gym_id = gymnasium_id(env_id)
+    env = new_env(gym_id, gym_id.startswith("ALE/"))
+    try:
+        return checked_spec(env_id, env, frame_size)
+    finally:
+        env.close()
+
+
 def make(
     env_id: str,
     seeds: list[int],
@@ -271,26 +299,15 @@ def make(
     gym_id = gymnasium_id(env_id)
     atari = gym_id.startswith("ALE/")
     envs = [new_env(gym_id, atari)]
-    space = envs[0].action_space
-    spaces = gymnasium_with_ale().spaces
-    if not isinstance(space, spaces.Discrete):
+    try:
+        spec = checked_spec(env_id, envs[0], frame_size)
+    except UnknownEnvError:
         envs[0].close()
-        raise continuous_actions(env_id, type(space).__name__)
-    observations = envs[0].observation_space
-    if not atari and not (isinstance(observations, spaces.Box) and len(observations.shape) == 1):
-        envs[0].close()
-        raise UnknownEnvError(
-            f"{env_id} observes a {type(observations).__name__}{list(observations.shape or [])}; jaxrl's networks "
-            "take vectors (a 1-D Box) or Atari frames"
-        )
+        raise
     envs += [new_env(gym_id, atari) for _ in seeds[1:]]
     games = [as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max) for env in envs]
-    if atari:
-        obs_shape, obs_dtype = (STACK, frame_size, frame_size), np.uint8
-    else:
-        obs_shape, obs_dtype = tuple(envs[0].observation_space.shape), np.float32
+    obs_shape, obs_dtype = spec.obs_shape, np.dtype(spec.obs_dtype)
     pool = HostPool(games, seeds, obs_shape, obs_dtype)
-    spec = EnvSpec(env_id, obs_shape, np.dtype(obs_dtype).name, int(space.n), atari)
 
     n = len(seeds)
     handle_shape = jax.ShapeDtypeStruct((), jnp.int32)

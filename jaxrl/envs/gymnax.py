@@ -175,6 +175,11 @@ def spec_of(env, params, label: str) -> EnvSpec:
     return inspected(env, params, label)[0]
 
 
+def spec(env_id: str, instance: tuple[Any, Any] | None = None) -> EnvSpec:
+    """The spec of a gymnax id, a `module:factory` id, or (`instance`) an env object from Python."""
+    return spec_of(*(instance if instance is not None else named(env_id)), env_id)
+
+
 def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None) -> Env:
     """A pool of len(seeds) copies of the env; env i's keys come from seeds[i]. `instance`:
     (env, params) from Python (then `env_id` is only its label)."""

@@ -26,9 +26,10 @@ def event_records(path: Path):
     yield from RawEventFileLoader(str(path)).Load()
 
 
-def truncate_events(member_dir: Path, last_step: int) -> None:
+def truncate_events(member_dir: Path, last_step: int) -> bool:
     """Leaves in `member_dir` one event file holding each summary logged at a step <= last_step
-    once: a resumed run logs again what came after its checkpoint.
+    once: a resumed run logs again what came after its checkpoint. Returns whether there was
+    any event file.
 
     Safe to interrupt: the merged file is written aside (under a name no reader takes for events),
     replaces the oldest file atomically, and the others are deleted after it, so an interrupted
@@ -36,7 +37,7 @@ def truncate_events(member_dir: Path, last_step: int) -> None:
     """
     files = sorted(member_dir.glob(EVENT_FILES))
     if not files:
-        return
+        return False
     kept, seen = [], set()
     for path in files:
         for raw in event_records(path):
@@ -58,6 +59,7 @@ def truncate_events(member_dir: Path, last_step: int) -> None:
     os.replace(merged, files[0])
     for path in files[1:]:
         path.unlink()
+    return True
 
 
 class EventFile:
@@ -91,13 +93,13 @@ class TensorBoard:
         self.writers: list[EventFile] = []
 
     def open(self, run: RunInfo) -> None:
-        if run.resume_step is not None:
-            for name in run.names:
-                truncate_events(run.run_dir / name, run.resume_step)
+        resumed = [
+            run.resume_step is not None and truncate_events(run.run_dir / name, run.resume_step) for name in run.names
+        ]
         self.writers = [EventFile(run.run_dir / name) for name in run.names]
         table = "|param|value|\n|-|-|\n" + "\n".join(f"|{key}|{value}|" for key, value in run.settings.items())
-        if run.resume_step is None:
-            for writer in self.writers:
+        for writer, continued in zip(self.writers, resumed, strict=True):
+            if not continued:  # a new member run (or one a kill stopped before it logged anything)
                 writer.add_summary(text("hyperparameters", table), 0)
 
     def log_chunk(self, metrics: dict, elapsed_s: float) -> None:

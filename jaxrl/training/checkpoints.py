@@ -2,15 +2,20 @@
 
 Orbax writes each checkpoint into a temporary folder and renames it into place once complete,
 so a kill at any moment leaves the previous checkpoints whole; it keeps the latest K. A
-checkpoint holds two items: `state`, the device arrays (networks, optimizer state, replay, keys,
-counters), and `host`, a JSON record of the loop's own progress (iterations done, steps to
-target, elapsed time), so a resumed run continues as if it had not stopped.
+checkpoint holds up to three items: `state`, the device arrays (networks, optimizer state, keys,
+counters), `replay`, an off-policy agent's replay buffer as .npy files streamed a block at a time
+(`jaxrl.training.replay_files`), and `host`, a JSON record of the loop's own progress (iterations
+done, steps to target, elapsed time), so a resumed run continues as if it had not stopped.
 """
 
 import contextlib
+import dataclasses
+import functools
 import importlib
+import shutil
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +27,7 @@ from jaxrl.core.population import init_learning
 from jaxrl.core.programs import ENV_FIELDS, SAVED_FIELDS, RunnerState
 from jaxrl.core.types import Agent
 from jaxrl.errors import CheckpointError
+from jaxrl.training import replay_files
 
 CHECKPOINT_EVERY_S = 600.0  # the default: at most 10 minutes of training lost to a crash
 ENV_HANDLE = "env"  # a JAX env's handle in a checkpoint: its envs' states and keys, leaves [P, E, ...]
@@ -38,14 +44,14 @@ def drop_replay(algorithm: Algorithm, agent_state):
     return agent_state.replace(**{algorithm.replay: None}) if algorithm.replay else agent_state
 
 
-def without_replay(algorithm: Algorithm, learning: dict, with_replay: bool) -> dict:
-    return learning if with_replay else dict(learning, agent=drop_replay(algorithm, learning["agent"]))
+def without_replay(algorithm: Algorithm, learning: dict) -> dict:
+    return dict(learning, agent=drop_replay(algorithm, learning["agent"]))
 
 
-def checkpoint_like(algorithm: Algorithm, agent: Agent, seeds, hyper, with_replay: bool) -> dict:
-    """The ShapeDtypeStructs of a checkpoint of this population, nothing computed."""
+def checkpoint_like(algorithm: Algorithm, agent: Agent, seeds, hyper) -> dict:
+    """The ShapeDtypeStructs of the `state` item of this population's checkpoint, nothing computed."""
     shapes = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(seeds), hyper)
-    return without_replay(algorithm, shapes, with_replay)
+    return without_replay(algorithm, shapes)
 
 
 def env_part(state: RunnerState, handle) -> dict:
@@ -56,10 +62,10 @@ def env_part(state: RunnerState, handle) -> dict:
     return {**{name: getattr(state, name) for name in ENV_FIELDS}, ENV_HANDLE: env}
 
 
-def saved_state(algorithm: Algorithm, state: RunnerState, with_replay: bool, handle=None) -> dict:
-    """The part of the state a checkpoint holds (SAVED_FIELDS); with a JAX env's `handle`, its
-    side too (env_part)."""
-    saved = without_replay(algorithm, {name: getattr(state, name) for name in SAVED_FIELDS}, with_replay)
+def saved_state(algorithm: Algorithm, state: RunnerState, handle=None) -> dict:
+    """The part of the state the checkpoint's `state` item holds (SAVED_FIELDS, the replay apart);
+    with a JAX env's `handle`, its side too (env_part)."""
+    saved = without_replay(algorithm, {name: getattr(state, name) for name in SAVED_FIELDS})
     return saved if handle is None else {**saved, **env_part(state, handle)}
 
 
@@ -71,17 +77,21 @@ def resumed_handle(saved: dict, handle):
     return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), saved[ENV_HANDLE])
 
 
-def resumed_state(algorithm: Algorithm, fresh: RunnerState, saved: dict) -> RunnerState:
-    """A fresh state, whose envs have just restarted, carrying a checkpoint's learning. A replay
-    left out of the checkpoint is the fresh, empty one (learning waits until it refills); a saved
-    one loses each env's last transition, whose next observation the restart discarded (unless
-    the checkpoint holds a JAX env, whose episodes go on)."""
+def replay_of(algorithm: Algorithm, state: RunnerState):
+    """The state's replay buffer (leaves [members, ...]), None for on-policy agents."""
+    return getattr(state.agent, algorithm.replay) if algorithm.replay else None
+
+
+def resumed_state(algorithm: Algorithm, fresh: RunnerState, saved: dict, replay=None) -> RunnerState:
+    """A fresh state, whose envs have just restarted, carrying a checkpoint's learning. `replay`:
+    the checkpoint's replay (read into the fresh state's buffers), else the fresh, empty one
+    (learning waits until it refills); a saved one loses each env's last transition, whose next
+    observation the restart discarded (unless the checkpoint holds a JAX env, whose episodes go on)."""
     agent = saved["agent"]
     saved = {name: value for name, value in saved.items() if name != ENV_HANDLE}
     if algorithm.replay:
-        replay = getattr(agent, algorithm.replay)
         if replay is None:
-            replay = getattr(fresh.agent, algorithm.replay)
+            replay = replay_of(algorithm, fresh)
         elif "obs" not in saved:
             replay = jax.vmap(buffers.drop_pending)(replay)
         agent = agent.replace(**{algorithm.replay: replay})
@@ -97,7 +107,42 @@ def manager(run_dir: Path | str, keep: int = 3, create: bool = False):
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=create)
     # PyTree rather than Standard handler for the arrays: the same files, plus partial restores
     handlers = {"state": ocp.PyTreeCheckpointHandler(), "host": ocp.JsonCheckpointHandler()}
+    handlers["replay"] = replay_item().handler()
     return ocp.CheckpointManager(checkpoint_dir(run_dir).resolve(), options=options, item_handlers=handlers)
+
+
+@functools.cache
+def replay_item():
+    """The orbax item handler of the replay and its save and restore arguments, defined when the
+    first checkpoint imports orbax. Every process writes its own members' files; orbax makes the
+    checkpoint's folder, and renames it into place once every item is written."""
+    ocp = orbax()
+
+    class ReplayHandler(ocp.CheckpointHandler):
+        def save(self, directory, args) -> None:
+            replay_files.save(Path(directory), args.groups)
+
+        def restore(self, directory, args):
+            return replay_files.restore(Path(directory), args.into, args.members)
+
+    @ocp.args.register_with_handler(ReplayHandler, for_save=True)
+    @dataclasses.dataclass
+    class ReplaySave(ocp.args.CheckpointArgs):
+        groups: list  # (members of the population, their replay with leaves [members, ...])
+
+    @ocp.args.register_with_handler(ReplayHandler, for_restore=True)
+    @dataclasses.dataclass
+    class ReplayRestore(ocp.args.CheckpointArgs):
+        into: Any  # buffers of the members' shapes to read into (donated)
+        members: range
+
+    return ReplayItem(ReplayHandler, ReplaySave, ReplayRestore)
+
+
+class ReplayItem(NamedTuple):
+    handler: type
+    save: type
+    restore: type
 
 
 def leaf_shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -139,13 +184,18 @@ class Checkpointer:
             return env_steps - self.last_step >= self.every_steps
         return time.monotonic() - self.last_time >= CHECKPOINT_EVERY_S
 
-    def save(self, env_steps: int, state, host: dict) -> None:
+    def save(self, env_steps: int, state, host: dict, replay: list | None = None) -> None:
+        """`replay`: (members of the population, their replay) per group of this process; None:
+        the checkpoint holds no replay."""
         ocp = orbax()
         if self.manager is None:
             self.manager = manager(self.run_dir, self.keep, create=True)
         if env_steps in self.manager.all_steps():  # already saved at this step (a resumed, finished run)
             return
-        args = ocp.args.Composite(state=ocp.args.PyTreeSave(state), host=ocp.args.JsonSave(host))
+        items = {"state": ocp.args.PyTreeSave(state), "host": ocp.args.JsonSave(host)}
+        if replay is not None:
+            items["replay"] = replay_item().save(replay)
+        args = ocp.args.Composite(**items)
         self.manager.save(env_steps, args=args)
         self.manager.wait_until_finished()
         self.last_step, self.last_time = env_steps, time.monotonic()
@@ -155,15 +205,40 @@ class Checkpointer:
             self.manager.close()
 
 
+def complete_step(run_dir: Path | str) -> int | None:
+    """The env step of the newest complete checkpoint; None if there is none yet (a run stopped
+    before its first one)."""
+    if not checkpoint_dir(run_dir).is_dir():
+        return None
+    with manager(run_dir) as checkpoints:
+        return checkpoints.latest_step()
+
+
 def latest_step(run_dir: Path | str) -> int:
     """The env step of the newest complete checkpoint; CheckpointError if there is none."""
-    if not checkpoint_dir(run_dir).is_dir():
+    step = complete_step(run_dir)
+    if step is None and not checkpoint_dir(run_dir).is_dir():
         raise CheckpointError(f"{run_dir}: no checkpoints/ folder (was it written by jaxrl train?)")
-    with manager(run_dir) as checkpoints:
-        step = checkpoints.latest_step()
     if step is None:
         raise CheckpointError(f"{checkpoint_dir(run_dir)}: no complete checkpoint in it")
     return step
+
+
+# orbax writes a checkpoint as <step>.orbax-checkpoint-tmp-<time>/ and renames it to <step>/
+# once complete: a folder still so named was cut short by a kill.
+UNFINISHED = ".orbax-checkpoint-tmp"
+
+
+def remove_unfinished(run_dir: Path | str) -> list[int]:
+    """Deletes the checkpoints a kill cut short (orbax would warn of them at the next save) and
+    returns their env steps."""
+    folder = checkpoint_dir(run_dir)
+    if not folder.is_dir():
+        return []
+    cut = [path for path in folder.iterdir() if UNFINISHED in path.name]
+    for path in cut:
+        shutil.rmtree(path)
+    return sorted(int(path.name.partition(".")[0]) for path in cut if path.name.partition(".")[0].isdigit())
 
 
 @contextlib.contextmanager
@@ -187,6 +262,16 @@ def restore_record(run_dir: Path | str, step: int) -> dict:
     ocp = orbax()
     with reading(run_dir, step) as checkpoints:
         return checkpoints.restore(step, args=ocp.args.Composite(host=ocp.args.JsonRestore()))["host"]
+
+
+def restore_replay(run_dir: Path | str, step: int, into, members: range):
+    """The replay of `members` from the checkpoint at `step`, read into `into` (the fresh
+    buffers of those members, donated); None if the checkpoint holds no replay."""
+    with reading(run_dir, step) as checkpoints:
+        if not (checkpoint_dir(run_dir) / str(step) / "replay").is_dir():
+            return None
+        restore = replay_item().restore(into, members)
+        return checkpoints.restore(step, args=orbax().args.Composite(replay=restore))["replay"]
 
 
 def restore_state(run_dir: Path | str, like, step: int, partial: bool = False):

@@ -160,7 +160,7 @@ def restore_agents(parts, population: Population, run_dir: Path, step: int, memb
     """The agent states of `members` (leaves [members, ...]) from the checkpoint at `step`, read
     without the replay."""
     seeds = np.asarray(population.seeds, np.int32)
-    like = checkpoints.checkpoint_like(parts.algorithm, parts.agent, seeds, population.hyper, with_replay=False)
+    like = checkpoints.checkpoint_like(parts.algorithm, parts.agent, seeds, population.hyper)
     saved = checkpoints.restore_state(run_dir, like, step, partial=True)
     return jax.tree.map(lambda x: x[np.asarray(members)], saved["agent"])
 

@@ -10,6 +10,7 @@ computes exactly what it computes in a one-device run (same seeds, same env seed
 checkpoint holds the whole population, whatever the number of devices that wrote it.
 """
 
+import ctypes
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -17,10 +18,11 @@ import jax
 import numpy as np
 
 from jaxrl.config import RunConfig
+from jaxrl.core import buffers
 from jaxrl.core.programs import Programs
 from jaxrl.core.types import Agent, Env
 from jaxrl.training.assembly import Assembly, assemble
-from jaxrl.training.checkpoints import drop_replay, env_part, resumed_handle, resumed_state, saved_state
+from jaxrl.training.checkpoints import drop_replay, env_part, replay_of, resumed_handle, resumed_state, saved_state
 from jaxrl.training.population import Population
 
 
@@ -65,6 +67,20 @@ def host_metrics(groups: list[list[dict]]) -> dict:
     }
 
 
+# A state this big (a replay) is allocated only after the programs are compiled and the memory
+# the compiler used is handed back: XLA:CPU needs ~1.5 GB transiently for Pong DQN's unrolled update.
+ALLOCATE_AFTER_COMPILING = 64 << 20
+
+
+def release_freed_memory() -> None:
+    """Hands the heap's freed pages back to the OS (glibc keeps them otherwise: the peak RSS would
+    carry the compiler's transient gigabyte on top of the replay). A no-op where there is no glibc."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, device):
     """`programs.init` on the default device, with the env-stepping program compiled on a second
     thread meanwhile. Returns (state, handle).
@@ -72,8 +88,9 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     `collect` holds EnvPool's XLA call, which embeds the pool's address, so JAX's persistent
     cache cannot serve it: every process compiles it (0.3 s for CartPole here). XLA compiles
     without the GIL, so the initial state and the update (which the cache serves) are made at
-    the same time. Lowered here with the arguments the loop calls them with, outside any
-    device context, the jitted functions then find both compiled."""
+    the same time: unless the state is big (ALLOCATE_AFTER_COMPILING), then memory goes first.
+    Lowered here with the arguments the loop calls them with, outside any device context, the
+    jitted functions then find both compiled."""
     handle, obs = env.reset()
     handle = jax.device_put(handle, device)
     placed = jax.sharding.SingleDeviceSharding(device)  # `hyper` lives on the device: so does all else
@@ -81,13 +98,18 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     def on_device(shapes):
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placed), shapes)
 
-    collect = programs.collect.lower(on_device(jax.eval_shape(programs.start, seeds, hyper, obs)), handle)
+    shapes = on_device(jax.eval_shape(programs.start, seeds, hyper, obs))
+    big = buffers.nbytes(shapes) >= ALLOCATE_AFTER_COMPILING
+    collect = programs.collect.lower(shapes, handle)
     with ThreadPoolExecutor(1) as pool:
         compiled = pool.submit(collect.compile)
-        state = programs.start(seeds, hyper, obs)
+        state = None if big else programs.start(seeds, hyper, obs)
         state_after, _, traj, ended = on_device(collect.out_info)
         programs.update.lower(state_after, traj, ended, hyper).compile()
         compiled.result()
+    if big:
+        release_freed_memory()
+        state = programs.start(seeds, hyper, obs)
     return state, handle
 
 
@@ -133,8 +155,10 @@ class Fleet:
     def agent(self) -> Agent:
         return self.groups[0].parts.agent
 
-    def init(self, saved: dict | None = None) -> None:
-        """Fresh members, or (`saved`: a checkpoint's arrays) resumed ones on restarted envs."""
+    def init(self, saved: dict | None = None, read_replay=None) -> None:
+        """Fresh members, or (`saved`: a checkpoint's `state` arrays) resumed ones on restarted
+        envs; `read_replay(members, into)`: the checkpoint's replay of these members (of this
+        process) read into the fresh buffers `into`, or None."""
         for group in self.groups:
             if len(self.groups) == 1 and not group.env.jax_native:
                 state, handle = started_compiling(group.programs, group.env, group.seeds, group.hyper, group.device)
@@ -144,7 +168,8 @@ class Fleet:
             if saved is not None:
                 with jax.default_device(group.device):
                     member_saved = jax.device_put(slice_members(saved, group.members), group.device)
-                    state = resumed_state(self.algorithm, state, member_saved)
+                    replay = read_replay(group.members, replay_of(self.algorithm, state)) if read_replay else None
+                    state = resumed_state(self.algorithm, state, member_saved, replay)
                     handle = resumed_handle(member_saved, handle)
             self.states.append(state)
             self.handles.append(jax.device_put(handle, group.device))
@@ -160,12 +185,13 @@ class Fleet:
             metrics.append(group_metrics)
         return host_metrics(metrics)
 
-    def saved(self, with_replay: bool) -> dict:
-        """What a checkpoint holds of every member; with a JAX env, the envs' side too."""
+    def saved(self) -> dict:
+        """The `state` item of a checkpoint: every member's, as host arrays; with a JAX env, the
+        envs' side too."""
         jax_env = self.groups[0].env.jax_native
         return join_members(
             [
-                saved_state(self.algorithm, state, with_replay, handle if jax_env else None)
+                saved_state(self.algorithm, state, handle if jax_env else None)
                 for state, handle in zip(self.states, self.handles, strict=True)
             ]
         )
@@ -179,6 +205,14 @@ class Fleet:
         shapes = jax.eval_shape(lambda: env_part(*group.programs.init(group.seeds, group.hyper)))
         count = len(self.groups)  # every group alike: the population is their concatenation
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct((x.shape[0] * count, *x.shape[1:]), x.dtype), shapes)
+
+    def replays(self) -> list[tuple[range, object]]:
+        """(members, their replay on the device) per group: the `replay` item, group by group
+        (never joined into one host copy)."""
+        return [
+            (group.members, replay_of(self.algorithm, state))
+            for group, state in zip(self.groups, self.states, strict=True)
+        ]
 
     def diverged_at(self) -> np.ndarray:
         return np.concatenate([np.asarray(jax.device_get(state.diverged_at)) for state in self.states])

@@ -4,6 +4,7 @@ stops on request, and writes summary.json. All the host I/O of a run lives here 
 programs it runs are the core's."""
 
 import contextlib
+import dataclasses
 import time
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from jaxrl.config import RunConfig
 from jaxrl.logs.base import Loggers, RunInfo
 from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
-from jaxrl.training import checkpoints
+from jaxrl.training import checkpoints, memory
 from jaxrl.training.assembly import num_iterations as iterations_of
 from jaxrl.training.distributed import Peers
 from jaxrl.training.evaluation import record
@@ -38,6 +39,7 @@ def train(
     resume: Path | str | None = None,
     should_stop=None,
     peers: Peers | None = None,
+    force: bool = False,
 ) -> dict:
     """Trains the population described by `config` and writes everything under its run dir.
 
@@ -45,7 +47,8 @@ def train(
     logged but the run's JSON files and checkpoints). `resume`: a run dir to continue from its
     latest checkpoint (its config.json is `config`). `should_stop(env_steps)`: asked after every
     chunk, like a signal, whether to stop now. `peers`: the processes of a distributed run
-    (jaxrl.training.distributed); each trains its share.
+    (jaxrl.training.distributed); each trains its share. `force`: train even where the memory
+    estimate exceeds what is free (else ConfigError, before anything is allocated).
     Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
     """
     start = time.perf_counter()
@@ -55,20 +58,32 @@ def train(
     everyone = population or population_of(algorithm, config)
     mine = peers.members(len(everyone.seeds))
     population = members_slice(everyone, mine)
+    need = memory.estimate(algorithm, config, population)
+    memory.check_fits(need, force)
+    if resume is None:
+        config = dataclasses.replace(config, memory=need.to_json())  # config.json records it
     steps_per_iteration = static.num_envs * static.rollout_steps
     num_iterations = iterations_of(config, static)
     chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
     notes = []  # told to the loggers once they are open
 
+    unset = (None,) * len(everyone.seeds)
+    record = Record(steps_to_target=unset, seconds_to_target=unset, final_return=unset)
+    step = None  # the checkpoint a resumed run continues from
     if resume is None:
         run_dir = open_run_dir(config, peers)
-        unset = (None,) * len(everyone.seeds)
-        record = Record(steps_to_target=unset, seconds_to_target=unset, final_return=unset)
     else:
         run_dir = Path(resume)
-        step = checkpoints.latest_step(run_dir)
-        record = Record.from_json(checkpoints.restore_record(run_dir, step))
-        record = record._replace(restarts=record.restarts + 1)
+        if peers.index == 0:  # (a distributed run's checkpoints are one folder that all processes share)
+            for cut in checkpoints.remove_unfinished(run_dir):
+                notes.append(f"removed the checkpoint at env step {cut:,} that a kill cut short")
+        peers.barrier("unfinished checkpoints removed")
+        step = checkpoints.complete_step(run_dir)
+        if step is None:  # stopped before its first checkpoint: the run starts again, as it began
+            notes.append(f"{run_dir} has no checkpoint yet: training it from the start")
+        else:
+            record = Record.from_json(checkpoints.restore_record(run_dir, step))
+            record = record._replace(restarts=record.restarts + 1)
     if num_iterations * steps_per_iteration != config.total_steps and resume is None:
         notes.append(
             f"training {num_iterations * steps_per_iteration:,} env steps per member "
@@ -84,14 +99,18 @@ def train(
             notes.append(
                 f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each"
             )
-        if resume is None:
+        if step is None:
             fleet.init()
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
-            like = checkpoints.checkpoint_like(
-                algorithm, fleet.agent, population.seeds, population.hyper, config.checkpoint_replay
-            )
+            like = checkpoints.checkpoint_like(algorithm, fleet.agent, population.seeds, population.hyper)
             like.update(fleet.env_like())  # a JAX env's states, kept by its checkpoints
-            fleet.init(peers.to_local(checkpoints.restore_state(run_dir, peers.to_global(like), step)))
+            saved = peers.to_local(checkpoints.restore_state(run_dir, peers.to_global(like), step))
+
+            def read_replay(members: range, into):  # this process's members -> the population's
+                whole = range(mine.start + members.start, mine.start + members.stop)
+                return checkpoints.restore_replay(run_dir, step, into, whole)
+
+            fleet.init(saved, read_replay if config.checkpoint_replay and algorithm.replay else None)
             refills = not config.checkpoint_replay and algorithm.replay is not None
             note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
             notes.append(f"resuming {run_dir} at env step {step:,}{note}")
@@ -104,7 +123,7 @@ def train(
                 names=population.names,
                 settings={"env": config.env, **config.static, **config.hyper},
                 config=config.to_json(),
-                resume_step=None if resume is None else record.env_steps,
+                resume_step=None if resume is None else record.env_steps,  # 0: cut back to the start
                 total_steps=num_iterations * steps_per_iteration,
                 population=len(everyone.seeds),
                 primary=peers.index == 0,
@@ -133,7 +152,10 @@ def train(
                 tuple(optional(s) for s in seconds),
                 tuple(optional(r) for r in finals),
             )
-            saver.save(env_steps, peers.to_global(fleet.saved(config.checkpoint_replay)), host.to_json())
+            replay = None
+            if config.checkpoint_replay and algorithm.replay:
+                replay = [(range(mine.start + m.start, mine.start + m.stop), r) for m, r in fleet.replays()]
+            saver.save(env_steps, peers.to_global(fleet.saved()), host.to_json(), replay)
 
         with StopRequests() as stop:
             all_finished = peers.agree(None, scores.finished(), False)[1]

@@ -94,6 +94,49 @@ def test_kill_9_at_a_random_moment_then_resume_completes_without_gaps_or_duplica
     assert summary["interrupted_by"] is None and summary["runs"][0]["env_steps"] == 30720
 
 
+def test_a_run_killed_before_its_first_checkpoint_trains_again_from_the_start(finished_run, tmp_path):
+    """No checkpoint yet (and a checkpoint a kill cut short): the resume starts the run over in
+    its own dir, logs cut back to the start, and ends exactly as the uninterrupted run did."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    shutil.rmtree(run_dir / "checkpoints")
+    (run_dir / "checkpoints" / "256.orbax-checkpoint-tmp-1234").mkdir(parents=True)  # cut short by a kill
+    (run_dir / "summary.json").unlink()
+    result = resume(run_dir)
+    assert result.returncode == 0, result.stderr
+    assert "removed the checkpoint at env step 256 that a kill cut short" in result.stderr
+    assert "has no checkpoint yet: training it from the start" in result.stderr
+    assert "WARNING" not in result.stderr  # jaxrl's lines, not orbax's
+    assert not list((run_dir / "checkpoints").glob("*orbax-checkpoint-tmp*"))
+    uninterrupted = json.loads((finished_run / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [run["final_return"] for run in summary["runs"]] == [run["final_return"] for run in uninterrupted["runs"]]
+    assert logged_steps(run_dir / "s0") == logged_steps(finished_run / "s0") == [256, 512]
+    for resumed, uninterrupted in zip(
+        jax_leaves(saved_arrays(run_dir)), jax_leaves(saved_arrays(finished_run)), strict=True
+    ):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_kill_9_at_any_moment_once_the_run_dir_exists_then_resume_completes(tmp_path, attempt):
+    """A kill at any moment once the run dir exists, before the first checkpoint included: the run
+    resumes and completes (experiments/bench.py --only kill-resume kills 20 times from the very
+    start, before the run dir exists too)."""
+    process, run_dir = start(tmp_path, "--total-steps", "4096", "--log-every", "512", "--target-return", "1000")
+    while not run_dir.exists():  # then a moment from set-up to the end, the only checkpoint's write included
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.01)
+    time.sleep(random.Random(attempt).uniform(0.0, 3.0))
+    process.kill()
+    process.wait()
+    result = resume(run_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["interrupted_by"] is None and summary["runs"][0]["env_steps"] == 4096
+    assert logged_steps(run_dir / "s0") == list(range(256, 4097, 256))
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_writes_a_checkpoint_and_exits_128_plus_its_number(tmp_path, signum, status):
     process, run_dir = start(tmp_path, *LONG_RUN)
@@ -175,7 +218,8 @@ def test_a_replay_left_out_of_checkpoints_is_refilled_before_learning_resumes(tm
     config = dqn_config(tmp_path, "no-replay", checkpoint_replay=False)
     stopped = train(config, should_stop=lambda env_steps: env_steps >= 2048)
     run_dir = Path(stopped["run_dir"])
-    assert "replay" not in saved_arrays(run_dir)["agent"] or saved_arrays(run_dir)["agent"]["replay"] is None
+    assert saved_arrays(run_dir)["agent"].get("replay") is None
+    assert not (run_dir / "checkpoints" / str(checkpoints.latest_step(run_dir)) / "replay").exists()
 
     train(config, resume=run_dir, progress=True)
     assert "the replay was not checkpointed: learning waits until it refills" in capsys.readouterr().err
@@ -194,15 +238,29 @@ def td_losses(member_dir: Path) -> list[float]:
     return values
 
 
+def saved_replay(run_dir: Path) -> dict:
+    """The latest checkpoint's replay files, by array name (one group of members: the whole population)."""
+    folder = run_dir / "checkpoints" / str(checkpoints.latest_step(run_dir)) / "replay"
+    return {path.name.split(".")[0]: np.load(path) for path in folder.glob("*.npy")}
+
+
 def test_a_checkpointed_replay_comes_back_and_goes_on_filling(tmp_path):
     config = dqn_config(tmp_path, "replay")
     stopped = train(config, should_stop=lambda env_steps: env_steps >= 2048)
     run_dir = Path(stopped["run_dir"])
-    assert int(np.asarray(saved_arrays(run_dir)["agent"]["replay"]["count"])[0]) == 2048 // 8  # steps per env
+    saved = saved_replay(run_dir)
+    assert int(saved["count"][0]) == 2048 // 8  # steps per env
+    assert (
+        saved["obs"].shape[:2] == (1, 4096 // 8 + 1) and saved["valid"][0, : 2048 // 8 - 1].mean() > 0.9
+    )  # reset steps aside
 
     summary = train(config, resume=run_dir)
     assert summary["interrupted_by"] is None and summary["runs"][0]["env_steps"] == 4096
-    assert int(np.asarray(saved_arrays(run_dir)["agent"]["replay"]["count"])[0]) == 4096 // 8
+    resumed = saved_replay(run_dir)
+    assert int(resumed["count"][0]) == 4096 // 8
+    # what was stored before the stop is still there (but for each env's last step: its next obs was lost)
+    np.testing.assert_array_equal(resumed["obs"][0, : 2048 // 8 - 1], saved["obs"][0, : 2048 // 8 - 1])
+    assert not resumed["valid"][0, 2048 // 8 - 1].any()
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +290,6 @@ BAD_RESUMES = {
         None,
         "config.json is damaged (JSONDecodeError",
     ),
-    "no checkpoint": (lambda run_dir: shutil.rmtree(run_dir / "checkpoints"), None, "no checkpoints/ folder"),
     "damaged checkpoint": (damage_arrays, None, "is damaged or does not fit this run: DATA_LOSS"),
     "other network": (
         narrower_network,

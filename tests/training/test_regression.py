@@ -26,9 +26,13 @@ def cpu_signature() -> str:
 
 
 def arrays_digest(run_dir: Path) -> str:
-    """sha256 over every checkpointed array's path and bytes, in path order."""
+    """sha256 over every checkpointed array's path and bytes, in path order (a replay's files
+    count as the agent's `replay` field, where the checkpoints of a33b9d8 kept it)."""
     step = latest_step(run_dir)
-    tree = orbax().PyTreeCheckpointer().restore((checkpoint_dir(run_dir) / str(step) / "state").resolve())
+    folder = checkpoint_dir(run_dir) / str(step)
+    tree = orbax().PyTreeCheckpointer().restore((folder / "state").resolve())
+    if (folder / "replay").is_dir():
+        tree["agent"]["replay"] = {path.name.split(".")[0]: np.load(path) for path in (folder / "replay").glob("*.npy")}
     leaves = []
 
     def walk(prefix: str, node):

@@ -1,0 +1,87 @@
+"""The memory a run will allocate, known before anything is allocated, and the refusal of a run
+that cannot fit (SB3 only warns; a 35 GB replay on a 24 GB machine hangs or is killed).
+
+The state and the rollouts come from `jax.eval_shape` of the very functions that make them, so
+they are exact; the runtime (JAX, the compiled programs and their temporaries, the env pool) is
+an allowance measured on this project's machines (BENCHMARKS.md).
+"""
+
+import os
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.config import RunConfig
+from jaxrl.core.buffers import nbytes
+from jaxrl.core.population import init_learning
+from jaxrl.envs import env_spec
+from jaxrl.errors import ConfigError
+from jaxrl.training.assembly import num_iterations
+from jaxrl.training.population import Population
+
+# Peak RSS beyond state and rollouts, measured (BENCHMARKS.md, "memory"): ~0.4 GiB for CartPole,
+# ~1.4 GiB for Pong DQN, whose 32 unrolled Nature-CNN gradient steps compile to a large program.
+RUNTIME_BYTES = {"vector": 512 << 20, "image": 1536 << 20}
+GB = 1e9
+
+
+class MemoryEstimate(NamedTuple):
+    state_bytes: int  # every member's learning state: networks, optimizer, replay
+    rollout_bytes: int  # one rollout of every member (observations, actions, rewards, flags, extras)
+    runtime_bytes: int  # the allowance for JAX, the compiled programs and the env pool
+
+    @property
+    def total_bytes(self) -> int:
+        return self.state_bytes + self.rollout_bytes + self.runtime_bytes
+
+    def to_json(self) -> dict:
+        return {**self._asdict(), "total_bytes": self.total_bytes}
+
+
+def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEstimate:
+    """What training `population` with `config` will allocate, computed without allocating it."""
+    static = algorithm.Static(**config.static)
+    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
+    agent = algorithm.build(static, spec, num_iterations(config, static))
+    size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps
+    learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)
+    obs = jax.ShapeDtypeStruct((envs, *spec.obs_shape), spec.obs_dtype)
+    member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), learning["agent"])
+    _, extras = jax.eval_shape(agent.act, member, obs, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    obs_bytes = int(np.prod(spec.obs_shape)) * np.dtype(spec.obs_dtype).itemsize
+    # per env and step: observation, action (int32), reward (float32), terminated, truncated, valid
+    step_bytes = obs_bytes + 4 + 4 + 3 + nbytes(extras) // envs
+    # + per env the RunnerState's next observation, prev_done (bool) and running return and length (4 + 4)
+    state = nbytes(learning) + size * envs * (obs_bytes + 1 + 4 + 4)
+    kind = "image" if len(spec.obs_shape) == 3 else "vector"
+    return MemoryEstimate(state, size * envs * steps * step_bytes, RUNTIME_BYTES[kind])
+
+
+def available_bytes() -> tuple[int, str]:
+    """(bytes free for the run, where): the accelerator's free memory, else the host's available
+    memory (Linux's MemAvailable: free plus what the page cache can give back)."""
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return stats["bytes_limit"] - stats.get("bytes_in_use", 0), f"{device.device_kind} ({device.platform})"
+    try:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024, "this machine"
+    except (OSError, KeyError, ValueError):
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine"
+
+
+def check_fits(need: MemoryEstimate, force: bool) -> None:
+    """ConfigError (one line, naming both figures) when the run needs more than is free."""
+    free, where = available_bytes()
+    if need.total_bytes <= free or force:
+        return
+    raise ConfigError(
+        f"the run needs about {need.total_bytes / GB:.1f} GB (learning state {need.state_bytes / GB:.1f} GB, "
+        f"rollouts {need.rollout_bytes / GB:.1f} GB, runtime {need.runtime_bytes / GB:.1f} GB) but {where} has "
+        f"{free / GB:.1f} GB free: lower --buffer-size, --seeds or --num-envs, or pass --force True to try anyway"
+    )
