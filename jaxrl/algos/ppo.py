@@ -37,6 +37,9 @@ class Static:
     clip_vloss: bool = static(True, "clip the value error around the old value, as OpenAI baselines does")
     shared_torso: bool = static(True, "one torso for policy and value (Atari); False: two (CartPole)")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
+    cnn: bool = static(
+        True, "images through a CNN (Nature's, MinAtar's); False: flattened into the MLP (rejax on MinAtar)"
+    )
 
 
 @struct.dataclass
@@ -95,7 +98,7 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
     batch_size = static.num_envs * static.rollout_steps
     minibatch_size = batch_size // static.num_minibatches
     unroll = unroll_gradient_loops(spec.obs_shape)

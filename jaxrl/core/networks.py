@@ -77,9 +77,9 @@ def image_torso(obs_shape: tuple[int, ...]) -> nn.Module:
     return MinAtarCNN() if channels_last(obs_shape) else NatureCNN()
 
 
-def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int]) -> nn.Module:
-    """Images get a CNN (image_torso); flat vectors an MLP."""
-    return image_torso(obs_shape) if is_image(obs_shape) else MLP(tuple(hidden))
+def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int], cnn: bool = True) -> nn.Module:
+    """Images get a CNN (image_torso) unless `cnn` is False; flat vectors an MLP."""
+    return image_torso(obs_shape) if is_image(obs_shape) and cnn else MLP(tuple(hidden))
 
 
 def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
@@ -100,11 +100,12 @@ class ActorCritic(nn.Module):
     obs_shape: tuple[int, ...]
     hidden: Sequence[int] = (64, 64)
     shared: bool = True
+    cnn: bool = True  # False: images flattened into the MLP
 
     @nn.compact
     def __call__(self, obs) -> tuple[jax.Array, jax.Array]:
-        actor_features = make_torso(self.obs_shape, self.hidden)(obs)
-        critic_features = actor_features if self.shared else make_torso(self.obs_shape, self.hidden)(obs)
+        actor_features = make_torso(self.obs_shape, self.hidden, self.cnn)(obs)
+        critic_features = actor_features if self.shared else make_torso(self.obs_shape, self.hidden, self.cnn)(obs)
         logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(actor_features)
         value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic_features)
         return logits, value[..., 0]
