@@ -17,6 +17,7 @@ returns the new episode's first obs; a terminated step returns the new episode's
 
 import importlib
 import importlib.util
+import os
 import sys
 from typing import Any, NamedTuple
 
@@ -105,6 +106,8 @@ def is_factory(name: str) -> bool:
 def from_factory(name: str) -> tuple[Any, Any]:
     """The (env, params) that `package.module:factory` returns, or one line saying why not."""
     module_name, _, attribute = name.partition(":")
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: a module beside the command is found
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
