@@ -34,6 +34,14 @@ $(PEER)/bin/.installed:
 	$(PEER)/bin/pip install --quiet 'stable-baselines3>=2.3' torch==2.13.0 'gymnasium[mujoco]>=1.0'  # MuJoCo: the SAC and PPO peers
 	touch $@
 
+# The gymnax peer, rejax 0.1.3, in its own venv too: it unpacks gymnax 0.x's 5-value step, so it
+# needs gymnax<1.0, while jaxrl runs gymnax 1.0's API.
+REJAX := .venv-rejax
+$(REJAX)/bin/.installed:
+	$(PYTHON) -m venv $(REJAX)
+	$(REJAX)/bin/pip install --quiet 'rejax==0.1.3' 'gymnax<1.0'
+	touch $@
+
 train: $(BIN)/.installed
 	$(BIN)/jaxrl train $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
 
@@ -59,8 +67,8 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check jaxrl tests experiments
 	$(BIN)/ruff format --check jaxrl tests experiments
 
-bench: $(BIN)/.installed $(PEER)/bin/.installed
-	$(BIN)/python experiments/bench.py --peer-python $(PEER)/bin/python $(ARGS)
+bench: $(BIN)/.installed $(PEER)/bin/.installed $(REJAX)/bin/.installed
+	$(BIN)/python experiments/bench.py --peer-python $(PEER)/bin/python --rejax-python $(REJAX)/bin/python $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(PEER) runs .pytest_cache
+	rm -rf $(VENV) $(PEER) $(REJAX) runs .pytest_cache

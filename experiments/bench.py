@@ -22,6 +22,11 @@ into BENCHMARKS.md with the machine it ran on.
   mujoco-sac     SAC HalfCheetah-v4, 100k steps: jaxrl 3 seeds in one population vs SB3 SAC (rl-zoo) 1 seed
   mujoco-ppo     PPO HalfCheetah-v4 and Hopper-v4, 1M steps: jaxrl 3 seeds in one population vs SB3 PPO 1 seed
   sac-scaling    wall-clock of 16 SAC members vs 1 on Pendulum-v1 at a fixed step budget
+  gymnax-rejax   PPO on gymnax's CartPole-v1 (100k steps) and Breakout-MinAtar (1M steps), every seed in
+                 one program: whole process and final greedy returns, jaxrl (cold and warm cache) beside
+                 rejax 0.1.3 with its tuned settings (--rejax-python: a Python with rejax and gymnax<1.0)
+  gymnax-ppo     whole process to 475 of PPO on gymnax's CartPole-v1 beside SB3 PPO (EnvPool's peer row)
+  gymnax-scaling wall-clock of 64 seeds vs 1 seed of PPO on gymnax's CartPole-v1, same steps per member
 """
 
 import argparse
@@ -39,7 +44,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
-    "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling",
+    "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
+    "gymnax-scaling",
 ]  # fmt: skip
 
 
@@ -54,11 +60,13 @@ def whole_process(argv: list[str], env: dict | None = None, cwd: str | None = No
     return time.perf_counter() - start, result.stdout
 
 
-def jaxrl_to_target(algo: str, seed: int, target: float, cache: str, logdir: str, tree: str | None = None) -> dict:
+def jaxrl_to_target(
+    algo: str, seed: int, target: float, cache: str, logdir: str, tree: str | None = None, backend: str | None = None
+) -> dict:
     """`tree`: run the jaxrl package of another source tree (PYTHONPATH), e.g. an older commit."""
     name = f"bench-{algo}-{seed}-{time.time_ns()}"
     argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", "CartPole", "--seed", str(seed)]
-    argv += ["--target-return", str(target)]
+    argv += ["--target-return", str(target), *(["--backend", backend] if backend else [])]
     env = {"JAXRL_CACHE_DIR": cache, **({"PYTHONPATH": tree} if tree else {})}
     wall, _ = whole_process([*argv, "--logdir", logdir, "--name", name], env, cwd=logdir)
     summary = json.loads(Path(logdir, "CartPole-v1", algo, name, "summary.json").read_text())
@@ -85,9 +93,12 @@ def median(rows: list[dict], key: str) -> float | None:
     return statistics.median(values) if values else None
 
 
-def cartpole(peer_python: str, algo: str, seeds: int, targets: tuple[float, ...] = (475.0,)) -> str:
+def cartpole(
+    peer_python: str, algo: str, seeds: int, targets: tuple[float, ...] = (475.0,), backend: str | None = None
+) -> str:
     """jaxrl (cold, then warm cache; one process per target) and SB3 (one process for all
-    targets), interleaved seed by seed. An unsolved run counts with its whole budget's time."""
+    targets), interleaved seed by seed. An unsolved run counts with its whole budget's time.
+    `backend`: jaxrl's (SB3 steps gymnasium's CartPole-v1 either way)."""
     rows = {target: {"sb3": [], "jaxrl cold": [], "jaxrl warm": []} for target in targets}
     with tempfile.TemporaryDirectory() as logdir:
         for seed in range(seeds):
@@ -95,8 +106,8 @@ def cartpole(peer_python: str, algo: str, seeds: int, targets: tuple[float, ...]
                 rows[target]["sb3"].append(result)
             for target in targets:
                 cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # a fresh, empty compilation cache
-                rows[target]["jaxrl cold"].append(jaxrl_to_target(algo, seed, target, cache, logdir))
-                rows[target]["jaxrl warm"].append(jaxrl_to_target(algo, seed, target, cache, logdir))
+                rows[target]["jaxrl cold"].append(jaxrl_to_target(algo, seed, target, cache, logdir, backend=backend))
+                rows[target]["jaxrl warm"].append(jaxrl_to_target(algo, seed, target, cache, logdir, backend=backend))
     return "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets)
 
 
@@ -562,6 +573,50 @@ def sac_scaling(repeats: int) -> str:
     )
 
 
+# The peers' budgets: rejax's configs/gymnax/cartpole.yaml and benchmark/breakout_1m.yaml.
+GYMNAX_BUDGETS = {"CartPole-v1": 100_000, "Breakout-MinAtar": 1_000_000}
+
+
+def gymnax_rejax(rejax_python: str, seeds: int) -> str:
+    """Whole process (training every seed in one program, then 16 greedy games per seed) of rejax
+    and of jaxrl, cold compilation cache then warm, on gymnax's envs; interleaved env by env."""
+    from jaxrl.analysis.statistics import iqm
+
+    lines = [
+        f"| PPO, {seeds} seeds, one program | budget | whole process, s | greedy return per seed | IQM | vs rejax |",
+        "|---|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as logdir:
+        cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # empty: the first jaxrl run compiles
+        for env, budget in GYMNAX_BUDGETS.items():
+            peer = [rejax_python, str(ROOT / "experiments" / "rejax_peer.py"), env, str(seeds)]
+            ours = [sys.executable, str(ROOT / "experiments" / "gymnax_run.py"), env, str(seeds), str(budget), logdir]
+            runs = {"rejax 0.1.3": whole_process(peer)}
+            runs["jaxrl cold"] = whole_process(ours, {"JAXRL_CACHE_DIR": cache})
+            runs["jaxrl warm"] = whole_process(ours, {"JAXRL_CACHE_DIR": cache})
+            rejax_s = runs["rejax 0.1.3"][0]
+            for label, (wall, out) in runs.items():
+                returns = json.loads(out.strip().splitlines()[-1])["returns"]
+                shown = " / ".join(f"{r:.1f}" for r in returns)
+                ratio = "1.00" if label.startswith("rejax") else f"{wall / rejax_s:.2f}x its time"
+                lines.append(f"| {env}: {label} | {budget:,} | {wall:.1f} | {shown} | {iqm(returns):.1f} | {ratio} |")
+    return "\n".join(lines) + "\n\ngoal: jaxrl's whole process <= 0.7x rejax's, its greedy IQM >= rejax's"
+
+
+def gymnax_scaling(repeats: int) -> str:
+    """PPO on gymnax's CartPole-v1, same step budget per member, P = 1 and P = 64, compiled first."""
+    budget = 25_600
+    with tempfile.TemporaryDirectory() as logdir:
+        trainings = {size: fixed_budget_training(logdir, budget, seeds=size, backend="gymnax") for size in (1, 64)}
+        times = fixed_budget_seconds(trainings, repeats)
+    one, many = statistics.median(times[1]), statistics.median(times[64])
+    return (
+        f"| PPO gymnax CartPole-v1, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
+        f"| 1 seed | {one:.2f} | {budget / one:,.0f} |\n| 64 seeds, one program | {many:.2f} | {64 * budget / many:,.0f} |\n"
+        f"\n64 seeds cost {many / one:.2f}x the wall-clock of 1 seed (goal <= 8x); runs: {times}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -574,6 +629,7 @@ def main() -> None:
     parser.add_argument(
         "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
     )
+    parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
     args = parser.parse_args()
     import jax
 
@@ -597,6 +653,9 @@ def main() -> None:
         "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
         "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
         "sac-scaling": lambda: sac_scaling(args.repeats),
+        "gymnax-rejax": lambda: gymnax_rejax(args.rejax_python, max(args.seeds, 5)),
+        "gymnax-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds, backend="gymnax"),
+        "gymnax-scaling": lambda: gymnax_scaling(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

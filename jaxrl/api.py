@@ -20,7 +20,7 @@ import jax
 
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import sweep_report
-from jaxrl.config import RunConfig, check_options, check_value, renderable, resolve
+from jaxrl.config import RunConfig, check_options, check_value, resolve
 from jaxrl.errors import ConfigError
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
@@ -117,15 +117,37 @@ def run(
     return Result(summary, Path(summary["run_dir"]), config, report)
 
 
+def object_of(env: dict) -> tuple | None:
+    """The (env, params) given as `env=`, `env_params=` to resume, evaluate or load; None if none."""
+    unknown = sorted(set(env) - {"env", "env_params"})
+    if unknown:
+        raise ConfigError(f"unexpected keyword {unknown[0]}: only env= and env_params= name the env again")
+    return env_instance(dict(env)) if "env" in env else None
+
+
+def env_instance(options: dict) -> tuple | None:
+    """A gymnax-API env object given as `env=` (with `env_params=`, default: its default_params),
+    taken out of `options`: (env, params); None when `env` is an id (or not given)."""
+    env, params = options.get("env"), options.pop("env_params", None)
+    if env is None or isinstance(env, str):
+        if params is not None:
+            raise ConfigError("env_params goes with an env object (env=my_env), not an env id")
+        return None
+    options["env"] = None
+    return env, getattr(env, "default_params", None) if params is None else params
+
+
 def train(algo: str, *, progress: bool = False, loggers: list | None = None, **options) -> Result:
     """Trains `algo` with these flags (`env=`, `seeds=`, `total_steps=`, any hyperparameter, ...):
     one or many seeds in one compiled program. Returns the summary and the run dir.
+    `env` may also be an env object with gymnax's API, with its `env_params`.
     `loggers`: sinks instead of the default ones (TensorBoard, and W&B with `track=True`)."""
     algorithm = algorithm_named(algo)
+    instance = env_instance(options)
     check_options(algorithm, "train", options)
     distributed, force = options.pop("distributed", None), options.pop("force", None)
     peers = join(distributed, options.get("name"))
-    config = distribute(resolve(algorithm, options), peers)
+    config = distribute(resolve(algorithm, options, instance), peers)
     return run(config, progress, loggers, peers=peers, force=bool(force))
 
 
@@ -135,20 +157,25 @@ def sweep(algo: str, *, random: int | None = None, progress: bool = False, logge
     `(low, high)` or `(low, high, "log")`. Returns the summary with its points ranked by the IQM
     of final return across seeds (95% bootstrap CI), as sweep.md has them."""
     algorithm = algorithm_named(algo)
+    instance = env_instance(options)
     check_options(algorithm, "sweep", options)
     hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     values = {name: python_values(hyper[name], value) for name, value in options.items() if name in hyper}
     run_options = {name: value for name, value in options.items() if name not in hyper}
     distributed, force = run_options.pop("distributed", None), run_options.pop("force", None)
     peers = join(distributed, run_options.get("name"))
-    config = distribute(plan(algorithm, run_options, values, random), peers)
+    config = distribute(plan(algorithm, run_options, values, random, instance), peers)
     return run(config, progress, loggers, peers=peers, force=bool(force))
 
 
-def saved_config(run_dir: str | Path, algo: str | None = None, command: str = "--resume") -> RunConfig:
+def saved_config(
+    run_dir: str | Path, algo: str | None = None, command: str = "--resume", instance: tuple | None = None
+) -> RunConfig:
     """The RunConfig saved in a run dir, checked as a new run's flags would be: resume, eval and
     load (`command`, for the messages) fail here, before anything is built, if it is bad; eval and
-    load also need a complete checkpoint (a resume without one trains the run from its start)."""
+    load also need a complete checkpoint (a resume without one trains the run from its start).
+    `instance`: the (env, params) of a run trained on an env object from Python, which config.json
+    can only name."""
     path = Path(run_dir)
     config_path = path / "config.json"
     if not path.is_dir():
@@ -159,23 +186,40 @@ def saved_config(run_dir: str | Path, algo: str | None = None, command: str = "-
         saved = json.loads(config_path.read_text())
         saved_algo, name = saved["algo"], saved["name"]
         records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
+        env_object = saved.get("env_object")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
     if algo is not None and algo != saved_algo:
         raise ConfigError(f"{command} {run_dir}: the run is {saved_algo}, not {algo}")
-    config = resolve(algorithm_named(saved_algo), {"config": str(config_path), "name": name})
+    if env_object and instance is None:
+        raise ConfigError(
+            f"{command} {run_dir}: the run trained on a Python env object ({env_object}), which config.json "
+            "cannot rebuild: pass it again from Python, e.g. jaxrl.resume(run_dir, env=env, env_params=params)"
+        )
+    if instance is not None and not env_object:
+        raise ConfigError(f"{command} {run_dir}: the run trained on {saved.get('env')}, not on an env object")
+    config = resolve(algorithm_named(saved_algo), {"config": str(config_path), "name": name}, instance)
+    if instance is not None and config.env != saved.get("env"):
+        raise ConfigError(f"{command} {run_dir}: the run trained on a {saved.get('env')}, not a {config.env}")
     if command != "--resume":
         checkpoints.latest_step(path)
     return dataclasses.replace(config, **records)
 
 
 def resume(
-    run_dir: str | Path, *, progress: bool = False, loggers: list | None = None, distributed=False, force=False
+    run_dir: str | Path,
+    *,
+    progress: bool = False,
+    loggers: list | None = None,
+    distributed=False,
+    force=False,
+    **env,
 ) -> Result:
     """Continues a stopped run from its latest checkpoint (or, stopped before its first, from the
-    start), with its saved settings."""
+    start), with its saved settings. A run trained on an env object from Python takes it again:
+    `env=`, `env_params=`."""
     peers = join(distributed, None, run_dir)
-    config = distribute(saved_config(run_dir), peers, Path(run_dir))
+    config = distribute(saved_config(run_dir, instance=object_of(env)), peers, Path(run_dir))
     return run(config, progress, loggers, resume=Path(run_dir), peers=peers, force=force)
 
 
@@ -187,20 +231,21 @@ def evaluate(
     stochastic: bool = False,
     video: bool = False,
     runs: list[str] | None = None,
+    **env,
 ) -> dict:
     """Plays the run's latest checkpoint: `episodes` whole games per member (or the `runs` named,
     such as ["s3"]), greedy unless `stochastic`; `video`: one more game each as an MP4. Returns
-    what eval.json holds: every episode's return and length per member."""
-    config = saved_config(run_dir, None, "eval")
+    what eval.json holds: every episode's return and length per member. A run trained on an env
+    object from Python takes it again: `env=`, `env_params=`."""
+    config = saved_config(run_dir, None, "eval", object_of(env))
     check_value("episodes", episodes, int)
-    if video:
-        renderable(config.env)
     enable_compilation_cache()
     return evaluation.evaluate(config, Path(run_dir), episodes, seed, stochastic, runs, video)
 
 
-def load(run_dir: str | Path, member: int | str = 0, *, stochastic: bool = False, seed: int = 0):
+def load(run_dir: str | Path, member: int | str = 0, *, stochastic: bool = False, seed: int = 0, **env):
     """The policy of one member (an index, or a name such as "s3") at the run's latest checkpoint:
-    `policy(observations)` takes a NumPy batch [B, *obs_shape] and returns NumPy actions [B]."""
-    config = saved_config(run_dir, None, "load")
+    `policy(observations)` takes a NumPy batch [B, *obs_shape] and returns NumPy actions [B]. A
+    run trained on an env object from Python takes it again: `env=`, `env_params=`."""
+    config = saved_config(run_dir, None, "load", object_of(env))
     return evaluation.load_policy(config, Path(run_dir), member, stochastic, seed)

@@ -19,11 +19,12 @@ from jaxrl.algos.base import Algorithm, field_help, field_names
 from jaxrl.envs import (
     UnknownEnvError,
     action_space,
-    check_rendering,
     env_family,
     is_atari_id,
     resolve_env_id,
+    resolve_env_object,
     unsupported_actions,
+    video_refusal,
 )
 from jaxrl.errors import ConfigError
 
@@ -35,11 +36,14 @@ DEFAULT_ENV = "CartPole-v1"
 RUN_FLAGS = {
     "env": (
         str,
-        "env id or alias: CartPole, Pong, Breakout, or an EnvPool id such as Breakout-v5 (default CartPole-v1)",
+        "env id or alias: CartPole, Pong, Breakout, an EnvPool id such as Breakout-v5, a gymnax id such as "
+        "Breakout-MinAtar, or package.module:factory, a function returning a gymnax-API (env, params) "
+        "(default CartPole-v1)",
     ),
     "backend": (
         str,
-        "envpool or gymnasium (default: EnvPool wherever it has the env id, else gymnasium, which is slower)",
+        "envpool, gymnax or gymnasium (default: EnvPool wherever it has the env id, else gymnax for its ids, "
+        "else gymnasium, which is slower)",
     ),
     "seeds": (int, "number of seeds trained together in one program: seeds K..K+N-1 (default 1)"),
     "seed": (int, "first seed K (default 0)"),
@@ -120,7 +124,7 @@ class RunConfig:
     env_options: dict  # backend settings (Atari preprocessing)
     static: dict  # the algorithm's static config, by field
     hyper: dict  # the algorithm's numeric hyperparameters, by field
-    backend: str = "envpool"  # which library steps the envs: "envpool" or "gymnasium"
+    backend: str = "envpool"  # which library steps the envs: "envpool", "gymnax" or "gymnasium"
     processes: int = 1  # `--distributed`: how many processes share the population
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
@@ -132,13 +136,19 @@ class RunConfig:
     track: bool = False  # Weights & Biases too
     wandb_project: str = "jaxrl"
     wandb_entity: str | None = None
+    # A gymnax-API env object passed from Python: `env_object` records its class (module:name)
+    # in config.json; `env_instance` is the (env, params) pair itself, never written.
+    env_object: str | None = None
+    env_instance: Any = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def run_seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
 
     def to_json(self) -> dict:
-        return dataclasses.asdict(self)
+        record = dataclasses.asdict(dataclasses.replace(self, env_instance=None))  # (asdict deep-copies values)
+        del record["env_instance"]
+        return record
 
 
 def flag(name: str) -> str:
@@ -201,15 +211,17 @@ def check_options(algorithm: Algorithm, command: str, options: dict) -> None:
             raise ConfigError(f"invalid {flag(name)} {value!r}: expected {EXPECTED[types.get(name, table[name][0])]}")
 
 
-def load_preset(algo: str, env_id: str, family: str) -> dict:
+def load_preset(algo: str, env_id: str, family: str, backend: str | None = None) -> dict:
     """The algorithm's tuned defaults for the env: package data (`jaxrl/presets/<algo>.toml`), so
-    a wheel install has them too."""
+    a wheel install has them too. Tables apply in order: the family's, the id's (every backend),
+    then "<backend>:<id>" (one backend: `["gymnax:CartPole-v1"]`)."""
     path = importlib.resources.files("jaxrl") / "presets" / f"{algo}.toml"
     if not path.is_file():
         return {}
     tables = tomllib.loads(path.read_text())
     preset = dict(tables.get(family, {}))
     preset.update(tables.get(env_id.removeprefix("ALE/"), {}))  # ALE/Pong-v5 takes Pong-v5's table
+    preset.update(tables.get(f"{backend}:{env_id}", {}))
     return preset
 
 
@@ -239,7 +251,7 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"--config {path}: expected a JSON object")
     # records of how the run was made, not settings: --config takes the shared ones
-    records = ("static", "hyper", "env_options", "sweep", "processes", "memory", "pbt")
+    records = ("static", "hyper", "env_options", "sweep", "processes", "memory", "pbt", "env_object")
     flat = {key: value for key, value in data.items() if key not in records}
     for section in ("static", "hyper", "env_options"):
         settings = data.get(section) or {}
@@ -278,18 +290,11 @@ def check_hyper(field: dataclasses.Field, value: Any) -> None:
     check_value(field.name, value, float, valid=field.metadata.get("valid"))
 
 
-def renderable(env_id: str) -> None:
-    """ConfigError unless this machine can render the env's frames (for videos)."""
-    try:
-        check_rendering(env_id)
-    except UnknownEnvError as error:
-        raise ConfigError(str(error)) from None
-
-
-def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
+def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = None) -> RunConfig:
     """Merges, lowest first: field defaults, run defaults, the preset, --config, explicit flags.
 
-    `options` holds the parsed flags by field name, None where not given.
+    `options` holds the parsed flags by field name, None where not given. `env_instance`: a
+    gymnax-API (env, params) from Python, trained on instead of an env id.
     """
     static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
     hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
@@ -301,13 +306,16 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
             f"--config {options['config']} is for algorithm '{from_file['algo']}', not '{algorithm.name}'"
         )
     try:
-        env_id, backend = resolve_env_id(
-            options.get("env") or from_file.get("env") or DEFAULT_ENV,
-            options.get("backend") or from_file.get("backend"),
-        )
+        if env_instance is not None:
+            env_id, backend = resolve_env_object(*env_instance), "gymnax"
+        else:
+            env_id, backend = resolve_env_id(
+                options.get("env") or from_file.get("env") or DEFAULT_ENV,
+                options.get("backend") or from_file.get("backend"),
+            )
     except UnknownEnvError as error:
         raise ConfigError(str(error)) from None
-    space = action_space(env_id, backend)
+    space = action_space(env_id, backend, env_instance)
     if space.partition("(")[0] not in algorithm.action_spaces:
         raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
     is_atari = is_atari_id(env_id)
@@ -316,7 +324,7 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     merged: dict[str, Any] = dict(RUN_DEFAULTS)
     merged.update({key: f.default for key, f in {**static_fields, **hyper_fields}.items()})
     merged.update(env_fields)
-    merged.update(load_preset(algorithm.name, env_id, env_family(env_id, backend)))
+    merged.update(load_preset(algorithm.name, env_id, env_family(env_id, backend), backend))
     merged.update({key: value for key, value in from_file.items() if key not in ("env", "backend", "name", "algo")})
     merged.update({key: value for key, value in options.items() if value is not None and key in types})
 
@@ -335,7 +343,9 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
     if is_atari:
         check_value("frame_size", merged["frame_size"], int)
     if merged["capture_video"] is not None:
-        renderable(env_id)
+        refusal = video_refusal(env_id, backend, env_instance)
+        if refusal:
+            raise ConfigError(f"--capture-video: {refusal}")
 
     static = algorithm.Static(**{key: merged[key] for key in static_fields})
     try:
@@ -369,4 +379,6 @@ def resolve(algorithm: Algorithm, options: dict) -> RunConfig:
         track=bool(merged["track"]),
         wandb_project=merged["wandb_project"],
         wandb_entity=merged["wandb_entity"],
+        env_object=None if env_instance is None else f"{type(env_instance[0]).__module__}:{env_id}",
+        env_instance=env_instance,
     )

@@ -139,11 +139,14 @@ def point_labels(points: list[dict[str, float]]) -> list[str]:
     return labels  # 17 digits tell any two floats apart
 
 
-def plan(algorithm: Algorithm, options: dict, values: dict[str, Values], count: int | None = None) -> RunConfig:
+def plan(
+    algorithm: Algorithm, options: dict, values: dict[str, Values], count: int | None = None, env_instance=None
+) -> RunConfig:
     """The run config of a sweep over `values` (by Hyper field; each parsed by `parse_values` or
     `python_values`), the other settings from `options` as for a single run; `count`: sample
-    that many points (`--random`) instead of the grid. `config.sweep` records the values and the
-    points. Raises ConfigError, before anything is built, on any bad value."""
+    that many points (`--random`) instead of the grid; `env_instance`: a gymnax-API (env, params)
+    from Python. `config.sweep` records the values and the points. Raises ConfigError, before
+    anything is built, on any bad value."""
     swept = {name: value for name, value in values.items() if isinstance(value, Range) or len(value) > 1}
     fixed = {name: value[0] for name, value in values.items() if name not in swept}
     if not swept:
@@ -154,7 +157,7 @@ def plan(algorithm: Algorithm, options: dict, values: dict[str, Values], count: 
     if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
         raise ConfigError(f"invalid --random {count!r}: must be an integer >= 1")
     run_options = dict(options, name=options.get("name") or time.strftime("sweep-%Y%m%d-%H%M%S"))
-    config = resolve(algorithm, run_options | fixed)
+    config = resolve(algorithm, run_options | fixed, env_instance)
     points = random_points(swept, count, config.seed) if count else grid_points(swept)
     record = {
         "random": count,

@@ -79,3 +79,20 @@ def test_sweep_and_load_refuse_bad_input_before_building_anything(tmp_path):
     with pytest.raises(jaxrl.ConfigError, match="no such run directory"):
         jaxrl.evaluate(tmp_path / "nowhere")
     assert not list(tmp_path.iterdir())
+
+
+def jax_env_example() -> str:
+    match = re.search(r"<!-- jax-env-example -->\s*```python\n(.*?)```", README.read_text(), re.S)
+    assert match, "README.md has no python block after <!-- jax-env-example -->"
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_the_readme_jax_env_example_runs_as_written_and_learns(tmp_path):
+    os.chdir(tmp_path)
+    scope: dict = {"__name__": "readme"}
+    exec(compile(jax_env_example(), "README.md", "exec"), scope)
+    result = scope["result"]
+    assert result.summary["runs"][0]["final_return"] == 10.0
+    assert result.config.env == "Lamps" and result.config.env_object == "readme:Lamps"
+    assert scope["scores"]["members"]["s0"]["returns"] == [10.0] * 10

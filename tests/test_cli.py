@@ -66,6 +66,28 @@ BAD_INPUTS = [
     (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
     (["train", "ppo", "--checkpoint-replay", "maybe"], "invalid --checkpoint-replay 'maybe': expected True or False"),
     (["train", "ppo", "--hidden", "64", "0"], "invalid --hidden 64 0: must be integers >= 1"),
+    (
+        ["train", "ppo", "--env", "Breakout", "--backend", "gymnax"],
+        "unknown env 'Breakout' in gymnax; did you mean 'Breakout-MinAtar'?",
+    ),
+    (["train", "ppo", "--backend", "gym"], "unknown backend 'gym': choose one of envpool, gymnasium, gymnax"),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:missing"],
+        "--env tests.envs.probes:missing: tests.envs.probes has no function missing",
+    ),
+    (["train", "ppo", "--env", "tests.envs.probes:make_continuous"], "acts in a Box[1]; jaxrl trains on Discrete(n)"),
+    (
+        ["train", "dqn", "--env", "Pendulum-v1", "--backend", "gymnax"],
+        "dqn supports Discrete actions; got Box(-2.0, 2.0, (1,), float32)",
+    ),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:make_bandit", "--capture-video", "1000"],
+        "--capture-video: cannot draw tests.envs.probes:make_bandit: gymnasium has no such env",
+    ),
+    (
+        ["train", "ppo", "--env", "tests.envs.probes:make_bandit", "--backend", "envpool"],
+        "a factory's env is a JAX env: use --backend gymnax",
+    ),
     (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn, sac"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]
@@ -144,7 +166,9 @@ def test_a_video_mujoco_cannot_render_is_one_line_before_anything_is_written(tmp
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("jaxrl: error: cannot render HalfCheetah-v5 on this machine"), lines
+    assert len(lines) == 1 and lines[0].startswith(
+        "jaxrl: error: --capture-video: cannot render HalfCheetah-v5 on this machine"
+    ), lines
     assert "EGL or OSMesa" in lines[0]
     assert not (tmp_path / "runs").exists()
 

@@ -45,6 +45,9 @@ class Static:
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
     norm_obs: bool = static(False, "normalise observations by their running mean and std, clipped to +-10")
     norm_reward: bool = static(False, "divide rewards by the running std of the discounted return, clip to +-10")
+    cnn: bool = static(
+        True, "images through a CNN (Nature's, MinAtar's); False: flattened into the MLP (rejax on MinAtar)"
+    )
 
 
 @struct.dataclass
@@ -106,10 +109,10 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     if spec.continuous:
-        network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+        network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         head = distributions.DIAGONAL_GAUSSIAN
     else:
-        network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+        network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         head = distributions.CATEGORICAL
     batch_size = static.num_envs * static.rollout_steps
     minibatch_size = batch_size // static.num_minibatches

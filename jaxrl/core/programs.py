@@ -1,6 +1,11 @@
 """The rollout and update programs of a population of P members, each with E envs: one pool of
 P*E envs serves them all, and every agent function is vmapped over the members (see
 `jaxrl.core.population`).
+
+Host-stepped envs (EnvPool, gymnasium) run each iteration as two programs, `collect` and
+`update`. A JAX env (`Env.jax_native`) runs a whole chunk of iterations as ONE program, a
+`lax.scan` of collect-then-update whose carry holds the envs' state: nothing leaves the device
+until the chunk ends.
 """
 
 from typing import Any, NamedTuple
@@ -29,6 +34,9 @@ class RunnerState:
 # What a checkpoint keeps: everything learned and counted. The env side (observations, episodes
 # in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it.
 SAVED_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
+# A JAX env's side, saved too (with the handle, the envs' own states and keys): a resumed run
+# continues the same episodes, bit for bit.
+ENV_FIELDS = ("obs", "prev_done", "episodes")
 
 
 class Programs(NamedTuple):
@@ -36,7 +44,8 @@ class Programs(NamedTuple):
     start: Any  # (seeds [P], hyper [P], first obs [P*E, ...]) -> state
     collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
     update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
-    dispatch: Any  # (state, handle, hyper, num_iterations) -> (state, handle, [device metrics [P]])
+    # (state, handle, hyper, num_iterations) -> (state, handle, [device metrics, leaves [P] or [n, P]])
+    dispatch: Any
 
 
 def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, networks: tuple[str, ...]) -> Programs:
@@ -79,7 +88,8 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
         episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
         transition = (state.obs, action, step.reward, step.terminated, step.truncated, valid, extras)
-        state = state.replace(obs=step.obs, prev_done=step.terminated | step.truncated, episodes=episodes, key=keys)
+        reset_next = step.terminated | step.truncated if step.reset_next is None else step.reset_next
+        state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes, key=keys)
         return (state, handle), (transition, ended)
 
     def collect(state: RunnerState, handle):
@@ -118,8 +128,27 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
         return state, metrics
 
+    rollout, learn = collect, update  # the bodies, for the fused program
+
+    def iterations(state: RunnerState, handle, hyper, num_iterations: int):
+        """`num_iterations` rollouts and updates as one program (a JAX env): metrics [n, P]."""
+
+        def one_iteration(carry, _):
+            state, handle, traj, ended = rollout(*carry)
+            state, metrics = learn(state, traj, ended, hyper)
+            return (state, handle), metrics
+
+        (state, handle), metrics = jax.lax.scan(one_iteration, (state, handle), None, length=num_iterations)
+        return state, handle, metrics
+
+    fused = jax.jit(iterations, static_argnums=3, donate_argnums=(0, 1))
     collect = jax.jit(collect, donate_argnums=0)
     update = jax.jit(update, donate_argnums=0)
+
+    def fused_dispatch(state: RunnerState, handle, hyper, num_iterations: int):
+        """A chunk of a JAX env: one program, dispatched and not awaited."""
+        state, handle, metrics = fused(state, handle, hyper, num_iterations)
+        return state, handle, [metrics]
 
     def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
         """`num_iterations` rollouts and updates, dispatched and not awaited: (state, handle,
@@ -131,4 +160,6 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
             metrics.append(iteration_metrics)
         return state, handle, metrics
 
-    return Programs(init=init, start=start, collect=collect, update=update, dispatch=dispatch)
+    return Programs(
+        init=init, start=start, collect=collect, update=update, dispatch=fused_dispatch if env.jax_native else dispatch
+    )

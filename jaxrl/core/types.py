@@ -41,17 +41,25 @@ class Step(NamedTuple):
     truncated: jax.Array  # bool, time limit: bootstrap from obs
     game_reward: jax.Array  # float32, unclipped reward, for the reported episode return
     game_over: jax.Array  # bool, the whole game ended (all lives, or truncation)
+    # bool, the env's next step is a reset step (its action ignored; not a transition). None:
+    # after every done, EnvPool's rule. A JAX env resets inside the step that ends an episode
+    # and needs a reset step only after a truncation, to show the final obs first (bootstrapping).
+    reset_next: jax.Array | None = None
 
 
 class Env(NamedTuple):
     """A pool of N envs. `step` is jittable; the handle it threads is the pool's state as the
-    compiled program sees it (EnvPool's pointer, or a step counter for host envs)."""
+    compiled program sees it (EnvPool's pointer, a step counter for host envs, or a JAX env's
+    whole state)."""
 
     spec: EnvSpec
     num_envs: int
     reset: Callable[[], tuple[object, jax.Array]]  # host: () -> (handle, obs [N, ...])
     step: Callable[[object, jax.Array], tuple[object, Step]]  # jittable: (handle, action [N] or [N, A])
     close: Callable[[], None]
+    # The handle is the envs' whole state, a pytree of arrays [N, ...] (a JAX env): a chunk of
+    # iterations runs as one program, and checkpoints keep the handle.
+    jax_native: bool = False
 
 
 class Trajectory(NamedTuple):

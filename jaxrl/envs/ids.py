@@ -40,8 +40,11 @@ def is_atari_id(env_id: str) -> bool:
 
 def env_family(env_id: str, backend: str) -> str:
     """The preset table an env takes its defaults from, before the table named by its id:
-    "atari" (frame stacks, the Nature CNN), "mujoco" (continuous control) or "classic" (vector
-    observations, MLPs)."""
+    "atari" (frame stacks, the Nature CNN), "minatar" (gymnax's MinAtar games, [10, 10, C]
+    images, the MinAtar CNN), "mujoco" (continuous control) or "classic" (vector observations,
+    MLPs)."""
+    if env_id.endswith("-MinAtar"):
+        return "minatar"
     if is_atari_id(env_id):
         return "atari"
     return "mujoco" if is_mujoco_id(env_id) else "classic"

@@ -46,6 +46,7 @@ def assemble(
         config.env,
         [s for seed in seeds for s in env_seeds(seed, per_member, restarts)],
         config.backend,
+        config.env_instance,
         **(evaluation_options(config.env_options) if evaluation else config.env_options),
     )
     try:

@@ -24,12 +24,13 @@ import numpy as np
 from jaxrl.algos.base import Algorithm
 from jaxrl.core import buffers
 from jaxrl.core.population import init_learning
-from jaxrl.core.programs import SAVED_FIELDS, RunnerState
+from jaxrl.core.programs import ENV_FIELDS, SAVED_FIELDS, RunnerState
 from jaxrl.core.types import Agent
 from jaxrl.errors import CheckpointError
 from jaxrl.training import replay_files
 
 CHECKPOINT_EVERY_S = 600.0  # the default: at most 10 minutes of training lost to a crash
+ENV_HANDLE = "env"  # a JAX env's handle in a checkpoint: its envs' states and keys, leaves [P, E, ...]
 
 
 def orbax():
@@ -53,9 +54,27 @@ def checkpoint_like(algorithm: Algorithm, agent: Agent, seeds, hyper) -> dict:
     return without_replay(algorithm, shapes)
 
 
-def saved_state(algorithm: Algorithm, state: RunnerState) -> dict:
-    """The part of the state the checkpoint's `state` item holds (SAVED_FIELDS, the replay apart)."""
-    return without_replay(algorithm, {name: getattr(state, name) for name in SAVED_FIELDS})
+def env_part(state: RunnerState, handle) -> dict:
+    """A JAX env's side of the state (ENV_FIELDS and the handle, whose leaves [P*E, ...] are kept
+    per member), which a checkpoint holds so that a resume continues the same episodes."""
+    members = state.obs.shape[0]
+    env = jax.tree.map(lambda x: x.reshape(members, -1, *x.shape[1:]), handle)
+    return {**{name: getattr(state, name) for name in ENV_FIELDS}, ENV_HANDLE: env}
+
+
+def saved_state(algorithm: Algorithm, state: RunnerState, handle=None) -> dict:
+    """The part of the state the checkpoint's `state` item holds (SAVED_FIELDS, the replay apart);
+    with a JAX env's `handle`, its side too (env_part)."""
+    saved = without_replay(algorithm, {name: getattr(state, name) for name in SAVED_FIELDS})
+    return saved if handle is None else {**saved, **env_part(state, handle)}
+
+
+def resumed_handle(saved: dict, handle):
+    """The checkpoint's JAX env handle (leaves [P*E, ...]) where it has one; else `handle`, the
+    restarted envs'."""
+    if ENV_HANDLE not in saved:
+        return handle
+    return jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), saved[ENV_HANDLE])
 
 
 def replay_of(algorithm: Algorithm, state: RunnerState):
@@ -67,10 +86,14 @@ def resumed_state(algorithm: Algorithm, fresh: RunnerState, saved: dict, replay=
     """A fresh state, whose envs have just restarted, carrying a checkpoint's learning. `replay`:
     the checkpoint's replay (read into the fresh state's buffers), else the fresh, empty one
     (learning waits until it refills); a saved one loses each env's last transition, whose next
-    observation the restart discarded."""
+    observation the restart discarded (unless the checkpoint holds a JAX env, whose episodes go on)."""
     agent = saved["agent"]
+    saved = {name: value for name, value in saved.items() if name != ENV_HANDLE}
     if algorithm.replay:
-        replay = replay_of(algorithm, fresh) if replay is None else jax.vmap(buffers.drop_pending)(replay)
+        if replay is None:
+            replay = replay_of(algorithm, fresh)
+        elif "obs" not in saved:
+            replay = jax.vmap(buffers.drop_pending)(replay)
         agent = agent.replace(**{algorithm.replay: replay})
     return fresh.replace(**dict(saved, agent=agent))
 

@@ -20,7 +20,10 @@ from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
 from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec
+from jaxrl.envs import env_spec, make_env, video_refusal
+from jaxrl.envs import gymnasium as gymnasium_backend
 from jaxrl.envs.gymnasium import make_game
+from jaxrl.envs.gymnax import FPS, picture
 from jaxrl.errors import ConfigError
 from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
@@ -107,6 +110,39 @@ def record_game(agent: Agent, member_state, spec: EnvSpec, seed: int, stochastic
         game.env.close()
 
 
+def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
+    """record_game for a JAX env with image observations: its frames are pictures of them."""
+    env = make_env(config.env, [seed], config.backend, config.env_instance)
+    act = action_fn(agent, stochastic, env.spec)
+
+    @jax.jit
+    def step(state, handle, obs, key):  # one program: acting and stepping compile together
+        key, act_key = jax.random.split(key)
+        handle, result = env.step(handle, act(state, obs, act_key))
+        return handle, result, key
+
+    key = jax.random.PRNGKey(seed)
+    handle, obs = env.reset()
+    frames, total = [picture(obs[0])], 0.0
+    while len(frames) < MAX_VIDEO_FRAMES:
+        handle, result, key = step(member_state, handle, obs, key)
+        obs = result.obs
+        frames.append(picture(obs[0]))
+        total += float(result.game_reward[0])
+        if result.game_over[0]:
+            break
+    return np.stack(frames), FPS, total
+
+
+def record(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
+    """A game of one member for a video (see record_game): drawn by gymnasium wherever it has
+    the env, else from a JAX env's image observations."""
+    if config.backend == "gymnax" and not gymnasium_backend.registered(config.env):
+        return record_jax_game(agent, member_state, config, seed, stochastic)
+    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
+    return record_game(agent, member_state, spec, seed, stochastic, **config.env_options)
+
+
 def score_lines(names: list[str], scores: Scores) -> list[str]:
     return [
         f"{name}: return {returns.mean():.1f} ± {returns.std():.1f}, length {lengths.mean():.1f} ± {lengths.std():.1f}"
@@ -149,6 +185,9 @@ def evaluate(
     member, rendered through gymnasium, into <run dir>/eval-<member>.mp4."""
     population = population_of(get_algorithm(config.algo), config)
     members = chosen_members(population, runs, run_dir)
+    refusal = video_refusal(config.env, config.backend, config.env_instance) if video else None
+    if refusal:
+        raise ConfigError(f"--video: {refusal}")
     step = checkpoints.latest_step(run_dir)
     parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
     try:
@@ -161,9 +200,7 @@ def evaluate(
     if video:
         for index, name in enumerate(names):
             member_state = jax.tree.map(lambda x: x[index], agent_state)  # noqa: B023 (used at once)
-            frames, fps, score = record_game(
-                parts.agent, member_state, parts.env.spec, seed, stochastic, **config.env_options
-            )
+            frames, fps, score = record(parts.agent, member_state, config, seed, stochastic)
             videos[name] = {"path": str(write_video(frames, fps, Path(run_dir) / f"eval-{name}")), "return": score}
     result = {
         "run_dir": str(run_dir),

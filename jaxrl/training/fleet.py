@@ -22,7 +22,7 @@ from jaxrl.core import buffers
 from jaxrl.core.programs import Programs
 from jaxrl.core.types import Agent, Env
 from jaxrl.training.assembly import Assembly, assemble
-from jaxrl.training.checkpoints import drop_replay, replay_of, resumed_state, saved_state
+from jaxrl.training.checkpoints import drop_replay, env_part, replay_of, resumed_handle, resumed_state, saved_state
 from jaxrl.training.population import Population
 
 
@@ -53,11 +53,17 @@ def slice_members(tree, members: range):
 
 
 def host_metrics(groups: list[list[dict]]) -> dict:
-    """Per group of members, per iteration, device metrics {name: [members]} -> NumPy
-    {name: [iterations, P]}, the groups side by side in member order. Waits for the devices."""
+    """Per group of members, device metrics {name: [members]} per iteration (or [n, members] per n
+    iterations run as one program) -> NumPy {name: [iterations, P]}, the groups side by side in
+    member order. Waits for the devices."""
     groups = jax.device_get(groups)
+
+    def iterations(block):  # [members] or [n, members] -> [n, members]
+        return np.reshape(block, (-1, np.shape(block)[-1]))
+
     return {
-        key: np.concatenate([np.stack([m[key] for m in group]) for group in groups], axis=1) for key in groups[0][0]
+        key: np.concatenate([np.concatenate([iterations(m[key]) for m in group]) for group in groups], axis=1)
+        for key in groups[0][0]
     }
 
 
@@ -158,9 +164,9 @@ class Fleet:
         envs; `read_replay(members, into)`: the checkpoint's replay of these members (of this
         process) read into the fresh buffers `into`, or None."""
         for group in self.groups:
-            if len(self.groups) == 1:
+            if len(self.groups) == 1 and not group.env.jax_native:
                 state, handle = started_compiling(group.programs, group.env, group.seeds, group.hyper, group.device)
-            else:  # each group on its own device; its programs compile at their first call
+            else:  # on the group's device; its programs compile at their first call
                 with jax.default_device(group.device):
                     state, handle = group.programs.init(group.seeds, group.hyper)
             if saved is not None:
@@ -168,6 +174,7 @@ class Fleet:
                     member_saved = jax.device_put(slice_members(saved, group.members), group.device)
                     replay = read_replay(group.members, replay_of(self.algorithm, state)) if read_replay else None
                     state = resumed_state(self.algorithm, state, member_saved, replay)
+                    handle = resumed_handle(member_saved, handle)
             self.states.append(state)
             self.handles.append(jax.device_put(handle, group.device))
 
@@ -183,8 +190,25 @@ class Fleet:
         return host_metrics(metrics)
 
     def saved(self) -> dict:
-        """The `state` item of a checkpoint: every member's, as host arrays."""
-        return join_members([saved_state(self.algorithm, state) for state in self.states])
+        """The `state` item of a checkpoint: every member's, as host arrays; with a JAX env, the
+        envs' side too."""
+        jax_env = self.groups[0].env.jax_native
+        return join_members(
+            [
+                saved_state(self.algorithm, state, handle if jax_env else None)
+                for state, handle in zip(self.states, self.handles, strict=True)
+            ]
+        )
+
+    def env_like(self) -> dict:
+        """The ShapeDtypeStructs of the env side of a checkpoint (a JAX env's; {} for others),
+        nothing computed."""
+        group = self.groups[0]
+        if not group.env.jax_native:
+            return {}
+        shapes = jax.eval_shape(lambda: env_part(*group.programs.init(group.seeds, group.hyper)))
+        count = len(self.groups)  # every group alike: the population is their concatenation
+        return jax.tree.map(lambda x: jax.ShapeDtypeStruct((x.shape[0] * count, *x.shape[1:]), x.dtype), shapes)
 
     def replays(self) -> list[tuple[range, object]]:
         """(members, their replay on the device) per group: the `replay` item, group by group

@@ -43,7 +43,7 @@ class MemoryEstimate(NamedTuple):
 def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEstimate:
     """What training `population` with `config` will allocate, computed without allocating it."""
     static = algorithm.Static(**config.static)
-    spec = env_spec(config.env, config.backend, **config.env_options)
+    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
     agent = algorithm.build(static, spec, num_iterations(config, static))
     size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps
     learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)

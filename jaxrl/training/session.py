@@ -16,7 +16,7 @@ from jaxrl.logs.video import write_video
 from jaxrl.training import checkpoints, memory
 from jaxrl.training.assembly import num_iterations as iterations_of
 from jaxrl.training.distributed import Peers
-from jaxrl.training.evaluation import record_game
+from jaxrl.training.evaluation import record
 from jaxrl.training.fleet import Fleet
 from jaxrl.training.population import Population, member_hparams, members_slice, population_of
 from jaxrl.training.rundir import open_run_dir
@@ -26,9 +26,7 @@ from jaxrl.training.stopping import StopRequests
 
 def capture_video(fleet: Fleet, config: RunConfig, loggers: Loggers, run_dir: Path, name: str, env_steps: int):
     """A greedy game of the first member, into <run dir>/videos/ and the loggers."""
-    frames, fps, _ = record_game(
-        fleet.agent, fleet.first_member_agent(), fleet.spec, env_steps, False, **config.env_options
-    )
+    frames, fps, _ = record(fleet.agent, fleet.first_member_agent(), config, env_steps, False)
     (run_dir / "videos").mkdir(exist_ok=True)
     write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
     loggers.log_video(0, frames, fps, env_steps)
@@ -105,6 +103,7 @@ def train(
             fleet.init()
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
             like = checkpoints.checkpoint_like(algorithm, fleet.agent, population.seeds, population.hyper)
+            like.update(fleet.env_like())  # a JAX env's states, kept by its checkpoints
             saved = peers.to_local(checkpoints.restore_state(run_dir, peers.to_global(like), step))
 
             def read_replay(members: range, into):  # this process's members -> the population's

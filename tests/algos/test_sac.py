@@ -95,8 +95,11 @@ def test_member_1_of_a_sac_population_equals_the_single_run_with_seed_1(run_chun
 
 
 @pytest.mark.slow
-def test_sac_solves_pendulum_within_budget(tmp_path):
-    config = resolve(get_algorithm("sac"), {"env": "Pendulum-v1", "seed": 0, "logdir": str(tmp_path)})
+@pytest.mark.parametrize("backend", ["envpool", "gymnax"])  # gymnax: Box actions in one fused program
+def test_sac_solves_pendulum_within_budget(tmp_path, backend):
+    config = resolve(
+        get_algorithm("sac"), {"env": "Pendulum-v1", "backend": backend, "seed": 0, "logdir": str(tmp_path)}
+    )
     assert config.target_return == -250 and config.static["hidden"] == (64, 64)
     run = train(config)["runs"][0]
     assert run["steps_to_target"] is not None and run["steps_to_target"] <= config.total_steps, run

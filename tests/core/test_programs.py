@@ -80,3 +80,19 @@ def test_box_actions_reach_the_env_clipped_and_the_trajectory_keeps_them_as_samp
     seen = np.concatenate([np.asarray(traj.obs)[1:, 0], np.asarray(traj.last_obs)[0][None]])  # what each step got
     assert (sampled[..., 0] > 1).any() and (sampled[..., 1] < 0).any()  # the agent sampled outside the box
     np.testing.assert_array_equal(seen, np.clip(sampled, [-1.0, 0.0], [1.0, 0.5]))
+
+
+def test_the_minatar_cnn_is_a_valid_3x3_convolution_of_16_channels_then_128_units():
+    """Its patch matmul computes what lax's convolution computes, with the same kernel."""
+    from jaxrl.core.networks import MinAtarCNN
+
+    obs = jax.random.bernoulli(jax.random.PRNGKey(0), 0.3, (2, 10, 10, 4)).astype(np.float32)
+    params = MinAtarCNN().init(jax.random.PRNGKey(1), obs)
+    conv = params["params"]
+    assert conv["kernel"].shape == (3, 3, 4, 16) and conv["Dense_0"]["kernel"].shape == (8 * 8 * 16, 128)
+    reference = jax.lax.conv_general_dilated(
+        obs, conv["kernel"], (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    features = jax.nn.relu(reference + conv["bias"]).reshape(2, -1)
+    expected = jax.nn.relu(features @ conv["Dense_0"]["kernel"] + conv["Dense_0"]["bias"])
+    np.testing.assert_allclose(MinAtarCNN().apply(params, obs), expected, rtol=1e-5, atol=1e-5)

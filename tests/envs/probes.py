@@ -1,0 +1,103 @@
+"""Probe envs with gymnax's API, written for the tests (no gymnax import: any object with the
+four methods trains). Each catches a wrong algorithm or a wrong env rule in seconds (rejax's
+tests/environments.py, after andyljones' debugging notes)."""
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+
+class Discrete(NamedTuple):
+    n: int
+
+
+class Box(NamedTuple):
+    shape: tuple
+
+
+class Params(NamedTuple):
+    horizon: int = 8  # steps before the time limit truncates an episode
+
+
+class State(NamedTuple):
+    time: jax.Array  # int32
+    target: jax.Array  # int32, the action that pays
+
+
+class Bandit:
+    """Each episode: the obs tells which of 2 actions pays 1 (the other pays 0) for `horizon`
+    steps; the episode terminates when the agent picks the wrong one, else it is truncated. A
+    learner of the obs -> action map reaches a return of `horizon`."""
+
+    def observe(self, state):
+        return jax.nn.one_hot(state.target, 2)
+
+    def reset(self, key, params):
+        state = State(jnp.zeros((), jnp.int32), jax.random.randint(key, (), 0, 2))
+        return self.observe(state), state
+
+    def step(self, key, state, action, params):
+        right = action == state.target
+        reward = right.astype(jnp.float32)
+        terminated = ~right
+        time = state.time + 1
+        truncated = time >= params.horizon
+        final = State(time, state.target)
+        reset_obs, reset_state = self.reset(key, params)
+        done = terminated | truncated
+        new_state = jax.tree.map(lambda a, b: jnp.where(done, a, b), reset_state, final)
+        obs = jnp.where(done, reset_obs, self.observe(final))
+        info = {"final_observation": self.observe(final)}
+        return obs, new_state, reward, terminated, truncated, info
+
+    def observation_space(self, params):
+        return Box((2,))
+
+    def action_space(self, params):
+        return Discrete(2)
+
+    @property
+    def default_params(self):
+        return Params()
+
+
+class Continuous(Bandit):
+    """A Box without bounds: jaxrl cannot clip its actions."""
+
+    def action_space(self, params):
+        return Box((1,))
+
+
+class Dict(Bandit):
+    def observation_space(self, params):
+        return {"position": Box((2,))}
+
+
+class OldApi(Bandit):
+    """gymnax 0.x: step returns (obs, state, reward, done, info)."""
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, info = super().step(key, state, action, params)
+        return obs, state, reward, terminated | truncated, info
+
+
+def make_bandit():
+    """`--env tests.envs.probes:make_bandit`: a factory returning (env, params)."""
+    return Bandit(), Params(horizon=8)
+
+
+def make_continuous():
+    return Continuous(), Params()
+
+
+def make_nothing():
+    return Bandit()
+
+
+class NoFinalObservation(Bandit):
+    """Reports no final observation: a truncation cannot be bootstrapped."""
+
+    def step(self, key, state, action, params):
+        obs, state, reward, terminated, truncated, _info = super().step(key, state, action, params)
+        return obs, state, reward, terminated, truncated, {}
