@@ -23,17 +23,27 @@ class MLP(nn.Module):
         return x
 
 
+def maybe_layer_norm(x, layer_norm: bool):
+    """LayerNorm (Ba et al., 2016) over the last axis where asked, else `x` as it is (no
+    parameters, so networks without it keep their parameter trees). PQN puts it after every
+    hidden layer: it is what keeps TD learning stable without a target network."""
+    return nn.LayerNorm()(x) if layer_norm else x
+
+
 class NatureCNN(nn.Module):
-    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op."""
+    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op.
+    `layer_norm`: LayerNorm after every conv and the dense layer, before its ReLU."""
+
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
         x = jnp.transpose(x, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # [B, C, H, W] -> NHWC
         for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
             x = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID", kernel_init=orthogonal())(x)
-            x = nn.relu(x)
+            x = nn.relu(maybe_layer_norm(x, self.layer_norm))
         x = x.reshape(x.shape[0], -1)
-        return nn.relu(nn.Dense(512, kernel_init=orthogonal())(x))
+        return nn.relu(maybe_layer_norm(nn.Dense(512, kernel_init=orthogonal())(x), self.layer_norm))
 
 
 def is_image(obs_shape: tuple[int, ...]) -> bool:
@@ -73,18 +83,20 @@ class ActorCritic(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """Q(s, a) for every discrete action: the Nature CNN on frame stacks, a ReLU MLP on vectors."""
+    """Q(s, a) for every discrete action: the Nature CNN on frame stacks, a ReLU MLP on vectors.
+    `layer_norm`: LayerNorm after every hidden layer (PQN), before its ReLU."""
 
     num_actions: int
     obs_shape: tuple[int, ...]
     hidden: Sequence[int] = (120, 84)
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs) -> jax.Array:
         if len(self.obs_shape) == 3:
-            features = NatureCNN()(obs)
+            features = NatureCNN(self.layer_norm)(obs)
         else:
             features = obs.reshape(obs.shape[0], -1).astype(jnp.float32)
             for width in self.hidden:
-                features = nn.relu(nn.Dense(width)(features))
+                features = nn.relu(maybe_layer_norm(nn.Dense(width)(features), self.layer_norm))
         return nn.Dense(self.num_actions)(features)  # [B, num_actions]
