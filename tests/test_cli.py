@@ -52,6 +52,13 @@ BAD_INPUTS = [
     (["train", "ppo", "--keep-checkpoints", "0"], "invalid --keep-checkpoints 0: must be an integer >= 1"),
     (["train", "ppo", "--checkpoint-replay", "maybe"], "invalid --checkpoint-replay 'maybe': expected True or False"),
     (["train", "ppo", "--hidden", "64", "0"], "invalid --hidden 64 0: must be integers >= 1"),
+    (
+        ["train", "pqn", "--num-minibatches", "3"],
+        "num_envs * rollout_steps = 2048 is not divisible by num_minibatches = 3",
+    ),
+    (["train", "pqn", "--q-lambda", "1.5"], "invalid --q-lambda 1.5: must be in [0, 1]"),
+    (["train", "pqn", "--reward-scale", "0"], "invalid --reward-scale 0.0: must be > 0"),
+    (["sweep", "pqn", "--q-lambda", "0.5,1.2"], "invalid --q-lambda 1.2: must be in [0, 1]"),
     (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]

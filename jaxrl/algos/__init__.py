@@ -11,6 +11,7 @@ MODULES = {
     "a2c": "jaxrl.algos.a2c",
     "dqn": "jaxrl.algos.dqn",
     "ddqn": "jaxrl.algos.dqn:DOUBLE_DQN",  # "module:ATTRIBUTE" where one module holds several
+    "pqn": "jaxrl.algos.pqn",
 }
 
 
