@@ -15,7 +15,7 @@ from jaxrl.algos.pqn import Static, check, q_lambda_loss
 from jaxrl.cli import main
 from jaxrl.config import resolve
 from jaxrl.core.networks import QNetwork
-from tests.conftest import train
+from tests.conftest import assert_member_is_the_single_run, train
 from tests.training.test_checkpoints import saved_arrays
 
 
@@ -60,10 +60,7 @@ def test_member_1_of_pqn_population_equals_single_run_with_seed_1(run_chunks):
     single_state, single = run_chunks("pqn", chunks=3, seeds=1, seed=1, **SMALL_PQN)
     assert population[-1]["td_loss"][-1, 1] > 0
     assert population[-1]["epsilon"][-1, 1] < 1.0  # epsilon has started to fall
-    for chunk_population, chunk_single in zip(population, single, strict=True):
-        assert chunk_population.keys() == chunk_single.keys()
-        for key in chunk_single:
-            np.testing.assert_allclose(chunk_population[key][:, 1], chunk_single[key][:, 0], rtol=1e-5, atol=1e-6)
+    assert_member_is_the_single_run(population, single, member=1)
     member = jax.tree.map(lambda x: x[1], population_state.agent)
     alone = jax.tree.map(lambda x: x[0], single_state.agent)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), member, alone)
