@@ -27,6 +27,9 @@ into BENCHMARKS.md with the machine it ran on.
                  rejax 0.1.3 with its tuned settings (--rejax-python: a Python with rejax and gymnax<1.0)
   gymnax-ppo     whole process to 475 of PPO on gymnax's CartPole-v1 beside SB3 PPO (EnvPool's peer row)
   gymnax-scaling wall-clock of 64 seeds vs 1 seed of PPO on gymnax's CartPole-v1, same steps per member
+  cartpole-pqn   whole process to 450 of PQN beside jaxrl's DQN and SB3's DQN, seed by seed
+  pong-pqn       Pong PQN training SPS for populations of 1 and 4 beside raw EnvPool and DQN; peak
+                 RSS of each process beside DQN's with its 1M-transition replay
 """
 
 import argparse
@@ -45,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn",
 ]  # fmt: skip
 
 
@@ -99,16 +102,47 @@ def cartpole(
     """jaxrl (cold, then warm cache; one process per target) and SB3 (one process for all
     targets), interleaved seed by seed. An unsolved run counts with its whole budget's time.
     `backend`: jaxrl's (SB3 steps gymnasium's CartPole-v1 either way)."""
-    rows = {target: {"sb3": [], "jaxrl cold": [], "jaxrl warm": []} for target in targets}
+    rows = cartpole_rows(peer_python, algo, seeds, targets, backend=backend)
+    return "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets)
+
+
+def cartpole_rows(
+    peer_python: str, algo: str, seeds: int, targets, learners: tuple[str, ...] = (), backend: str | None = None
+) -> dict:
+    """{target: {label: [result per seed]}}: SB3's `algo`, then jaxrl's `algo` (or each of
+    `learners`) with a cold and a warm compilation cache, interleaved seed by seed."""
+    learners = learners or (algo,)
+
+    def label(learner: str, cache: str) -> str:
+        return f"jaxrl {cache}" if learners == (algo,) else f"jaxrl {learner} {cache}"
+
+    labels = [label(learner, cache) for learner in learners for cache in ("cold", "warm")]
+    rows = {target: {"sb3": [], **{name: [] for name in labels}} for target in targets}
     with tempfile.TemporaryDirectory() as logdir:
         for seed in range(seeds):
             for target, result in sb3_to_targets(peer_python, algo, seed, list(targets)).items():
                 rows[target]["sb3"].append(result)
             for target in targets:
-                cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # a fresh, empty compilation cache
-                rows[target]["jaxrl cold"].append(jaxrl_to_target(algo, seed, target, cache, logdir, backend=backend))
-                rows[target]["jaxrl warm"].append(jaxrl_to_target(algo, seed, target, cache, logdir, backend=backend))
-    return "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets)
+                for learner in learners:
+                    cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # a fresh, empty compilation cache
+                    rows[target][label(learner, "cold")].append(
+                        jaxrl_to_target(learner, seed, target, cache, logdir, backend=backend)
+                    )
+                    rows[target][label(learner, "warm")].append(
+                        jaxrl_to_target(learner, seed, target, cache, logdir, backend=backend)
+                    )
+    return rows
+
+
+def cartpole_pqn(peer_python: str, seeds: int) -> str:
+    """PQN beside jaxrl's DQN and SB3's DQN (rl-zoo), whole process to 450 (exploration on)."""
+    rows = cartpole_rows(peer_python, "dqn", seeds, (450.0,), learners=("pqn", "dqn"))[450.0]
+    pqn, dqn, sb3 = (median(rows[label], "wall_s") for label in ("jaxrl pqn warm", "jaxrl dqn warm", "sb3"))
+    return (
+        cartpole_table("pqn and dqn", 450.0, seeds, rows)
+        + f"\n\nPQN (warm cache) takes {pqn / dqn:.2f} of jaxrl DQN's time (goal <= 0.5) and {pqn / sb3:.3f} "
+        "of SB3 DQN's (goal <= 0.1)"
+    )
 
 
 def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[dict]]) -> str:
@@ -617,6 +651,61 @@ def gymnax_scaling(repeats: int) -> str:
     )
 
 
+def in_child(function: str, *args, **kwargs):
+    """`function(*args, **kwargs)` of this file run in a fresh Python process: (its result, peak
+    RSS of that process in bytes, its RSS at the end in bytes). The peak includes XLA's compiler."""
+    code = (
+        f"import json, resource, sys; sys.path.insert(0, {str(ROOT / 'experiments')!r}); import bench; "
+        f"result = bench.{function}(*{args!r}, **{kwargs!r}); peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "now = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS')][0]; "
+        "print(json.dumps([result, peak * 1024, now * 1024]))"
+    )
+    _, out = whole_process([sys.executable, "-c", code])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def pong_pqn(repeats: int) -> str:
+    """PQN with its Pong preset (128 envs x 32 steps per rollout, 2 epochs x 32 minibatches of 128):
+    training SPS of 1 member and of 4 in one program, beside raw EnvPool Pong (128 envs) and DQN
+    (its preset, learning from the start, a 100k replay); each in its own process, whose peak RSS
+    is set beside DQN's with its 1M-transition replay: measured at 100k, plus the other 900k
+    transitions' bytes (`jax.eval_shape` of the replay, exact)."""
+    from jaxrl.algos import dqn
+    from jaxrl.core.types import EnvSpec
+
+    rows = {
+        "PQN, 1 member": in_child("training_sps", "pqn", 1, repeats, iterations=1),
+        "PQN, 4 members, one program": in_child("training_sps", "pqn", 4, max(1, repeats - 1), iterations=1),
+        "DQN, 1 member (100k replay)": in_child(
+            "training_sps", "dqn", 1, repeats, iterations=8, learning_starts=0, buffer_size=100_000
+        ),
+    }
+    raw = raw_envpool_sps(128, repeats)
+    spec = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, True)
+    replay_1m, replay_100k = (dqn.replay_bytes(dqn.Static(num_envs=8, buffer_size=n), spec) for n in (10**6, 10**5))
+    (_, dqn_peak, dqn_end) = rows["DQN, 1 member (100k replay)"]
+    gib = 2**30
+    lines = [
+        "| Pong-v5, presets | env steps/s of all members, median | peak RSS, GiB | RSS at the end, GiB |",
+        "|---|---|---|---|",
+        f"| raw EnvPool, 128 envs, random actions | {raw:,.0f} | - | - |",
+    ]
+    for label, ((sps, _), peak, end) in rows.items():
+        lines.append(f"| {label} | {sps:,.0f} | {peak / gib:.2f} | {end / gib:.2f} |")
+    lines.append(
+        f"| DQN, 1 member, 1M replay (100k measured + {(replay_1m - replay_100k) / gib:.2f} GiB) | - "
+        f"| {(dqn_peak + replay_1m - replay_100k) / gib:.2f} | {(dqn_end + replay_1m - replay_100k) / gib:.2f} |"
+    )
+    (one, _), _, _ = rows["PQN, 1 member"]
+    (four, _), _, _ = rows["PQN, 4 members, one program"]
+    (dqn_sps, _), _, _ = rows["DQN, 1 member (100k replay)"]
+    return "\n".join(lines) + (
+        f"\n\nPQN trains {one / dqn_sps:.2f}x DQN's env steps/s and {one / raw:.3f} of raw EnvPool's; 4 members "
+        f"train {four / one:.2f}x the env steps/s of 1 (4 = perfect amortisation). DQN's 1M replay: "
+        f"{replay_1m / gib:.2f} GiB."
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -656,6 +745,8 @@ def main() -> None:
         "gymnax-rejax": lambda: gymnax_rejax(args.rejax_python, max(args.seeds, 5)),
         "gymnax-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds, backend="gymnax"),
         "gymnax-scaling": lambda: gymnax_scaling(args.repeats),
+        "cartpole-pqn": lambda: cartpole_pqn(args.peer_python, args.seeds),
+        "pong-pqn": lambda: pong_pqn(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

@@ -48,3 +48,12 @@ def train(config, population=None, progress: bool = False, **options) -> dict:
     """A run as the command line trains it (TensorBoard logs included), with its progress
     display (and notes) only if asked; returns the summary."""
     return session.train(config, [TensorBoard(), *[Progress()] * progress], population, **options)
+
+
+def assert_member_is_the_single_run(population: list[dict], single: list[dict], member: int) -> None:
+    """The chunk metrics of population member `member` equal those of the single run (member 0),
+    key by key, chunk by chunk (`run_chunks` results)."""
+    for chunk_population, chunk_single in zip(population, single, strict=True):
+        assert chunk_population.keys() == chunk_single.keys()
+        for key in chunk_single:
+            np.testing.assert_allclose(chunk_population[key][:, member], chunk_single[key][:, 0], rtol=1e-5, atol=1e-6)

@@ -88,7 +88,14 @@ BAD_INPUTS = [
         ["train", "ppo", "--env", "tests.envs.probes:make_bandit", "--backend", "envpool"],
         "a factory's env is a JAX env: use --backend gymnax",
     ),
-    (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn, sac"),
+    (
+        ["train", "pqn", "--num-minibatches", "3"],
+        "num_envs * rollout_steps = 2048 is not divisible by num_minibatches = 3",
+    ),
+    (["train", "pqn", "--q-lambda", "1.5"], "invalid --q-lambda 1.5: must be in [0, 1]"),
+    (["train", "pqn", "--reward-scale", "0"], "invalid --reward-scale 0.0: must be > 0"),
+    (["sweep", "pqn", "--q-lambda", "0.5,1.2"], "invalid --q-lambda 1.2: must be in [0, 1]"),
+    (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn, sac, pqn"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
 ]
 

@@ -169,6 +169,7 @@ def test_member_k_of_a_sweep_equals_the_single_run_with_its_point_and_seed(run_c
         ("a2c", dict(env="CartPole", num_envs=4, rollout_steps=8)),
         ("reinforce", dict(env="CartPole", num_envs=4, rollout_steps=64)),
         ("ddqn", SMALL_DQN),
+        ("pqn", dict(env="CartPole", num_envs=4, rollout_steps=16, num_minibatches=4, update_epochs=2)),
     ],
 )
 def test_every_algorithm_sweeps_its_hyperparameters_member_by_member(run_chunks, algo, options):

@@ -12,6 +12,7 @@ MODULES = {
     "dqn": "jaxrl.algos.dqn",
     "ddqn": "jaxrl.algos.dqn:DOUBLE_DQN",  # "module:ATTRIBUTE" where one module holds several
     "sac": "jaxrl.algos.sac",
+    "pqn": "jaxrl.algos.pqn",
 }
 
 

@@ -24,6 +24,7 @@ from flax import struct
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers
+from jaxrl.core.exploration import epsilon_at, epsilon_greedy
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
 
@@ -86,13 +87,6 @@ def replay_bytes(static: Static, spec: EnvSpec) -> int:
     )
 
 
-def epsilon_at(env_steps, hyper: Hyper, total_steps: int):
-    """Linear decay from start_e to end_e over the first exploration_fraction of total_steps."""
-    duration = hyper.exploration_fraction * total_steps
-    progress = jnp.clip(env_steps / jnp.maximum(duration, 1.0), 0.0, 1.0)
-    return hyper.start_e + progress * (hyper.end_e - hyper.start_e)
-
-
 def td_target(reward, terminated, next_q_target, next_q_online, gamma, double_q: bool):
     """y = r + gamma (1 - terminated) Q_target(s', a*): reward, terminated [B]; next q values [B, A].
 
@@ -137,11 +131,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         )
 
     def act(state: AgentState, obs, key):
-        explore_key, action_key = jax.random.split(key)
-        greedy = jnp.argmax(network.apply(state.params, obs), axis=-1)
-        random = jax.random.randint(action_key, greedy.shape, 0, spec.num_actions)
-        explore = jax.random.uniform(explore_key, greedy.shape) < state.epsilon
-        return jnp.where(explore, random, greedy).astype(jnp.int32), {}
+        return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon), {}
 
     def loss_fn(params, target_params, batch: buffers.Batch, hyper: Hyper):
         q = network.apply(params, batch.obs)

@@ -27,6 +27,7 @@ from flax import struct
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.losses import normalized
+from jaxrl.core.minibatches import minibatch_epochs
 from jaxrl.core.networks import ActorCritic, GaussianActorCritic, unroll_gradient_loops
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
@@ -114,8 +115,6 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     else:
         network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         head = distributions.CATEGORICAL
-    batch_size = static.num_envs * static.rollout_steps
-    minibatch_size = batch_size // static.num_minibatches
     unroll = unroll_gradient_loops(spec.obs_shape)
 
     def optimizer(hyper: Hyper):
@@ -169,26 +168,16 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
-        tx = optimizer(hyper)
-
-        def minibatch_step(carry, minibatch):
-            params, opt_state = carry
-            grads, metrics = jax.grad(loss_fn, has_aux=True)(params, minibatch, hyper)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return (optax.apply_updates(params, updates), opt_state), metrics
-
-        def epoch(carry, epoch_key):
-            if static.num_minibatches == 1:  # the whole batch: shuffling would only reorder a sum (and cost a sort)
-                minibatches = jax.tree.map(lambda x: x[None], batch)
-            else:
-                order = jax.random.permutation(epoch_key, batch_size)
-                minibatches = jax.tree.map(
-                    lambda x: x[order].reshape(static.num_minibatches, minibatch_size, *x.shape[1:]), batch
-                )
-            return jax.lax.scan(minibatch_step, carry, minibatches, unroll=unroll)
-
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (state.params, opt_state), jax.random.split(key, static.update_epochs), unroll=unroll
+        (params, opt_state), metrics = minibatch_epochs(
+            lambda params, minibatch: loss_fn(params, minibatch, hyper),
+            optimizer(hyper),
+            state.params,
+            opt_state,
+            batch,
+            key,
+            static.update_epochs,
+            static.num_minibatches,
+            unroll,
         )
         obs_stats = state.obs_stats
         if obs_stats is not None:  # after learning: this rollout was acted on and learned through the old ones

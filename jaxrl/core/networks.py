@@ -23,17 +23,27 @@ class MLP(nn.Module):
         return x
 
 
+def maybe_layer_norm(x, layer_norm: bool):
+    """LayerNorm (Ba et al., 2016) over the last axis where asked, else `x` as it is (no
+    parameters, so networks without it keep their parameter trees). PQN puts it after every
+    hidden layer: it is what keeps TD learning stable without a target network."""
+    return nn.LayerNorm()(x) if layer_norm else x
+
+
 class NatureCNN(nn.Module):
-    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op."""
+    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op.
+    `layer_norm`: LayerNorm after every conv and the dense layer, before its ReLU."""
+
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
         x = jnp.transpose(x, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # [B, C, H, W] -> NHWC
         for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
             x = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID", kernel_init=orthogonal())(x)
-            x = nn.relu(x)
+            x = nn.relu(maybe_layer_norm(x, self.layer_norm))
         x = x.reshape(x.shape[0], -1)
-        return nn.relu(nn.Dense(512, kernel_init=orthogonal())(x))
+        return nn.relu(maybe_layer_norm(nn.Dense(512, kernel_init=orthogonal())(x), self.layer_norm))
 
 
 class MinAtarCNN(nn.Module):
@@ -46,6 +56,7 @@ class MinAtarCNN(nn.Module):
 
     features: int = 16
     kernel_size: int = 3
+    layer_norm: bool = False  # after the convolution and the dense layer, before their ReLU
 
     @nn.compact
     def __call__(self, x):
@@ -57,8 +68,9 @@ class MinAtarCNN(nn.Module):
         )  # [B, H', W', k*k*C], ordered as the kernel's (row, column, channel)
         kernel = self.param("kernel", orthogonal(), (k, k, channels, self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        x = nn.relu(patches @ kernel.reshape(k * k * channels, self.features) + bias)
-        return nn.relu(nn.Dense(128, kernel_init=orthogonal())(x.reshape(x.shape[0], -1)))
+        x = nn.relu(maybe_layer_norm(patches @ kernel.reshape(k * k * channels, self.features) + bias, self.layer_norm))
+        dense = nn.Dense(128, kernel_init=orthogonal())(x.reshape(x.shape[0], -1))
+        return nn.relu(maybe_layer_norm(dense, self.layer_norm))
 
 
 def is_image(obs_shape: tuple[int, ...]) -> bool:
@@ -71,10 +83,10 @@ def channels_last(obs_shape: tuple[int, ...]) -> bool:
     return is_image(obs_shape) and not obs_shape[0] < obs_shape[-1]
 
 
-def image_torso(obs_shape: tuple[int, ...]) -> nn.Module:
+def image_torso(obs_shape: tuple[int, ...], layer_norm: bool = False) -> nn.Module:
     """Channels first (Atari's frame stacks [4, 84, 84]): the Nature CNN; channels last
-    (MinAtar's [10, 10, C]): the MinAtar CNN."""
-    return MinAtarCNN() if channels_last(obs_shape) else NatureCNN()
+    (MinAtar's [10, 10, C]): the MinAtar CNN; either with LayerNorm (`layer_norm`)."""
+    return MinAtarCNN(layer_norm=layer_norm) if channels_last(obs_shape) else NatureCNN(layer_norm)
 
 
 def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int], cnn: bool = True) -> nn.Module:
@@ -111,30 +123,32 @@ class ActorCritic(nn.Module):
         return logits, value[..., 0]
 
 
-def relu_mlp(x, hidden: Sequence[int]):
+def relu_mlp(x, hidden: Sequence[int], layer_norm: bool = False):
     for width in hidden:
-        x = nn.relu(nn.Dense(width)(x))
+        x = nn.relu(maybe_layer_norm(nn.Dense(width)(x), layer_norm))
     return x
 
 
-def embed(obs, obs_shape: tuple[int, ...], hidden: Sequence[int]):
-    """A CNN on images (image_torso), a ReLU MLP on vectors (DQN's and SAC's torsos)."""
+def embed(obs, obs_shape: tuple[int, ...], hidden: Sequence[int], layer_norm: bool = False):
+    """A CNN on images (image_torso), a ReLU MLP on vectors (DQN's, PQN's and SAC's torsos)."""
     if is_image(obs_shape):
-        return image_torso(obs_shape)(obs)
-    return relu_mlp(obs.reshape(obs.shape[0], -1).astype(jnp.float32), hidden)
+        return image_torso(obs_shape, layer_norm)(obs)
+    return relu_mlp(obs.reshape(obs.shape[0], -1).astype(jnp.float32), hidden, layer_norm)
 
 
 class QNetwork(nn.Module):
-    """Q(s, a) for every discrete action: a CNN on images (image_torso), a ReLU MLP on vectors.
-    (Discrete SAC's actor is this network too, its outputs read as logits.)"""
+    """Q(s, a) for every discrete action: a CNN on images (image_torso), a ReLU MLP on vectors;
+    `layer_norm`: LayerNorm after every hidden layer (PQN), before its ReLU. (Discrete SAC's
+    actor is this network too, its outputs read as logits.)"""
 
     num_actions: int
     obs_shape: tuple[int, ...]
     hidden: Sequence[int] = (120, 84)
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs) -> jax.Array:
-        features = embed(obs, self.obs_shape, self.hidden)  # first: Flax names layers as they are made
+        features = embed(obs, self.obs_shape, self.hidden, self.layer_norm)  # first: Flax names layers as made
         return nn.Dense(self.num_actions)(features)  # [B, num_actions]
 
 

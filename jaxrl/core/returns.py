@@ -66,3 +66,28 @@ def episode_ends_in_rollout(done: jax.Array) -> jax.Array:
     """[T, E] bool: an episode boundary follows step t at t or later inside the rollout, so the
     reward-to-go of step t is complete (nothing after the rollout end belongs to its episode)."""
     return jax.lax.cummax(done.astype(jnp.int32), axis=0, reverse=True) > 0
+
+
+def lambda_returns(reward, next_value, terminated, done, gamma, td_lambda):
+    """TD(lambda) returns of every step, computed backwards from the rollout's end; all [T, E].
+
+    G_t = r_t + gamma (1 - terminated_t) [V(s_{t+1}) + lambda (1 - done_t) (G_{t+1} - V(s_{t+1}))],
+    G_T = V(s_T)
+
+    i.e. r_t + gamma ((1 - lambda) V(s_{t+1}) + lambda G_{t+1}) inside an episode: a terminated step
+    returns r_t, a truncated one r_t + gamma V(s_{t+1}) (its last observation), and nothing flows
+    back across a boundary, so EnvPool's reset step never reaches the episode before it. The last
+    step of the rollout bootstraps from V of the observation after it. With V(s) = max_a Q(s, a)
+    these are Peng's Q(lambda) targets (PQN); they equal GAE's `returns` for the same V.
+    """
+    not_terminated = 1.0 - terminated.astype(jnp.float32)
+    not_done = 1.0 - done.astype(jnp.float32)
+
+    def backward(next_return, step):
+        reward_t, next_value_t, not_terminated_t, not_done_t = step
+        tail = next_value_t + td_lambda * not_done_t * (next_return - next_value_t)
+        return_t = reward_t + gamma * not_terminated_t * tail
+        return return_t, return_t
+
+    _, returns = jax.lax.scan(backward, next_value[-1], (reward, next_value, not_terminated, not_done), reverse=True)
+    return returns

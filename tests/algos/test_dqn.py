@@ -10,7 +10,7 @@ import pytest
 from jaxrl.algos import get_algorithm
 from jaxrl.algos.dqn import Hyper, Static, check, epsilon_at, q_loss, td_target
 from jaxrl.config import resolve
-from tests.conftest import build_programs, train
+from tests.conftest import assert_member_is_the_single_run, build_programs, train
 
 
 def three_transitions():
@@ -120,10 +120,7 @@ def test_member_1_of_dqn_population_equals_single_run_with_seed_1(run_chunks):
     population_state, population = run_chunks("dqn", chunks=3, seeds=2, seed=0, **SMALL_DQN)
     single_state, single = run_chunks("dqn", chunks=3, seeds=1, seed=1, **SMALL_DQN)
     assert population[-1]["td_loss"][-1, 1] > 0  # the comparison covers gradient steps
-    for chunk_population, chunk_single in zip(population, single, strict=True):
-        assert chunk_population.keys() == chunk_single.keys()
-        for key in chunk_single:
-            np.testing.assert_allclose(chunk_population[key][:, 1], chunk_single[key][:, 0], rtol=1e-5, atol=1e-6)
+    assert_member_is_the_single_run(population, single, member=1)
     member = jax.tree.map(lambda x: x[1], population_state.agent)
     alone = jax.tree.map(lambda x: x[0], single_state.agent)
     for params in ("params", "target_params"):

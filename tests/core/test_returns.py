@@ -1,10 +1,11 @@
-"""GAE against hand-computed values and a plain NumPy loop."""
+"""GAE against hand-computed values and a plain NumPy loop; TD(lambda) returns (PQN's Q(lambda)
+targets) by hand."""
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl.core.returns import gae, masked_mean, next_values
+from jaxrl.core.returns import gae, lambda_returns, masked_mean, next_values
 
 
 def numpy_gae(reward, value, next_value, terminated, done, gamma, lam):
@@ -94,3 +95,36 @@ def test_gae_matches_numpy_loop_on_random_rollout():
 def test_masked_mean_ignores_masked_entries_and_empty_mask():
     assert float(masked_mean(jnp.array([1.0, 100.0, 3.0]), jnp.array([True, False, True]))) == 2.0
     assert float(masked_mean(jnp.array([1.0]), jnp.array([False]))) == 0.0
+
+
+def test_lambda_returns_by_hand_cut_at_termination_bootstrap_at_truncation_and_skip_reset_steps():
+    # One env, 7 steps: t=1 terminates, t=4 is truncated, t=2 and t=5 are EnvPool's reset steps
+    # (reward 100 there, to show that nothing of them reaches the episode before), t=6 ends the
+    # rollout. next_value[t] = V(s_{t+1}): 8 is the terminal observation's, never used; 10 the
+    # truncated episode's last observation; 2 the observation after the rollout.
+    reward = jnp.array([1.0, 1.0, 100.0, 1.0, 1.0, 100.0, 1.0])[:, None]
+    next_value = jnp.array([2.0, 8.0, 4.0, 4.0, 10.0, 3.0, 2.0])[:, None]
+    terminated = jnp.array([False, True, False, False, False, False, False])[:, None]
+    truncated = jnp.array([False, False, False, False, True, False, False])[:, None]
+    returns = lambda_returns(reward, next_value, terminated, terminated | truncated, gamma=0.5, td_lambda=0.5)
+    g6 = 1 + 0.5 * 2  # the rollout's end bootstraps fully: 2
+    g4 = 1 + 0.5 * 10  # truncated: r + gamma V(last obs) = 6, nothing of the reset step after it
+    g3 = 1 + 0.5 * (0.5 * 4 + 0.5 * g4)  # r + gamma ((1 - lambda) V + lambda G_4) = 3.5
+    g1 = 1.0  # terminated: the reward alone
+    g0 = 1 + 0.5 * (0.5 * 2 + 0.5 * g1)  # 1.75
+    valid = [0, 1, 3, 4, 6]
+    np.testing.assert_allclose(returns[valid, 0], [g0, g1, g3, g4, g6], rtol=1e-6)
+
+
+def test_lambda_returns_equal_gae_returns_and_one_step_targets_at_lambda_0():
+    rng = np.random.default_rng(1)
+    T, E = 29, 4
+    reward, value = rng.normal(size=(2, T, E)).astype(np.float32)
+    last = rng.normal(size=E).astype(np.float32)
+    terminated = rng.random((T, E)) < 0.1
+    done = terminated | (rng.random((T, E)) < 0.05)
+    nxt = next_values(jnp.asarray(value), jnp.asarray(last))
+    _, gae_returns = gae(reward, value, nxt, terminated, done, 0.97, 0.8)
+    np.testing.assert_allclose(lambda_returns(reward, nxt, terminated, done, 0.97, 0.8), gae_returns, atol=1e-5)
+    one_step = reward + 0.97 * (1 - terminated) * nxt
+    np.testing.assert_allclose(lambda_returns(reward, nxt, terminated, done, 0.97, 0.0), one_step, atol=1e-6)
