@@ -1,5 +1,6 @@
 # make train ALGO=ppo ENV=CartPole SEEDS=1 ARGS="--lr 3e-4"   |   make test   |   make bench
 # make sweep ALGO=ppo SEEDS=4 ARGS="--lr 1e-4,3e-4,1e-3 --ent-coef 0,0.01"   |   make compare RUNS="runs/A runs/B"
+# make pbt ALGO=ppo ARGS="--population 16 --lr 1e-5:1e-2:log --ent-coef 0:0.05 --ready-every 20000"
 # make resume RUN=runs/CartPole-v1/ppo/<name>   |   make eval RUN=runs/CartPole-v1/ppo/<name> ARGS="--video"
 # Every target creates .venv (and installs the package into it) when it is missing or stale.
 
@@ -15,7 +16,7 @@ ifneq ($(origin ENV),command line)
 ENV := CartPole
 endif
 
-.PHONY: install train sweep resume eval compare test test-fast lint bench clean
+.PHONY: install train sweep pbt resume eval compare test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,9 @@ train: $(BIN)/.installed
 
 sweep: $(BIN)/.installed
 	$(BIN)/jaxrl sweep $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
+
+pbt: $(BIN)/.installed
+	$(BIN)/jaxrl pbt $(ALGO) --env $(ENV) --seeds $(SEEDS) $(ARGS)
 
 resume: $(BIN)/.installed
 	$(BIN)/jaxrl train --resume $(RUN)

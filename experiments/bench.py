@@ -27,6 +27,8 @@ into BENCHMARKS.md with the machine it ran on.
                  rejax 0.1.3 with its tuned settings (--rejax-python: a Python with rejax and gymnax<1.0)
   gymnax-ppo     whole process to 475 of PPO on gymnax's CartPole-v1 beside SB3 PPO (EnvPool's peer row)
   gymnax-scaling wall-clock of 64 seeds vs 1 seed of PPO on gymnax's CartPole-v1, same steps per member
+  pbt            PBT beside a random search from the same 16 starting points (PPO CartPole-v1, lr over
+                 four decades, same env steps): final population median and best, wall-clock
   cartpole-pqn   whole process to 450 of PQN beside jaxrl's DQN and SB3's DQN, seed by seed
   pong-pqn       Pong PQN training SPS for populations of 1 and 4 beside raw EnvPool and DQN; peak
                  RSS of each process beside DQN's with its 1M-transition replay
@@ -48,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling", "cartpole-pqn", "pong-pqn",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt",
 ]  # fmt: skip
 
 
@@ -651,6 +653,67 @@ def gymnax_scaling(repeats: int) -> str:
     )
 
 
+# A task whose random search mostly fails in the budget: a learning rate below ~1e-4 does not
+# learn CartPole in 51k steps, and half of a log-uniform draw over 1e-6..1e-2 lies there.
+PBT_TASK = dict(env="CartPole-v1", total_steps=51_200, target_return=1e9, lr=(1e-6, 1e-2, "log"), ent_coef=(0.0, 0.05))
+
+
+def pbt_search(repeats: int) -> str:
+    """PPO, 16 members: `jaxrl sweep --random 16` and `jaxrl pbt --population 16` (ready every
+    5,120 env steps, the defaults otherwise) start from the same 16 points (both sample them
+    with the run's seed), train the same env steps, seed by seed (seed r: repetition r), in one
+    process whose compilation cache is warm. Final return: each member's mean of its last 20
+    episodes at the end."""
+    import numpy as np
+
+    from jaxrl import api
+    from jaxrl.analysis.statistics import bootstrap_ci
+
+    def finals(summary):
+        return [run["final_return"] if run["final_return"] is not None else 0.0 for run in summary["runs"]]
+
+    lines = [
+        "| seed | random search: median, best, members >= 475 | PBT: median, best, members >= 475 | "
+        "PBT / random median | wall-clock s: random, PBT |",
+        "|---|---|---|---|---|",
+    ]
+    pooled = {"random": [], "pbt": []}
+    walls = {"random": [], "pbt": []}
+    with tempfile.TemporaryDirectory() as logdir:
+        api.sweep("ppo", random=16, seed=99, logdir=logdir, name="warm-up", **PBT_TASK)  # fills the cache
+        for seed in range(repeats):
+            search = api.sweep("ppo", random=16, seed=seed, logdir=logdir, name=f"random-{seed}", **PBT_TASK)
+            pbt = api.pbt(
+                "ppo", population=16, ready_every=5120, seed=seed, logdir=logdir, name=f"pbt-{seed}", **PBT_TASK
+            )
+            row = {}
+            for label, result in (("random", search.summary), ("pbt", pbt.summary)):
+                values = np.asarray(finals(result))
+                pooled[label] += list(values)
+                walls[label].append(result["wall_s"])
+                row[label] = (float(np.median(values)), float(values.max()), int((values >= 475).sum()))
+            ratio = row["pbt"][0] / max(row["random"][0], 1e-9)
+            lines.append(
+                f"| {seed} | {row['random'][0]:.1f}, {row['random'][1]:.1f}, {row['random'][2]}/16 | "
+                f"{row['pbt'][0]:.1f}, {row['pbt'][1]:.1f}, {row['pbt'][2]}/16 | {ratio:.2f} | "
+                f"{walls['random'][-1]:.1f}, {walls['pbt'][-1]:.1f} |"
+            )
+    summary = []
+    for label in ("random", "pbt"):
+        estimate = bootstrap_ci(np.asarray(pooled[label]))
+        summary.append(
+            f"{label}: IQM of all {len(pooled[label])} final returns {estimate.value:.1f} "
+            f"[{estimate.low:.1f}, {estimate.high:.1f}], median {np.median(pooled[label]):.1f}"
+        )
+    cost = statistics.median(walls["pbt"]) / statistics.median(walls["random"])
+    return (
+        "\n".join(lines)
+        + "\n\n"
+        + "; ".join(summary)
+        + f"\n\nPBT's wall-clock: {cost:.2f}x the random search's (goal <= 1.1x)"
+    )
+
+
 def in_child(function: str, *args, **kwargs):
     """`function(*args, **kwargs)` of this file run in a fresh Python process: (its result, peak
     RSS of that process in bytes, its RSS at the end in bytes). The peak includes XLA's compiler."""
@@ -747,6 +810,7 @@ def main() -> None:
         "gymnax-scaling": lambda: gymnax_scaling(args.repeats),
         "cartpole-pqn": lambda: cartpole_pqn(args.peer_python, args.seeds),
         "pong-pqn": lambda: pong_pqn(args.repeats),
+        "pbt": lambda: pbt_search(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

@@ -19,13 +19,13 @@ from typing import NamedTuple
 import jax
 
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
-from jaxrl.analysis import sweep_report
+from jaxrl.analysis import pbt_report, sweep_report
 from jaxrl.config import RunConfig, check_options, check_value, resolve
 from jaxrl.errors import ConfigError
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
 from jaxrl.logs.wandb import WandB
-from jaxrl.search import plan, python_values
+from jaxrl.search import PBT_DEFAULTS, PBT_IN_ONE_PROCESS, pbt_plan, plan, python_values
 from jaxrl.training import checkpoints, evaluation, session
 from jaxrl.training.distributed import Peers, Processes
 
@@ -105,7 +105,8 @@ def run(
     should_stop=None,
     force: bool = False,
 ) -> Result:
-    """Trains (or resumes) a resolved config; a sweep's points are ranked and reported at the end.
+    """Trains (or resumes) a resolved config; a sweep's points are ranked and reported at the end,
+    a PBT run's population and best member's schedule too.
     `force`: start even where the memory estimate exceeds what is free."""
     sinks = loggers_for(config, progress) if loggers is None else loggers
     enable_compilation_cache()
@@ -114,6 +115,8 @@ def run(
     primary = peers is None or peers.index == 0
     if config.sweep and primary and not summary["interrupted_by"]:
         summary, report = sweep_report.report(summary, config)
+    if config.pbt and not summary["interrupted_by"]:  # (PBT trains in one process)
+        summary, report = pbt_report.report(summary, config)
     return Result(summary, Path(summary["run_dir"]), config, report)
 
 
@@ -168,6 +171,30 @@ def sweep(algo: str, *, random: int | None = None, progress: bool = False, logge
     return run(config, progress, loggers, peers=peers, force=bool(force))
 
 
+def pbt(algo: str, *, progress: bool = False, loggers: list | None = None, **options):
+    """Population-based training: `population` members per seed start from points sampled in the
+    ranges given as `(low, high)` or `(low, high, "log")` (other hyperparameters: a value, fixed);
+    every `ready_every` env steps the bottom `truncation` of each population copies the networks
+    of a top member (`copy_replay`: and its replay) and explores (x0.8 or x1.2, or a fresh draw
+    with `resample_probability`). Returns the summary, its "pbt" entry holding every member's
+    lineage and the best member's ancestry, as pbt.md and pbt.png have them."""
+    algorithm = algorithm_named(algo)
+    instance = env_instance(options)
+    check_options(algorithm, "pbt", options)
+    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+    values = {name: python_values(hyper[name], value) for name, value in options.items() if name in hyper}
+    settings = {key: options.pop(key, None) for key in (*PBT_DEFAULTS, "ready_every")}
+    settings = {
+        key: PBT_DEFAULTS[key] if value is None and key in PBT_DEFAULTS else value for key, value in settings.items()
+    }
+    run_options = {name: value for name, value in options.items() if name not in hyper}
+    if run_options.pop("distributed", None):
+        raise ConfigError(PBT_IN_ONE_PROCESS)
+    force = run_options.pop("force", None)
+    config = pbt_plan(algorithm, run_options, values, env_instance=instance, **settings)
+    return run(config, progress, loggers, force=bool(force))
+
+
 def saved_config(
     run_dir: str | Path, algo: str | None = None, command: str = "--resume", instance: tuple | None = None
 ) -> RunConfig:
@@ -185,7 +212,7 @@ def saved_config(
     try:
         saved = json.loads(config_path.read_text())
         saved_algo, name = saved["algo"], saved["name"]
-        records = {"sweep": saved.get("sweep"), "processes": saved.get("processes", 1)}
+        records = {"sweep": saved.get("sweep"), "pbt": saved.get("pbt"), "processes": saved.get("processes", 1)}
         env_object = saved.get("env_object")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None

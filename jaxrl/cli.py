@@ -1,4 +1,4 @@
-"""`jaxrl train | sweep <algo> [flags]`, `jaxrl eval RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
+"""`jaxrl train | sweep | pbt <algo> [flags]`, `jaxrl eval RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
 console script, on top of `jaxrl.api`. Parsing and validation end before any env is built or
 anything compiled; a bad input is one line on stderr and exit code 2.
 """
@@ -18,9 +18,9 @@ import tyro
 from jaxrl import api
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
-from jaxrl.config import flag, flag_table, resolve
+from jaxrl.config import PBT_FLAGS, flag, flag_table, resolve
 from jaxrl.errors import ConfigError
-from jaxrl.search import parse_values, plan
+from jaxrl.search import PBT_DEFAULTS, PBT_IN_ONE_PROCESS, parse_values, pbt_plan, plan
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -124,6 +124,20 @@ def sweep_main(flags) -> int:
     return trained(config, peers=peers, force=bool(flags.force))
 
 
+def pbt_main(flags) -> int:
+    algorithm = get_algorithm(flags.ALGO)
+    options = vars(flags)
+    if options.get("distributed"):
+        raise ConfigError(PBT_IN_ONE_PROCESS)
+    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+    values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
+    settings = {key: PBT_DEFAULTS[key] if options.get(key) is None else options[key] for key in PBT_DEFAULTS}
+    steering = (*hyper, *PBT_FLAGS, "distributed", "force")
+    run_options = {key: value for key, value in options.items() if key not in steering}
+    config = pbt_plan(algorithm, run_options, values, ready_every=options.get("ready_every"), **settings)
+    return trained(config, force=bool(flags.force))
+
+
 RESUME_SWITCHES = ("--distributed", "--force")
 
 
@@ -195,7 +209,8 @@ def compare_command(
     return compare_main(paths, out)
 
 
-COMMANDS = ("train", "sweep", "eval", "compare")
+COMMANDS = ("train", "sweep", "pbt", "eval", "compare")
+ALGO_COMMANDS = ("train", "sweep", "pbt")  # the commands whose next word is an algorithm
 HELP = ("-h", "--help")
 
 
@@ -228,7 +243,7 @@ def check_command(argv: list[str]) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"{given}{hint} (jaxrl {' | '.join(COMMANDS)})")
     command, rest = argv[0], argv[1:]
-    if command not in ("train", "sweep") or any(word in HELP for word in rest):
+    if command not in ALGO_COMMANDS or any(word in HELP for word in rest):
         return
     if rest and not rest[0].startswith("-"):
         get_algorithm(rest[0])
@@ -239,7 +254,7 @@ def check_command(argv: list[str]) -> None:
 def flag_kinds(argv: list[str]) -> tuple[dict[str, type | None], list[str]]:
     """(the command's flags by the type of value each takes, the words after the command and
     its algorithm)."""
-    if argv[0] in ("train", "sweep"):
+    if argv[0] in ALGO_COMMANDS:
         table = flag_table(get_algorithm(argv[1]), argv[0])
         return {flag(name): kind for name, (kind, _) in table.items()}, argv[2:]
     return signature_flags(eval_command if argv[0] == "eval" else compare_command), argv[1:]
@@ -251,7 +266,7 @@ def check_flags(argv: list[str]) -> None:
     if any(word in HELP for word in argv):
         return
     kinds, words = flag_kinds(argv)
-    command = " ".join(argv[:2] if argv[0] in ("train", "sweep") else argv[:1])
+    command = " ".join(argv[:2] if argv[0] in ALGO_COMMANDS else argv[:1])
     values = set()  # indices of the words that are flags' values
     for i, word in enumerate(words):
         if not word.startswith("--"):
@@ -289,13 +304,13 @@ def check_flags(argv: list[str]) -> None:
 
 
 def check_sweep_argv(argv: list[str]) -> None:
-    """`jaxrl sweep ppo --num-envs 4,8`: only numeric hyperparameters take lists; anything else
-    that is not text (names, paths) fixes shapes or the compiled program, which one population
-    cannot vary. Unknown flags are left to check_flags."""
-    if argv[0] != "sweep":
+    """`jaxrl sweep ppo --num-envs 4,8`: only numeric hyperparameters take lists (and ranges,
+    also in `jaxrl pbt`); anything else that is not text (names, paths) fixes shapes or the
+    compiled program, which one population cannot vary. Unknown flags are left to check_flags."""
+    if argv[0] not in ("sweep", "pbt"):
         return
     algorithm = get_algorithm(argv[1])
-    table = flag_table(algorithm, "sweep")
+    table = flag_table(algorithm, argv[0])
     hyper = {flag(f.name) for f in dataclasses.fields(algorithm.Hyper)}
     fixed = {flag(name) for name, (kind, _) in table.items() if kind is not str}
     for i, word in enumerate(argv[2:], start=2):
@@ -329,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as error:  # a checkpoint that does not fit: read before anything compiles
             return bad_input(error, checkpoint_read=True)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
+    pbt_algorithms = algorithm_choice("pbt")
 
     def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
         """Train an algorithm on an env: one or many seeds in one compiled program.
@@ -340,7 +356,15 @@ def main(argv: list[str] | None = None) -> int:
         program; report each point's IQM of final return with a 95% bootstrap CI."""
         return sweep_main(algo)
 
-    commands = {"train": train_command, "sweep": sweep_command, "eval": eval_command, "compare": compare_command}
+    def pbt_command(algo: Annotated[pbt_algorithms, tyro.conf.arg(name="")]):
+        """Population-based training in one compiled program: members start from points sampled
+        in the given ranges; every --ready-every env steps the worst copy the best and explore."""
+        return pbt_main(algo)
+
+    commands = {
+        "train": train_command, "sweep": sweep_command, "pbt": pbt_command, "eval": eval_command,
+        "compare": compare_command,
+    }  # fmt: skip
     try:
         return tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="jaxrl")
     except ConfigError as error:

@@ -159,19 +159,27 @@ SWEEP_FLAGS = {
     "random": (int, "sample N points from the given values and ranges instead of training the whole grid"),
 }
 SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
+PBT_FLAGS = {
+    "population": (int, "members per population (per seed of --seeds), at least 4 (default: 16)"),
+    "ready_every": (int, "env steps per member between exploit steps, at least one rollout (default: a tenth of the run)"),
+    "truncation": (float, "the bottom fraction of each population that copies a member of the top one, in (0, 0.5] (default: 0.25)"),
+    "resample_probability": (float, "chance that explore draws a value afresh from its range instead of x0.8 / x1.2 (default: 0.25)"),
+    "copy_replay": (bool, "off-policy algorithms: exploit copies the parent's replay too (default: True)"),
+}  # fmt: skip
+VALUE_HELP = {"sweep": SWEEP_VALUE_HELP, "pbt": "a value (fixed) or a range low:high[:log] (tuned)"}
 
 
 def flag_table(algorithm: Algorithm, command: str) -> dict[str, tuple[type, str]]:
     """Every flag of `jaxrl <command> <algo>` by field name: (type, help), the help written beside
-    each field. `sweep` takes each numeric hyperparameter as text: a value, a list or a range."""
-    table = dict(RUN_FLAGS | (SWEEP_FLAGS if command == "sweep" else {}))
+    each field. `sweep` and `pbt` take each numeric hyperparameter as text: a value, a list or a range."""
+    table = dict(RUN_FLAGS | {"sweep": SWEEP_FLAGS, "pbt": PBT_FLAGS}.get(command, {}))
     for f in dataclasses.fields(algorithm.Static):
         table[f.name] = (f.type, f"{field_help(f)} (default: the preset's, else {f.default!r})")
     for f in dataclasses.fields(algorithm.Hyper):
         default = f"default: the preset's, else {f.default!r}"
         valid = f.metadata["valid"]
-        if command == "sweep":
-            table[f.name] = (str, f"{field_help(f)}; {valid}: {SWEEP_VALUE_HELP} ({default})")
+        if command in VALUE_HELP:
+            table[f.name] = (str, f"{field_help(f)}; {valid}: {VALUE_HELP[command]} ({default})")
         else:
             table[f.name] = (f.type, f"{field_help(f)}; {valid} ({default})")
     return table

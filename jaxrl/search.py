@@ -168,6 +168,7 @@ def plan(
 
 
 PBT_DEFAULTS = dict(population=16, truncation=0.25, resample_probability=0.25, copy_replay=True)
+PBT_IN_ONE_PROCESS = "--distributed: PBT trains in one process (its exploit step copies members between devices)"
 PERTURB = (0.8, 1.2)  # explore: each hyperparameter times one of these (Jaderberg et al., 2017)
 
 
@@ -180,12 +181,14 @@ def pbt_plan(
     truncation: float,
     resample_probability: float,
     copy_replay: bool,
+    env_instance=None,
 ) -> RunConfig:
     """The run config of population-based training: `population` members per seed (`--seeds S`
     independent populations, S x population members in one program) start from points sampled
     in the ranges of `values`; every `ready_every` env steps the bottom `truncation` of each
     population copies a top member and explores. `config.pbt` records the settings and the
-    starting points. Raises ConfigError, before anything is built, on any bad value."""
+    starting points; `env_instance`: a gymnax-API (env, params) from Python. Raises ConfigError,
+    before anything is built, on any bad value."""
     lists = [flag(name) for name, value in values.items() if isinstance(value, list) and len(value) > 1]
     if lists:
         raise ConfigError(f"{', '.join(lists)}: PBT explores ranges; give low:high or low:high:log")
@@ -195,6 +198,10 @@ def pbt_plan(
         raise ConfigError("nothing to tune: give a hyperparameter a range (--lr 1e-5:1e-2:log)")
     for name, value in (("population", population), ("ready_every", ready_every)):
         check_value(name, value, int)
+    for name, value in (("truncation", truncation), ("resample_probability", resample_probability)):
+        check_value(name, value, float)
+    if not isinstance(copy_replay, bool):
+        raise ConfigError(f"invalid --copy-replay {copy_replay!r}: expected True or False")
     if population < 4:
         raise ConfigError(f"invalid --population {population}: PBT needs at least 4 members per population")
     if not 0 < truncation <= 0.5:
@@ -202,7 +209,7 @@ def pbt_plan(
     if not 0 <= resample_probability <= 1:
         raise ConfigError(f"invalid --resample-probability {resample_probability}: must be in [0, 1]")
     run_options = dict(options, name=options.get("name") or time.strftime("pbt-%Y%m%d-%H%M%S"))
-    config = resolve(algorithm, run_options | fixed)
+    config = resolve(algorithm, run_options | fixed, env_instance)
     rollout = config.static["num_envs"] * config.static["rollout_steps"]
     if ready_every is None:
         ready_every = max(1, config.total_steps // 10 // rollout) * rollout

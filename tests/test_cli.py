@@ -97,6 +97,19 @@ BAD_INPUTS = [
     (["sweep", "pqn", "--q-lambda", "0.5,1.2"], "invalid --q-lambda 1.2: must be in [0, 1]"),
     (["train"], "jaxrl train needs an algorithm first: ppo, reinforce, a2c, dqn, ddqn, sac, pqn"),
     (["trian", "ppo"], "unknown command 'trian'; did you mean 'train'?"),
+    (["pbt", "ppo", "--lr", "1e-2:1e-5:log"], "invalid --lr 1e-2:1e-5:log: low must be below high"),
+    (["pbt", "ppo", "--ent-coef", "0:0.05:log"], "invalid --ent-coef 0:0.05:log: a log range needs low > 0"),
+    (["pbt", "ppo", "--lr", "1e-4,3e-4"], "--lr: PBT explores ranges; give low:high or low:high:log"),
+    (["pbt", "ppo", "--gamma", "0.99"], "nothing to tune: give a hyperparameter a range"),
+    (["pbt", "ppo", "--lr", "1e-5:1e-2:log", "--truncation", "0.6"], "invalid --truncation 0.6: must be in (0, 0.5]"),
+    (["pbt", "ppo", "--lr", "1e-5:1e-2", "--population", "3"], "PBT needs at least 4 members per population"),
+    (
+        ["pbt", "ppo", "--lr", "1e-5:1e-2", "--ready-every", "100"],
+        "--ready-every 100 is shorter than one rollout (num_envs * rollout_steps = 256)",
+    ),
+    (["pbt", "ppo", "--lr", "1e-5:1e-2", "--distributed", "True"], "--distributed: PBT trains in one process"),
+    (["pbt", "ppo", "--lr", "1e-5:1e-2", "--num-envs", "4,8"], "--num-envs 4,8: only numeric hyperparameters"),
+    (["pbt", "ppo", "--lr", "1e-5:1e-2", "--populaton", "8"], "unknown flag --populaton for jaxrl pbt ppo"),
 ]
 
 
@@ -110,7 +123,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
 
 
 BAD_COMMANDS = [
-    ([], "no command (jaxrl train | sweep | eval | compare)"),
+    ([], "no command (jaxrl train | sweep | pbt | eval | compare)"),
     (["eval", "RUN", "--episode", "3"], "unknown flag --episode for jaxrl eval; did you mean --episodes?"),
     (["eval", "--episodes", "3"], "jaxrl eval needs a RUN_DIR"),
     (

@@ -74,9 +74,9 @@ def check(static: Static) -> None:
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
 
-    def optimizer(hyper: Hyper):
+    def optimizer(hyper: Hyper, lr_scale=1.0):
         return optimizers.clipped(
-            lambda lr: optax.rmsprop(lr, decay=RMS_DECAY, eps=RMS_EPS), hyper.lr, hyper.max_grad_norm
+            lambda lr: optax.rmsprop(lr, decay=RMS_DECAY, eps=RMS_EPS), hyper.lr * lr_scale, hyper.max_grad_norm
         )
 
     def init(key, hyper: Hyper) -> AgentState:
@@ -110,9 +110,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         batch = flatten_steps(batch)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
-        updates, opt_state = optimizer(hyper).update(grads, opt_state, state.params)
+        updates, opt_state = optimizer(hyper, lr_scale).update(grads, state.opt_state, state.params)
         return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
 
     def preferences(state: AgentState, obs):

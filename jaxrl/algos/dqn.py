@@ -23,7 +23,7 @@ import optax
 from flax import struct
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
-from jaxrl.core import buffers
+from jaxrl.core import buffers, optimizers
 from jaxrl.core.exploration import epsilon_at, epsilon_greedy
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
@@ -116,7 +116,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     stack = buffers.frame_stack(spec)
 
     def optimizer(hyper: Hyper):
-        return optax.inject_hyperparams(optax.adam)(learning_rate=hyper.lr)
+        return optimizers.injected(optax.adam, learning_rate=hyper.lr)
 
     def init(key, hyper: Hyper) -> AgentState:
         params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))

@@ -117,8 +117,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         head = distributions.CATEGORICAL
     unroll = unroll_gradient_loops(spec.obs_shape)
 
-    def optimizer(hyper: Hyper):
-        return optimizers.clipped(lambda lr: optax.adam(lr, eps=1e-5), hyper.lr, hyper.max_grad_norm)
+    def optimizer(hyper: Hyper, lr_scale=1.0):
+        return optimizers.clipped(lambda lr: optax.adam(lr, eps=1e-5), hyper.lr * lr_scale, hyper.max_grad_norm)
 
     def init(key, hyper: Hyper) -> AgentState:
         dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
@@ -167,12 +167,11 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         batch = flatten_steps(batch)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
         (params, opt_state), metrics = minibatch_epochs(
             lambda params, minibatch: loss_fn(params, minibatch, hyper),
-            optimizer(hyper),
+            optimizer(hyper, lr_scale),
             state.params,
-            opt_state,
+            state.opt_state,
             batch,
             key,
             static.update_epochs,

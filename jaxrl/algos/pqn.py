@@ -87,8 +87,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     steps_per_rollout = static.num_envs * static.rollout_steps
     total_steps = num_iterations * steps_per_rollout
 
-    def optimizer(hyper: Hyper):
-        return optimizers.clipped(optax.radam, hyper.lr, hyper.max_grad_norm)
+    def optimizer(hyper: Hyper, lr_scale=1.0):
+        return optimizers.clipped(optax.radam, hyper.lr * lr_scale, hyper.max_grad_norm)
 
     def epsilon(iteration, hyper: Hyper):
         return jnp.asarray(epsilon_at(iteration * steps_per_rollout, hyper, total_steps), jnp.float32)
@@ -116,12 +116,11 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         batch = flatten_steps({"obs": traj.obs, "action": traj.action, "returns": returns, "valid": traj.valid})
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        opt_state = optimizers.with_learning_rate(state.opt_state, hyper.lr * lr_scale)
         (params, opt_state), metrics = minibatch_epochs(
             lambda params, minibatch: q_lambda_loss(network.apply(params, minibatch["obs"]), minibatch),
-            optimizer(hyper),
+            optimizer(hyper, lr_scale),
             state.params,
-            opt_state,
+            state.opt_state,
             batch,
             key,
             static.update_epochs,

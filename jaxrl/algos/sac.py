@@ -31,7 +31,7 @@ import optax
 from flax import struct
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
-from jaxrl.core import buffers
+from jaxrl.core import buffers, optimizers
 from jaxrl.core.distributions import squashed_gaussian_sample
 from jaxrl.core.networks import QNetwork, SquashedGaussianActor, StateActionValue, unroll_gradient_loops
 from jaxrl.core.returns import masked_mean
@@ -198,7 +198,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     stack = buffers.frame_stack(spec)
 
     def adam(lr):
-        return optax.inject_hyperparams(optax.adam)(learning_rate=lr, eps=static.adam_eps)
+        return optimizers.injected(
+            lambda learning_rate: optax.adam(learning_rate, eps=static.adam_eps), learning_rate=lr
+        )
 
     def init(key, hyper: Hyper) -> AgentState:
         actor_key, critic_key = jax.random.split(key)

@@ -2,6 +2,7 @@
 final return (IQM and 95% CI, median, best), the schedule of each tuned hyperparameter along the
 best member's ancestry, as `pbt.md`, `summary.json["pbt"]` and `pbt.png`."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -52,8 +53,11 @@ def plot(run_dir: Path, names: list[str], schedule: list[dict], ranges: dict, to
     if logged:
         grid = compare.step_grid([compare.Group("", "", logged)])
         curves = np.stack([compare.value_at(member, grid) for member in logged])
-        axes[0].plot(grid, np.nanmedian(curves, axis=0), label="population median")
-        axes[0].fill_between(grid, np.nanmin(curves, axis=0), np.nanmax(curves, axis=0), alpha=0.2, label="min-max")
+        with warnings.catch_warnings():  # steps before any member's first finished episode: no value
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, median, high = np.nanmin(curves, axis=0), np.nanmedian(curves, axis=0), np.nanmax(curves, axis=0)
+        axes[0].plot(grid, median, label="population median")
+        axes[0].fill_between(grid, low, high, alpha=0.2, label="min-max")
         axes[0].legend(fontsize="small")
     axes[0].set(title=title, ylabel="return (last 20 episodes)")
     steps = [segment["step"] for segment in schedule] + [total_steps]
@@ -94,5 +98,6 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     )
     write_json(run_dir / "summary.json", summary)
     (run_dir / "pbt.md").write_text(text + "\n")
-    plot(run_dir, names, schedule, config.pbt["ranges"], summary["total_steps"], f"PBT: {config.algo} on {config.env}")
+    trained = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
+    plot(run_dir, names, schedule, config.pbt["ranges"], trained, f"PBT: {config.algo} on {config.env}")
     return summary, text

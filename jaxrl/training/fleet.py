@@ -11,10 +11,13 @@ checkpoint holds the whole population, whatever the number of devices that wrote
 """
 
 import ctypes
+import dataclasses
+import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.config import RunConfig
@@ -120,6 +123,17 @@ def train_chunk(programs: Programs, state, handle, hyper, num_iterations: int):
     return state, handle, host_metrics([metrics])
 
 
+@functools.partial(jax.jit, donate_argnums=0)
+def put_members(tree, children, values):
+    """`tree` with members `children` [k] replaced by `values` (leaves [k, ...]), in place."""
+    return jax.tree.map(lambda x, v: x.at[children].set(v), tree, values)
+
+
+@jax.jit
+def take_members(tree, members):
+    return jax.tree.map(lambda x: x[members], tree)
+
+
 def join_members(trees: list):
     """The inverse of slice_members over consecutive groups, as host arrays."""
     if len(trees) == 1:
@@ -217,6 +231,38 @@ class Fleet:
             (group.members, replay_of(self.algorithm, state))
             for group, state in zip(self.groups, self.states, strict=True)
         ]
+
+    def exploit(self, children: np.ndarray, parents: np.ndarray, copy_replay: bool) -> None:
+        """PBT's exploit step: each member `children[i]` takes over the networks (and, with
+        `copy_replay`, the replay) of member `parents[i]`, and is healthy again (a diverged one
+        trains from its parent's networks); its envs, episodes, recent returns and RNG key stay
+        its own. Parents are read before any child is written: a member is never both (PBT's
+        bottom and top fractions are disjoint)."""
+        fields = self.algorithm.networks + ((self.algorithm.replay,) if copy_replay and self.algorithm.replay else ())
+        per_group = len(self.groups[0].members)
+        copies = {}  # child group -> (its local children, the parents' values on its device)
+        for child, parent in zip(children, parents, strict=True):
+            (group, local), (parent_group, parent_local) = divmod(int(child), per_group), divmod(int(parent), per_group)
+            agent = self.states[parent_group].agent
+            picked = take_members({name: getattr(agent, name) for name in fields}, np.asarray([parent_local]))
+            copies.setdefault(group, []).append((local, jax.device_put(picked, self.groups[group].device)))
+        for group, pairs in copies.items():  # (parents were all read above: no child is a parent)
+            local = np.asarray([member for member, _ in pairs], np.int32)
+            values = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[value for _, value in pairs])
+            state = self.states[group]
+            agent = put_members({name: getattr(state.agent, name) for name in fields}, local, values)
+            self.states[group] = state.replace(
+                agent=state.agent.replace(**agent), diverged_at=state.diverged_at.at[local].set(-1)
+            )
+
+    def set_hyper(self, values: dict[str, np.ndarray]) -> None:
+        """Every member's hyperparameters from now on ({name: [P]}, the others unchanged): arrays
+        the compiled programs take as arguments, so nothing recompiles."""
+        for index, group in enumerate(self.groups):
+            members = slice(group.members.start, group.members.stop)
+            changed = {name: jnp.asarray(value[members], jnp.float32) for name, value in values.items()}
+            hyper = jax.device_put(dataclasses.replace(group.hyper, **changed), group.device)
+            self.groups[index] = group._replace(hyper=hyper)
 
     def diverged_at(self) -> np.ndarray:
         return np.concatenate([np.asarray(jax.device_get(state.diverged_at)) for state in self.states])

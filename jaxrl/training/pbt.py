@@ -48,10 +48,6 @@ class Tuner:
         """A member's tuned values, as their shortest decimal (float32 values: 3e-4, not 0.0003000000142)."""
         return {name: float(str(self.hyper[name][member])) for name in self.ranges}
 
-    def ready(self, env_steps: int, previous_steps: int) -> bool:
-        """A ready point lies in (previous_steps, env_steps]."""
-        return env_steps // self.ready_every > previous_steps // self.ready_every
-
     def step(self, scores: np.ndarray, env_steps: int) -> Exploit:
         """Decisions for scores [P] (each member's recent mean return; NaN: none yet or diverged,
         which ranks last). Members are in populations of `population` consecutive members."""

@@ -23,6 +23,7 @@ class Record(NamedTuple):
     steps_to_target: tuple = ()  # per member, None until reached
     seconds_to_target: tuple = ()
     final_return: tuple = ()  # per member, None before the first finished episode
+    tuner: dict | None = None  # PBT: the members' values, lineage and generator (Tuner.to_json)
 
     def to_json(self) -> dict:
         return self._asdict()

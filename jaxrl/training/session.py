@@ -8,16 +8,21 @@ import dataclasses
 import time
 from pathlib import Path
 
+import numpy as np
+
 from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
+from jaxrl.errors import ConfigError
 from jaxrl.logs.base import Loggers, RunInfo
 from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
+from jaxrl.search import PBT_IN_ONE_PROCESS
 from jaxrl.training import checkpoints, memory
 from jaxrl.training.assembly import num_iterations as iterations_of
 from jaxrl.training.distributed import Peers
 from jaxrl.training.evaluation import record
 from jaxrl.training.fleet import Fleet
+from jaxrl.training.pbt import Tuner
 from jaxrl.training.population import Population, member_hparams, members_slice, population_of
 from jaxrl.training.rundir import open_run_dir
 from jaxrl.training.scoreboard import Record, Scoreboard, optional
@@ -30,6 +35,9 @@ def capture_video(fleet: Fleet, config: RunConfig, loggers: Loggers, run_dir: Pa
     (run_dir / "videos").mkdir(exist_ok=True)
     write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
     loggers.log_video(0, frames, fps, env_steps)
+
+
+PBT_SUMMARY = ("population", "ready_every", "truncation", "resample_probability", "copy_replay", "ranges")
 
 
 def train(
@@ -53,6 +61,8 @@ def train(
     """
     start = time.perf_counter()
     peers = peers or Peers()
+    if config.pbt and peers.count > 1:
+        raise ConfigError(PBT_IN_ONE_PROCESS)
     algorithm = get_algorithm(config.algo)
     static = algorithm.Static(**config.static)
     everyone = population or population_of(algorithm, config)
@@ -65,6 +75,10 @@ def train(
     steps_per_iteration = static.num_envs * static.rollout_steps
     num_iterations = iterations_of(config, static)
     chunk = max(1, min(num_iterations, config.log_every // steps_per_iteration))
+    ready_iterations = None  # PBT: its ready points, every this many iterations, end chunks
+    if config.pbt:
+        ready_iterations = max(1, config.pbt["ready_every"] // steps_per_iteration)
+        chunk = min(chunk, ready_iterations)
     notes = []  # told to the loggers once they are open
 
     unset = (None,) * len(everyone.seeds)
@@ -99,6 +113,11 @@ def train(
             notes.append(
                 f"{size} members over {len(fleet.groups)} devices ({devices}), {size // len(fleet.groups)} each"
             )
+        tuner = None
+        if config.pbt:  # (resumed: the values, lineage and generator where the checkpoint left them)
+            initial = {name: np.asarray(values) for name, values in vars(everyone.hyper).items()}
+            tuner = Tuner(config.pbt, initial, config.seed, record.tuner)
+            fleet.set_hyper(tuner.hyper)
         if step is None:
             fleet.init()
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
@@ -151,6 +170,7 @@ def train(
                 tuple(optional(s, int) for s in steps),
                 tuple(optional(s) for s in seconds),
                 tuple(optional(r) for r in finals),
+                tuner=tuner.to_json() if tuner else None,
             )
             replay = None
             if config.checkpoint_replay and algorithm.replay:
@@ -161,6 +181,8 @@ def train(
             all_finished = peers.agree(None, scores.finished(), False)[1]
             while done_iterations < num_iterations and not all_finished:
                 n = min(chunk, num_iterations - done_iterations)
+                if tuner:  # a chunk ends at the next ready point
+                    n = min(n, ready_iterations - done_iterations % ready_iterations)
                 chunk_start = time.perf_counter()
                 metrics = fleet.train_chunk(n)
                 now, trained = time.perf_counter(), True
@@ -168,7 +190,17 @@ def train(
                 env_steps = int(metrics["env_steps"][-1, 0])
                 # the chunk ran as one program: place an iteration by its share of the chunk's time
                 scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
+                if tuner:  # the values each member trained with in this chunk
+                    metrics.update(
+                        {f"hparams/{name}": np.tile(tuner.hyper[name][mine], (n, 1)) for name in tuner.ranges}
+                    )
                 log.log_chunk(metrics, now - start)
+                if tuner and done_iterations % ready_iterations == 0 and done_iterations < num_iterations:
+                    # (before a stop or a checkpoint: a resumed run has made this ready point's copies)
+                    ranked = np.where(scores.diverged_at >= 0, np.nan, scores.final_return)
+                    decision = tuner.step(ranked, env_steps)
+                    fleet.exploit(decision.children, decision.parents, config.pbt["copy_replay"])
+                    fleet.set_hyper(decision.hyper)
                 requested = "request" if should_stop is not None and should_stop(env_steps) else None
                 stop_asked, all_finished, due = peers.agree(
                     stop.signal or requested, scores.finished(), saver.due(env_steps)
@@ -208,6 +240,11 @@ def train(
             for member in range(len(everyone.seeds))
         ],
     }
+    if tuner:  # each member's values at the end, and how it got them
+        for member, run in enumerate(summary["runs"]):
+            run["hyper"].update(tuner.values_of(member))
+        lineage = dict(zip(everyone.names, tuner.lineage, strict=True))
+        summary["pbt"] = {**{key: config.pbt[key] for key in PBT_SUMMARY}, "lineage": lineage}
     if peers.index == 0:
         write_json(run_dir / "summary.json", summary)
     return summary
