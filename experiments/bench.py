@@ -29,6 +29,7 @@ into BENCHMARKS.md with the machine it ran on.
   gymnax-scaling wall-clock of 64 seeds vs 1 seed of PPO on gymnax's CartPole-v1, same steps per member
   pbt            PBT beside a random search from the same 16 starting points (PPO CartPole-v1, lr over
                  four decades, same env steps): final population median and best, wall-clock
+  pbt-replay     DQN PBT on CartPole-v1 with the replay copied at exploit and without: final returns
   cartpole-pqn   whole process to 450 of PQN beside jaxrl's DQN and SB3's DQN, seed by seed
   pong-pqn       Pong PQN training SPS for populations of 1 and 4 beside raw EnvPool and DQN; peak
                  RSS of each process beside DQN's with its 1M-transition replay
@@ -50,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay",
 ]  # fmt: skip
 
 
@@ -714,6 +715,38 @@ def pbt_search(repeats: int) -> str:
     )
 
 
+def pbt_replay(repeats: int) -> str:
+    """DQN, 8 members from the same points (lr over three decades), CartPole-v1's DQN preset
+    for 60k env steps, ready every 10k: exploit copying the parent's replay or keeping the
+    child's own, seed by seed. Final return: the mean of each member's last 20 episodes."""
+    import numpy as np
+
+    from jaxrl import api
+    from jaxrl.analysis.statistics import iqm
+
+    task = dict(env="CartPole-v1", total_steps=60_000, target_return=1e9, lr=(1e-5, 1e-2, "log"))
+    lines = [
+        "| seed | copy_replay | median | IQM | best | members >= 450 | wall-clock s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    medians = {True: [], False: []}
+    with tempfile.TemporaryDirectory() as logdir:
+        for seed in range(repeats):
+            for copy in (True, False):
+                result = api.pbt(
+                    "dqn", population=8, ready_every=10_000, copy_replay=copy, seed=seed, logdir=logdir,
+                    name=f"replay-{copy}-{seed}", **task,
+                ).summary  # fmt: skip
+                values = np.asarray([run["final_return"] or 0.0 for run in result["runs"]])
+                medians[copy].append(float(np.median(values)))
+                lines.append(
+                    f"| {seed} | {copy} | {np.median(values):.1f} | {iqm(values):.1f} | {values.max():.1f} | "
+                    f"{int((values >= 450).sum())}/8 | {result['wall_s']:.1f} |"
+                )
+    summary = ", ".join(f"copy_replay={copy}: {statistics.median(medians[copy]):.1f}" for copy in (True, False))
+    return "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
+
+
 def in_child(function: str, *args, **kwargs):
     """`function(*args, **kwargs)` of this file run in a fresh Python process: (its result, peak
     RSS of that process in bytes, its RSS at the end in bytes). The peak includes XLA's compiler."""
@@ -811,6 +844,7 @@ def main() -> None:
         "cartpole-pqn": lambda: cartpole_pqn(args.peer_python, args.seeds),
         "pong-pqn": lambda: pong_pqn(args.repeats),
         "pbt": lambda: pbt_search(args.repeats),
+        "pbt-replay": lambda: pbt_replay(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

@@ -164,7 +164,7 @@ PBT_FLAGS = {
     "ready_every": (int, "env steps per member between exploit steps, at least one rollout (default: a tenth of the run)"),
     "truncation": (float, "the bottom fraction of each population that copies a member of the top one, in (0, 0.5] (default: 0.25)"),
     "resample_probability": (float, "chance that explore draws a value afresh from its range instead of x0.8 / x1.2 (default: 0.25)"),
-    "copy_replay": (bool, "off-policy algorithms: exploit copies the parent's replay too (default: True)"),
+    "copy_replay": (bool, "off-policy algorithms: exploit copies the parent's replay too (default: False, BENCHMARKS.md)"),
 }  # fmt: skip
 VALUE_HELP = {"sweep": SWEEP_VALUE_HELP, "pbt": "a value (fixed) or a range low:high[:log] (tuned)"}
 
