@@ -373,19 +373,23 @@ def fixed_budget_training(logdir: str, budget: int, sweep: dict | None = None, a
     return training
 
 
-def scaling(repeats: int) -> str:
-    """Same step budget per member, P = 1 and P = 16; medians of `repeats`."""
-    budget = 25_600
+def population_scaling(title: str, budget: int, size: int, goal: float, repeats: int, **options) -> str:
+    """Wall-clock of `size` members against one at the same `budget` of env steps per member
+    (`options`: the training's, see fixed_budget_training), compiled first; medians of `repeats`."""
     with tempfile.TemporaryDirectory() as logdir:
-        times = fixed_budget_seconds(
-            {size: fixed_budget_training(logdir, budget, seeds=size) for size in (1, 16)}, repeats
-        )
-    one, sixteen = statistics.median(times[1]), statistics.median(times[16])
+        trainings = {n: fixed_budget_training(logdir, budget, seeds=n, **options) for n in (1, size)}
+        times = fixed_budget_seconds(trainings, repeats)
+    one, many = statistics.median(times[1]), statistics.median(times[size])
     return (
-        f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
-        f"| 1 seed | {one:.2f} | {budget / one:,.0f} |\n| 16 seeds, one program | {sixteen:.2f} | {16 * budget / sixteen:,.0f} |\n"
-        f"\n16 seeds cost {sixteen / one:.2f}x the wall-clock of 1 seed (target <= 6x); runs: {times}"
+        f"| {title}, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
+        f"| 1 member | {one:.2f} | {budget / one:,.0f} |\n"
+        f"| {size} members, one program | {many:.2f} | {size * budget / many:,.0f} |\n"
+        f"\n{size} members cost {many / one:.2f}x the wall-clock of 1 (goal <= {goal:g}x); runs: {times}"
     )
+
+
+def scaling(repeats: int) -> str:
+    return population_scaling("PPO CartPole", 25_600, 16, 6, repeats)
 
 
 def sweep_cost(repeats: int) -> str:
@@ -593,20 +597,9 @@ def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
 
 
 def sac_scaling(repeats: int) -> str:
-    """SAC's Pendulum preset at a fixed budget per member, populations of 1 and 16; medians."""
-    budget = 4_000
-    with tempfile.TemporaryDirectory() as logdir:
-        trainings = {
-            size: fixed_budget_training(logdir, budget, algo="sac", env="Pendulum-v1", seeds=size, learning_starts=1000)
-            for size in (1, 16)
-        }
-        times = fixed_budget_seconds(trainings, repeats)
-    one, sixteen = statistics.median(times[1]), statistics.median(times[16])
-    return (
-        f"| SAC Pendulum-v1, {budget:,} steps per member (3,000 gradient steps) | median s | env steps/s (all members) |\n"
-        f"|---|---|---|\n| 1 member | {one:.2f} | {budget / one:,.0f} |\n"
-        f"| 16 members, one program | {sixteen:.2f} | {16 * budget / sixteen:,.0f} |\n"
-        f"\n16 members cost {sixteen / one:.2f}x the wall-clock of 1 (target <= 6x); runs: {times}"
+    """SAC's Pendulum preset; 3,000 of the 4,000 steps per member learn."""
+    return population_scaling(
+        "SAC Pendulum-v1", 4_000, 16, 6, repeats, algo="sac", env="Pendulum-v1", learning_starts=1000
     )
 
 
@@ -641,17 +634,7 @@ def gymnax_rejax(rejax_python: str, seeds: int) -> str:
 
 
 def gymnax_scaling(repeats: int) -> str:
-    """PPO on gymnax's CartPole-v1, same step budget per member, P = 1 and P = 64, compiled first."""
-    budget = 25_600
-    with tempfile.TemporaryDirectory() as logdir:
-        trainings = {size: fixed_budget_training(logdir, budget, seeds=size, backend="gymnax") for size in (1, 64)}
-        times = fixed_budget_seconds(trainings, repeats)
-    one, many = statistics.median(times[1]), statistics.median(times[64])
-    return (
-        f"| PPO gymnax CartPole-v1, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
-        f"| 1 seed | {one:.2f} | {budget / one:,.0f} |\n| 64 seeds, one program | {many:.2f} | {64 * budget / many:,.0f} |\n"
-        f"\n64 seeds cost {many / one:.2f}x the wall-clock of 1 seed (goal <= 8x); runs: {times}"
-    )
+    return population_scaling("PPO gymnax CartPole-v1", 25_600, 64, 8, repeats, backend="gymnax")
 
 
 # A task whose random search mostly fails in the budget: a learning rate below ~1e-4 does not

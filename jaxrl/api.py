@@ -25,7 +25,7 @@ from jaxrl.errors import ConfigError
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
 from jaxrl.logs.wandb import WandB
-from jaxrl.search import PBT_DEFAULTS, PBT_IN_ONE_PROCESS, pbt_plan, plan, python_values
+from jaxrl.search import PBT_IN_ONE_PROCESS, pbt_plan, plan, python_values
 from jaxrl.training import checkpoints, evaluation, session
 from jaxrl.training.distributed import Peers, Processes
 
@@ -183,15 +183,11 @@ def pbt(algo: str, *, progress: bool = False, loggers: list | None = None, **opt
     check_options(algorithm, "pbt", options)
     hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     values = {name: python_values(hyper[name], value) for name, value in options.items() if name in hyper}
-    settings = {key: options.pop(key, None) for key in (*PBT_DEFAULTS, "ready_every")}
-    settings = {
-        key: PBT_DEFAULTS[key] if value is None and key in PBT_DEFAULTS else value for key, value in settings.items()
-    }
     run_options = {name: value for name, value in options.items() if name not in hyper}
     if run_options.pop("distributed", None):
         raise ConfigError(PBT_IN_ONE_PROCESS)
     force = run_options.pop("force", None)
-    config = pbt_plan(algorithm, run_options, values, env_instance=instance, **settings)
+    config = pbt_plan(algorithm, run_options, values, instance)
     return run(config, progress, loggers, force=bool(force))
 
 

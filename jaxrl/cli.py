@@ -18,9 +18,9 @@ import tyro
 from jaxrl import api
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
-from jaxrl.config import PBT_FLAGS, flag, flag_table, resolve
+from jaxrl.config import flag, flag_table, resolve
 from jaxrl.errors import ConfigError
-from jaxrl.search import PBT_DEFAULTS, PBT_IN_ONE_PROCESS, parse_values, pbt_plan, plan
+from jaxrl.search import PBT_IN_ONE_PROCESS, parse_values, pbt_plan, plan
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -131,10 +131,8 @@ def pbt_main(flags) -> int:
         raise ConfigError(PBT_IN_ONE_PROCESS)
     hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
-    settings = {key: PBT_DEFAULTS[key] if options.get(key) is None else options[key] for key in PBT_DEFAULTS}
-    steering = (*hyper, *PBT_FLAGS, "distributed", "force")
-    run_options = {key: value for key, value in options.items() if key not in steering}
-    config = pbt_plan(algorithm, run_options, values, ready_every=options.get("ready_every"), **settings)
+    run_options = {key: value for key, value in options.items() if key not in (*hyper, "distributed", "force")}
+    config = pbt_plan(algorithm, run_options, values)
     return trained(config, force=bool(flags.force))
 
 

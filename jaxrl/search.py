@@ -174,23 +174,19 @@ PBT_IN_ONE_PROCESS = "--distributed: PBT trains in one process (its exploit step
 PERTURB = (0.8, 1.2)  # explore: each hyperparameter times one of these (Jaderberg et al., 2017)
 
 
-def pbt_plan(
-    algorithm: Algorithm,
-    options: dict,
-    values: dict[str, Values],
-    population: int,
-    ready_every: int | None,
-    truncation: float,
-    resample_probability: float,
-    copy_replay: bool,
-    env_instance=None,
-) -> RunConfig:
+def pbt_plan(algorithm: Algorithm, options: dict, values: dict[str, Values], env_instance=None) -> RunConfig:
     """The run config of population-based training: `population` members per seed (`--seeds S`
     independent populations, S x population members in one program) start from points sampled
     in the ranges of `values`; every `ready_every` env steps the bottom `truncation` of each
-    population copies a top member and explores. `config.pbt` records the settings and the
-    starting points; `env_instance`: a gymnax-API (env, params) from Python. Raises ConfigError,
-    before anything is built, on any bad value."""
+    population copies a top member and explores. `options`: the run's settings as for a single
+    run, and PBT's (PBT_DEFAULTS' and ready_every; None or missing: the default). `config.pbt`
+    records the settings and the starting points; `env_instance`: a gymnax-API (env, params) from
+    Python. Raises ConfigError, before anything is built, on any bad value."""
+    settings = {key: PBT_DEFAULTS[key] if options.get(key) is None else options[key] for key in PBT_DEFAULTS}
+    population, truncation = settings["population"], settings["truncation"]
+    resample_probability, copy_replay = settings["resample_probability"], settings["copy_replay"]
+    ready_every = options.get("ready_every")
+    options = {key: value for key, value in options.items() if key not in (*PBT_DEFAULTS, "ready_every")}
     lists = [flag(name) for name, value in values.items() if isinstance(value, list) and len(value) > 1]
     if lists:
         raise ConfigError(f"{', '.join(lists)}: PBT explores ranges; give low:high or low:high:log")

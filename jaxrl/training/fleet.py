@@ -240,15 +240,24 @@ class Fleet:
         bottom and top fractions are disjoint)."""
         fields = self.algorithm.networks + ((self.algorithm.replay,) if copy_replay and self.algorithm.replay else ())
         per_group = len(self.groups[0].members)
-        copies = {}  # child group -> (its local children, the parents' values on its device)
+        pairs = {}  # (child group, parent group) -> [(child, parent)], both local to their groups
         for child, parent in zip(children, parents, strict=True):
-            (group, local), (parent_group, parent_local) = divmod(int(child), per_group), divmod(int(parent), per_group)
-            agent = self.states[parent_group].agent
-            picked = take_members({name: getattr(agent, name) for name in fields}, np.asarray([parent_local]))
-            copies.setdefault(group, []).append((local, jax.device_put(picked, self.groups[group].device)))
-        for group, pairs in copies.items():  # (parents were all read above: no child is a parent)
-            local = np.asarray([member for member, _ in pairs], np.int32)
-            values = jax.tree.map(lambda *xs: jnp.concatenate(xs), *[value for _, value in pairs])
+            (group, local), (source, parent_local) = divmod(int(child), per_group), divmod(int(parent), per_group)
+            pairs.setdefault((group, source), []).append((local, parent_local))
+        copies = {}  # child group -> [(its local children, their parents' values on its device)]
+        for (group, source), members in pairs.items():  # one gather per pair of groups
+            agent = self.states[source].agent
+            picked = take_members({name: getattr(agent, name) for name in fields}, np.asarray([p for _, p in members]))
+            copies.setdefault(group, []).append(
+                ([c for c, _ in members], jax.device_put(picked, self.groups[group].device))
+            )
+        for group, parts in copies.items():  # (parents were all read above: no child is a parent)
+            local = np.asarray([child for children_of, _ in parts for child in children_of], np.int32)
+            values = (
+                parts[0][1]
+                if len(parts) == 1
+                else jax.tree.map(lambda *xs: jnp.concatenate(xs), *[v for _, v in parts])
+            )
             state = self.states[group]
             agent = put_members({name: getattr(state.agent, name) for name in fields}, local, values)
             self.states[group] = state.replace(

@@ -31,11 +31,14 @@ def test_slicing_and_joining_members_round_trips_and_keeps_the_step_counter():
     assert joined["env_steps"] == 256 and joined["replay"] is None
 
 
-def train_on(tmp_path: Path, devices: int, name: str) -> Path:
+TRAIN_4 = ["train", "ppo", "--seeds", "4", "--total-steps", "1024"]
+
+
+def train_on(tmp_path: Path, devices: int, name: str, words: list[str] = TRAIN_4) -> Path:
     env = dict(os.environ, CI="true", XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
     command = [
-        sys.executable, "-m", "jaxrl.cli", "train", "ppo", "--seeds", "4", "--total-steps", "1024",
-        "--log-every", "512", "--target-return", "1000", "--logdir", str(tmp_path), "--name", name,
+        sys.executable, "-m", "jaxrl.cli", *words, "--log-every", "512", "--target-return", "1000",
+        "--logdir", str(tmp_path), "--name", name,
     ]  # fmt: skip
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
@@ -58,6 +61,35 @@ def test_a_population_over_several_devices_trains_as_on_one(tmp_path, devices):
     params = [saved_arrays(run)["agent"]["params"] for run in (one, several)]
     for a, b in zip(*(jax.tree.leaves(p) for p in params), strict=True):
         assert a.shape[0] == 4
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_pbt_over_two_devices_copies_between_them_as_on_one(tmp_path):
+    """PBT's exploit step copies a parent on one device into a child on the other: the same
+    decisions, lineage and (up to float order) networks as on one device."""
+    import jax
+
+    from tests.training.test_checkpoints import saved_arrays
+
+    words = [
+        "pbt",
+        "ppo",
+        "--population",
+        "4",
+        "--lr",
+        "1e-4:1e-2:log",
+        "--ready-every",
+        "512",
+        "--total-steps",
+        "2048",
+    ]
+    one, two = train_on(tmp_path, 1, "one", words), train_on(tmp_path, 2, "two", words)
+    lineages = [json.loads((run / "summary.json").read_text())["pbt"]["lineage"] for run in (one, two)]
+    assert lineages[0] == lineages[1]
+    copies = [(member, event["parent"]) for member, events in enumerate(lineages[0].values()) for event in events[1:]]
+    assert any(child // 2 != parent // 2 for child, parent in copies)  # (members 0-1 on one device, 2-3 the other)
+    params = [saved_arrays(run)["agent"]["params"] for run in (one, two)]
+    for a, b in zip(*(jax.tree.leaves(p) for p in params), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 

@@ -14,7 +14,7 @@ import pytest
 import jaxrl
 from jaxrl.algos import get_algorithm
 from jaxrl.analysis import compare
-from jaxrl.search import PBT_DEFAULTS, Range, parse_values, pbt_plan
+from jaxrl.search import Range, parse_values, pbt_plan
 from jaxrl.training.fleet import Fleet
 from jaxrl.training.pbt import Tuner
 from jaxrl.training.population import pbt_population
@@ -89,12 +89,10 @@ def test_the_tuner_round_trips_through_json_and_decides_as_if_never_stopped():
 
 def planned(tmp_path, algo, name, values, population=4, **options):
     algorithm = get_algorithm(algo)
-    settings = dict(PBT_DEFAULTS, population=population, ready_every=options.pop("ready_every"))
-    settings.update({key: options.pop(key) for key in list(options) if key in PBT_DEFAULTS})
-    options = {"logdir": str(tmp_path), "name": name, "target_return": 1e9, **options}
+    options = {"logdir": str(tmp_path), "name": name, "target_return": 1e9, "population": population, **options}
     fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
     parsed = {key: parse_values(fields[key], text) for key, text in values.items()}
-    return pbt_plan(algorithm, options, parsed, **settings)
+    return pbt_plan(algorithm, options, parsed)
 
 
 BANDIT_DQN = dict(env="tests.envs.probes:make_bandit", total_steps=2048, learning_starts=64, buffer_size=512)
