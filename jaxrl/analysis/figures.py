@@ -107,7 +107,7 @@ def draw_aggregate(axes, rows: list[Ranked], row_colors: list) -> None:
     axes.set_yticks(positions, [row.label for row in rows])
     for tick, color in zip(axes.get_yticklabels(), row_colors, strict=True):
         tick.set_color(color)
-    axes.set(xlabel="final return: IQM (tick), 95% CI (bar), runs (dots)", ylim=(-0.6, len(rows) - 0.4))
+    axes.set(xlabel="final return: IQM (black line),\n95% CI (bar), runs (dots)", ylim=(-0.6, len(rows) - 0.4))
     axes.use_sticky_edges = False  # a margin, so a CI that ends at the env's maximum stays visible
     axes.margins(x=0.05)
     style(axes)
@@ -120,27 +120,25 @@ def save(figure, png_path: Path | str) -> None:
 
 
 def curve_panels(figure, count: int) -> tuple[list, object]:
-    """(one curve axes per series, the aggregate axes): a shared overlay panel for up to OVERLAY
+    """(the curve axes of each series, the aggregate axes): one shared panel for up to OVERLAY
     series, else small multiples (three a row, shared axes); the aggregate panel to the right,
     as tall as the curves."""
-    columns = 1 if count <= OVERLAY else 3
-    rows = -(-count // columns) if count > OVERLAY else 1
     panels = count if count > OVERLAY else 1
-    layout = figure.add_gridspec(rows, columns + 1, width_ratios=[CURVE_WIDTH / columns] * columns + [AGGREGATE_WIDTH])
-    first = figure.add_subplot(layout[0, 0])
-    axes = [
-        first,
-        *(figure.add_subplot(layout[i // columns, i % columns], sharex=first, sharey=first) for i in range(1, panels)),
-    ]
-    for i, panel in enumerate(axes):
+    columns = min(panels, 3)
+    layout = figure.add_gridspec(
+        -(-panels // columns), columns + 1, width_ratios=[CURVE_WIDTH / columns] * columns + [AGGREGATE_WIDTH]
+    )
+    axes = []
+    for i in range(panels):
+        first = axes[0] if axes else None
+        panel = figure.add_subplot(layout[i // columns, i % columns], sharex=first, sharey=first)
         style(panel)
         panel.xaxis.set_major_formatter(steps_format)
-        panel.tick_params(labelleft=i % columns == 0, labelbottom=i + columns >= panels)
-        if i % columns == 0:
-            panel.set_ylabel("return (IQM, 95% CI)")
-        if i + columns >= panels:
-            panel.set_xlabel("env steps")
-    return (axes if count > OVERLAY else axes * count), figure.add_subplot(layout[:, -1])
+        left, bottom = i % columns == 0, i + columns >= panels  # labels on the outer panels only
+        panel.tick_params(labelleft=left, labelbottom=bottom)
+        panel.set(ylabel="return (IQM, 95% CI)" if left else "", xlabel="env steps" if bottom else "")
+        axes.append(panel)
+    return (axes if panels == count else axes * count), figure.add_subplot(layout[:, -1])
 
 
 def steps_format(steps: float, _position=None) -> str:
@@ -156,7 +154,7 @@ def curves_figure(series: list[Series], grid: np.ndarray, env: str, png_path: Pa
     legend below; panels, rows and colours in rank order; the title names the env and what every
     series shares. Returns the aggregate panel's rows."""
     common, labels = legend_labels([item.fields for item in series])
-    rows = ranked(labels, [item.scores for item in series], [np.nanmean(item.curve.value) for item in series])
+    rows = ranked(labels, [item.scores for item in series], [np.nansum(item.curve.value) for item in series])
     row_colors = colors(len(rows))
     multiples = len(rows) > OVERLAY
     figure = new_figure(11, 4.2 if not multiples else 2.4 * -(-len(rows) // 3) + 1.0)

@@ -47,22 +47,20 @@ def draw_populations(axes, names: list[str], scores: np.ndarray) -> None:
     figures.draw_aggregate(axes, rows, figures.colors(len(rows)))
 
 
-def ancestry_curve(members: dict[str, compare.Member], names: list[str], schedule: list[dict], grid: np.ndarray):
-    """[X] the return along the best member's ancestry: in each segment of the schedule, the
-    curve of the member whose networks trained then."""
-    starts = np.array([segment["step"] for segment in schedule])
-    owner = np.searchsorted(starts, grid, side="right") - 1  # the segment each x falls in
-    curves = [compare.value_at(members[names[segment["member"]]], grid) for segment in schedule]
-    return np.choose(np.maximum(owner, 0), curves)
+def plot(summary: dict, config: RunConfig) -> None:
+    """pbt.png in the run dir: the population's return (IQM over members, 95% CI, and the best
+    member's at each step); below it each tuned hyperparameter, every member's in grey and the
+    best member's ancestry's in colour; beside them each population's final-return IQM and 95%
+    CI, ranked.
+    `summary` holds the lineage and the best member's ancestry (summary["pbt"])."""
+    # lazy: as figures' matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogLocator
 
-
-def plot(run_dir: Path, names: list[str], scores: np.ndarray, lineage: list[list[dict]], schedule: list[dict], config: RunConfig, steps: int) -> None:  # fmt: skip
-    """pbt.png: the population's return (IQM over members, 95% CI) and the best member's
-    ancestry's; below it each tuned hyperparameter, every member's in grey and the ancestry's in
-    colour; beside them the final-return IQM and 95% CI of each population, ranked."""
-    from matplotlib.lines import Line2D  # lazy, as figures' matplotlib
-
-    ranges = config.pbt["ranges"]
+    run_dir, ranges, schedule = Path(summary["run_dir"]), config.pbt["ranges"], summary["pbt"]["ancestry"]
+    names = [run["run"] for run in summary["runs"]]
+    lineage = [summary["pbt"]["lineage"][name] for name in names]
+    steps = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
     members = {name: compare.read_returns(run_dir / name) for name in names}
     logged = [member for member in members.values() if member.steps.size]
     figure = figures.new_figure(11, 2.6 + 1.6 * len(ranges))
@@ -70,12 +68,16 @@ def plot(run_dir: Path, names: list[str], scores: np.ndarray, lineage: list[list
     layout.set_height_ratios([1.8] + [1] * len(ranges))
     returns = figure.add_subplot(layout[0, 0])
     population, ancestor = figures.colors(2)
+    best = names[schedule[-1]["member"]]
     if logged:
-        grid = compare.step_grid([compare.Group(config.env, config.algo, run_dir.name, "", logged)])
-        curve = compare.group_curve(compare.Group(config.env, config.algo, run_dir.name, "", logged), grid)
+        everyone = compare.Group(config.env, config.algo, run_dir.name, "", logged)
+        grid = compare.step_grid([everyone])
+        curve = compare.group_curve(everyone, grid)
         figures.draw_curve(returns, grid, curve, population, f"population: IQM over {len(logged)} members, 95% CI")
-        best = names[schedule[-1]["member"]]
-        returns.plot(grid, ancestry_curve(members, names, schedule, grid), color=ancestor, label=f"{best}'s ancestry")
+        # Not the ancestry's return: a member's mean of its last 20 episodes still holds its
+        # episodes from before a copy, so a curve stitched along the ancestry dips at each copy.
+        top = np.fmax.reduce([compare.value_at(member, grid) for member in logged])  # NaN-free where any logged
+        returns.plot(grid, top, color="black", linewidth=0.8, linestyle="--", label="best member at each step")
     returns.set(ylabel="return (last 20 episodes)")
     for row, (name, span) in enumerate(ranges.items(), start=1):
         axes = figure.add_subplot(layout[row, 0], sharex=returns)
@@ -85,15 +87,20 @@ def plot(run_dir: Path, names: list[str], scores: np.ndarray, lineage: list[list
         values = [segment["hyper"][name] for segment in schedule]
         axes.stairs(values, [segment["step"] for segment in schedule] + [steps], baseline=None, color=ancestor, lw=2)
         axes.set(ylabel=name, ylim=(span["low"], span["high"]), yscale="log" if span["log"] else "linear")
+        if span["log"]:  # a label at every power of ten, which a short panel would thin out
+            axes.yaxis.set_major_locator(LogLocator(numticks=12))
     for axes in figure.axes:
         figures.style(axes)
         axes.xaxis.set_major_formatter(figures.steps_format)
         axes.tick_params(labelbottom=axes is figure.axes[-1])
     figure.axes[-1].set_xlabel("env steps")
-    draw_populations(figure.add_subplot(layout[0, 1]), names, scores)
+    draw_populations(figure.add_subplot(layout[0, 1]), names, final_scores(summary))
     key = figure.add_subplot(layout[1:, 1])  # the legend, outside the curves
     key.axis("off")
-    handles = returns.get_legend_handles_labels()[0] + [Line2D([], [], color="0.8", label="every member's values")]
+    handles = returns.get_legend_handles_labels()[0] + [
+        Line2D([], [], color=ancestor, linewidth=2, label=f"values along {best}'s ancestry (best final return)"),
+        Line2D([], [], color="0.8", label="every member's values"),
+    ]
     key.legend(handles=handles, loc="upper left", frameon=False)
     figure.suptitle(f"PBT: {config.algo} on {config.env}, {len(names)} members")
     figures.save(figure, run_dir / "pbt.png")
@@ -125,6 +132,5 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     )
     write_json(run_dir / "summary.json", summary)
     (run_dir / "pbt.md").write_text(text + "\n")
-    trained = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
-    plot(run_dir, names, scores, lineage, schedule, config, trained)
+    plot(summary, config)
     return summary, text

@@ -6,7 +6,7 @@ import types
 import numpy as np
 import pytest
 
-from jaxrl.analysis import compare, figures, pbt_report
+from jaxrl.analysis import figures, pbt_report
 from jaxrl.analysis.statistics import Estimate, bootstrap_ci
 from tests.analysis.test_compare import write_run
 
@@ -84,10 +84,10 @@ def test_the_pbt_figure_is_written_from_the_run_files(tmp_path):
     config = types.SimpleNamespace(
         algo="ppo", env="CartPole-v1", pbt={"ranges": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}
     )
-    scores = np.array(list(finals.values()))
-    pbt_report.plot(run_dir, list(finals), scores, lineage, schedule, config, 1000)
+    runs = [
+        {"run": name, "final_return": final, "diverged_at_step": None, "env_steps": 1000}
+        for name, final in finals.items()
+    ]
+    pbt = {"lineage": dict(zip(finals, lineage, strict=True)), "ancestry": schedule}
+    pbt_report.plot({"run_dir": str(run_dir), "runs": runs, "pbt": pbt}, config)
     assert is_png_drawing(run_dir / "pbt.png")
-    members = {name: compare.read_returns(run_dir / name) for name in finals}
-    grid = np.array([100.0, 400.0, 500.0, 1000.0])
-    curve = pbt_report.ancestry_curve(members, list(finals), schedule, grid)
-    np.testing.assert_allclose(curve, [13.0, 52.0, 50.0, 100.0])  # m03's curve, then m00's
