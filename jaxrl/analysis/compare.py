@@ -40,7 +40,8 @@ class Group(NamedTuple):
 
     @property
     def label(self) -> str:
-        """ "<algo> <run> [<point>]", for tables that list runs of several envs and algorithms."""
+        """The group's name in tables, which list runs of several envs and algorithms:
+        "<algo> <run> [<point>]"."""
         label = f"{self.algo} {self.run}"
         return f"{label} [{self.point}]" if self.point else label
 
