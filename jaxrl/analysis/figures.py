@@ -12,6 +12,7 @@ from jaxrl.analysis.statistics import Estimate, bootstrap_ci
 BAND_ALPHA = 0.12  # thin enough that six overlapping bands still show the lines through them
 CURVE_WIDTH, AGGREGATE_WIDTH = 2.4, 1.0  # width ratio of the curves and the aggregate panel
 OVERLAY = 3  # up to this many series share one panel; more get small multiples
+TITLE_CHARS = 22  # a small multiple's title wraps at this width, about its panel's
 
 
 class Series(NamedTuple):
@@ -39,8 +40,19 @@ def legend_labels(fields: list[dict[str, str]]) -> tuple[str, list[str]]:
     keys = list(dict.fromkeys(key for item in fields for key in item))
     differing = [key for key in keys if len({item.get(key) for item in fields}) > 1]
     common = ", ".join(fields[0][key] for key in keys if key not in differing)
-    labels = [", ".join(item[key] for key in differing if key in item) for item in fields]
+    labels = [", ".join(text for key, text in item.items() if key in differing) for item in fields]
     return common, [label or ", ".join(item.values()) for label, item in zip(labels, fields, strict=True)]
+
+
+def wrapped(label: str, width: int = TITLE_CHARS) -> str:
+    """The label in lines of up to `width` characters, broken between its fields, never inside one."""
+    lines: list[str] = []
+    for part in label.split(", "):
+        if lines and len(lines[-1]) + 2 + len(part) <= width:
+            lines[-1] += ", " + part
+        else:
+            lines.append(part)
+    return ",\n".join(lines)
 
 
 def ranked(labels: list[str], scores: list[np.ndarray], areas: list[float] | None = None) -> list[Ranked]:
@@ -104,7 +116,7 @@ def draw_aggregate(axes, rows: list[Ranked], row_colors: list) -> None:
             axes.vlines(value, position - 0.3, position + 0.3, color="black", linewidth=2)
         runs = row.scores[~np.isnan(row.scores)]
         axes.scatter(runs, np.full(runs.shape, position), s=9, color="black", alpha=0.5, zorder=3)
-    axes.set_yticks(positions, [row.label for row in rows])
+    axes.set_yticks(positions, [wrapped(row.label) for row in rows])
     for tick, color in zip(axes.get_yticklabels(), row_colors, strict=True):
         tick.set_color(color)
     axes.set(xlabel="final return: IQM (black line),\n95% CI (bar), runs (dots)", ylim=(-0.6, len(rows) - 0.4))
@@ -164,7 +176,7 @@ def curves_figure(series: list[Series], grid: np.ndarray, env: str, png_path: Pa
             for other in rows:
                 if other is not row:
                     panel.plot(grid, series[other.series].curve.value, color="0.75", linewidth=0.8)
-            panel.set_title(row.label, color=color, fontsize="medium")
+            panel.set_title(wrapped(row.label), color=color, fontsize="medium")
         draw_curve(panel, grid, series[row.series].curve, color, row.label)
     draw_aggregate(aggregate, rows, row_colors)
     figure.suptitle(f"{env}: {common}" if common else env)

@@ -40,6 +40,17 @@ def test_a_series_with_nothing_of_its_own_is_named_by_all_its_fields():
     assert figures.legend_labels([plain]) == ("dqn, x", ["dqn, x"])
 
 
+def test_each_label_keeps_its_own_order_of_fields():
+    pbt = {"algo": "ppo", "run": "pbt", "runs": "16 runs"}
+    sweep = {"algo": "ppo", "run": "sweep", "lr": "lr=1e-3", "runs": "4 runs"}
+    assert figures.legend_labels([pbt, sweep]) == ("ppo", ["pbt, 16 runs", "sweep, lr=1e-3, 4 runs"])
+
+
+def test_titles_wrap_between_fields():
+    assert figures.wrapped("sweep, lr=3e-4, ent_coef=0.01, 4 runs", 22) == "sweep, lr=3e-4,\nent_coef=0.01, 4 runs"
+    assert figures.wrapped("a_very_long_single_field_label", 10) == "a_very_long_single_field_label"
+
+
 def test_aggregate_rows_are_ranked_and_carry_the_iqm_and_ci_of_statistics():
     scores = [np.array([1.0, 2.0, 3.0, 50.0]), np.array([10.0, 20.0, np.nan]), np.array([np.nan]), np.array([20.0])]
     rows = figures.ranked(["a", "b", "none", "c"], scores, areas=[0.0, 5.0, 0.0, 9.0])
