@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxrl.analysis import figures
 from jaxrl.analysis.statistics import Estimate, bootstrap_ci, bootstrap_curve_ci
 from jaxrl.errors import ConfigError
 
@@ -32,8 +33,28 @@ class Group(NamedTuple):
     """Members of one run dir that share hyperparameters: they differ only by seed."""
 
     env: str
-    label: str
+    algo: str
+    run: str  # the run dir's name
+    point: str  # the swept values, "lr=0.001,ent_coef=0.01"; "" for a plain or PBT run
     members: list[Member]
+
+    @property
+    def label(self) -> str:
+        """The group's name in tables, which list runs of several envs and algorithms:
+        "<algo> <run> [<point>]"."""
+        label = f"{self.algo} {self.run}"
+        return f"{label} [{self.point}]" if self.point else label
+
+    @property
+    def fields(self) -> dict[str, str]:
+        """What names the group in a figure, key by key: figures.legend_labels keeps what differs."""
+        values = dict(item.split("=", 1) for item in self.point.split(",")) if self.point else {}
+        return {
+            "algo": self.algo,
+            "run": self.run,
+            **{key: f"{key}={value}" for key, value in values.items()},
+            "runs": f"{len(self.members)} runs",
+        }
 
 
 def find_run_dirs(path: str) -> list[Path]:
@@ -55,9 +76,10 @@ def find_run_dirs(path: str) -> list[Path]:
 
 
 def member_point(member: str) -> str:
-    """The swept values of a member name: "lr=0.001,ent_coef=0.01,s2" -> "lr=0.001,ent_coef=0.01", "s0" -> ""."""
+    """The swept values of a member name: "lr=0.001,ent_coef=0.01,s2" -> "lr=0.001,ent_coef=0.01";
+    "s0" and PBT's "m03" or "p1-m03" -> "" (a PBT population is one group, as seeds are)."""
     point, _, last = member.rpartition(",")
-    return point if re.fullmatch(r"s\d+", last) else member
+    return point if re.fullmatch(r"s\d+|(p\d+-)?m\d+", last) else member
 
 
 def member_order(member: str) -> tuple[str, int, str]:
@@ -118,9 +140,8 @@ def load_run(run_dir: Path) -> list[Group]:
         if member.name not in diverged:
             by_point.setdefault(member_point(member.name), []).append(member)
     # The folder name, not config["name"]: a reused name gets a -2 suffix on disk.
-    label = f"{config['algo']} {run_dir.name}"
     return [
-        Group(config["env"], f"{label} [{point}]" if point else label, point_members)
+        Group(config["env"], config["algo"], run_dir.name, point, point_members)
         for point, point_members in by_point.items()
     ]
 
@@ -155,26 +176,12 @@ def final_returns(group: Group) -> np.ndarray:
     return np.array([member.returns[-1] if member.returns.size else np.nan for member in group.members])
 
 
-def plot_learning_curves(groups: list[Group], png_path: Path | str, title: str) -> None:
-    """Draws every group's IQM learning curve and 95% band on one shared step grid into a PNG."""
-    # lazy: matplotlib (~0.3 s of imports) only where a picture is drawn
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
+def plot_learning_curves(groups: list[Group], png_path: Path | str) -> list[figures.Ranked]:
+    """figures.curves_figure of the groups (one env): IQM learning curves on one shared step grid
+    beside the ranked final returns; returns the aggregate panel's rows."""
     grid = step_grid(groups)
-    figure = Figure(figsize=(8, 5), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for group in groups:
-        curve = group_curve(group, grid)
-        (line,) = axes.plot(grid, curve.value, label=f"{group.label} (n={len(group.members)})")
-        axes.fill_between(grid, curve.low, curve.high, color=line.get_color(), alpha=0.2, linewidth=0)
-    axes.set(title=title, xlabel="env steps", ylabel="return (IQM, 95% CI)")
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    Path(png_path).parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(png_path)
+    series = [figures.Series(group.fields, group_curve(group, grid), final_returns(group)) for group in groups]
+    return figures.curves_figure(series, grid, groups[0].env, png_path)
 
 
 def results_table(groups: list[Group]) -> str:
@@ -219,7 +226,7 @@ def main(paths: list[str], out: str = "comparison") -> str:
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for env, env_groups in by_env(groups).items():
-        plot_learning_curves(env_groups, out_dir / f"{env}.png", env)
+        plot_learning_curves(env_groups, out_dir / f"{env}.png")
     markdown = results_markdown(groups)
     (out_dir / "results.md").write_text(markdown)
     return markdown

@@ -2,12 +2,11 @@
 final return (IQM and 95% CI, median, best), the schedule of each tuned hyperparameter along the
 best member's ancestry, as `pbt.md`, `summary.json["pbt"]` and `pbt.png`."""
 
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from jaxrl.analysis import compare
+from jaxrl.analysis import compare, figures
 from jaxrl.analysis.statistics import bootstrap_ci
 from jaxrl.config import RunConfig
 from jaxrl.logs.files import write_json
@@ -38,38 +37,73 @@ def final_scores(summary: dict) -> np.ndarray:
     )
 
 
-def plot(run_dir: Path, names: list[str], schedule: list[dict], ranges: dict, total_steps: int, title: str) -> None:
-    """pbt.png: the population's return over time (median, min-max band) and, below it, each
-    tuned hyperparameter along the best member's ancestry."""
-    # lazy: matplotlib (~0.3 s of imports) only where a picture is drawn
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def draw_populations(axes, names: list[str], scores: np.ndarray) -> None:
+    """The aggregate panel: each independent population's final-return IQM and 95% CI, ranked
+    (one row, all members, for a run of one population)."""
+    populations = [name.partition("-m")[0] if "-m" in name else "" for name in names]  # "p1-m03" -> "p1"
+    labels = list(dict.fromkeys(populations))
+    scores = [scores[[population == label for population in populations]] for label in labels]
+    rows = figures.ranked([label or f"{len(names)} members" for label in labels], scores)
+    figures.draw_aggregate(axes, rows, figures.colors(len(rows)))
 
-    members = [compare.read_returns(run_dir / name) for name in names if (run_dir / name).is_dir()]
-    figure = Figure(figsize=(8, 2.4 * (1 + len(ranges))), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.subplots(1 + len(ranges), 1, sharex=True, squeeze=False)[:, 0]
-    logged = [member for member in members if member.steps.size]
+
+def plot(summary: dict, config: RunConfig) -> None:
+    """pbt.png in the run dir: the population's return (IQM over members, 95% CI, and the best
+    member's at each step); below it each tuned hyperparameter, every member's in grey and the
+    best member's ancestry's in colour; beside them each population's final-return IQM and 95%
+    CI, ranked.
+    `summary` holds the lineage and the best member's ancestry (summary["pbt"])."""
+    # lazy: as figures' matplotlib
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import LogLocator
+
+    run_dir, ranges, schedule = Path(summary["run_dir"]), config.pbt["ranges"], summary["pbt"]["ancestry"]
+    names = [run["run"] for run in summary["runs"]]
+    lineage = [summary["pbt"]["lineage"][name] for name in names]
+    steps = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
+    members = {name: compare.read_returns(run_dir / name) for name in names}
+    logged = [member for member in members.values() if member.steps.size]
+    figure = figures.new_figure(11, 2.6 + 1.6 * len(ranges))
+    layout = figure.add_gridspec(1 + len(ranges), 2, width_ratios=[figures.CURVE_WIDTH, figures.AGGREGATE_WIDTH])
+    layout.set_height_ratios([1.8] + [1] * len(ranges))
+    returns = figure.add_subplot(layout[0, 0])
+    population, ancestor = figures.colors(2)
+    best = names[schedule[-1]["member"]]
     if logged:
-        grid = compare.step_grid([compare.Group("", "", logged)])
-        curves = np.stack([compare.value_at(member, grid) for member in logged])
-        with warnings.catch_warnings():  # steps before any member's first finished episode: no value
-            warnings.simplefilter("ignore", RuntimeWarning)
-            low, median, high = np.nanmin(curves, axis=0), np.nanmedian(curves, axis=0), np.nanmax(curves, axis=0)
-        axes[0].plot(grid, median, label="population median")
-        axes[0].fill_between(grid, low, high, alpha=0.2, label="min-max")
-        axes[0].legend(fontsize="small")
-    axes[0].set(title=title, ylabel="return (last 20 episodes)")
-    steps = [segment["step"] for segment in schedule] + [total_steps]
-    for axis, (name, span) in zip(axes[1:], ranges.items(), strict=True):
+        everyone = compare.Group(config.env, config.algo, run_dir.name, "", logged)
+        grid = compare.step_grid([everyone])
+        curve = compare.group_curve(everyone, grid)
+        figures.draw_curve(returns, grid, curve, population, f"population: IQM over {len(logged)} members, 95% CI")
+        # Not the ancestry's return: a member's mean of its last 20 episodes still holds its
+        # episodes from before a copy, so a curve stitched along the ancestry dips at each copy.
+        top = np.fmax.reduce([compare.value_at(member, grid) for member in logged])  # NaN-free where any logged
+        returns.plot(grid, top, color="black", linewidth=0.8, linestyle="--", label="best member at each step")
+    returns.set(ylabel="return (last 20 episodes)")
+    for row, (name, span) in enumerate(ranges.items(), start=1):
+        axes = figure.add_subplot(layout[row, 0], sharex=returns)
+        for events in lineage:
+            values = [event["hyper"][name] for event in events]
+            axes.stairs(values, [event["step"] for event in events] + [steps], baseline=None, color="0.8", lw=0.8)
         values = [segment["hyper"][name] for segment in schedule]
-        axis.stairs(values, steps, baseline=None)
-        axis.set(ylabel=name, ylim=(span["low"], span["high"]), yscale="log" if span["log"] else "linear")
-    axes[-1].set(xlabel="env steps (the best member's ancestry)")
-    for axis in axes:
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(run_dir / "pbt.png")
+        axes.stairs(values, [segment["step"] for segment in schedule] + [steps], baseline=None, color=ancestor, lw=2)
+        axes.set(ylabel=name, ylim=(span["low"], span["high"]), yscale="log" if span["log"] else "linear")
+        if span["log"]:  # a label at every power of ten, which a short panel would thin out
+            axes.yaxis.set_major_locator(LogLocator(numticks=12))
+    for axes in figure.axes:
+        figures.style(axes)
+        axes.xaxis.set_major_formatter(figures.steps_format)
+        axes.tick_params(labelbottom=axes is figure.axes[-1])
+    figure.axes[-1].set_xlabel("env steps")
+    draw_populations(figure.add_subplot(layout[0, 1]), names, final_scores(summary))
+    key = figure.add_subplot(layout[1:, 1])  # the legend, outside the curves
+    key.axis("off")
+    handles = returns.get_legend_handles_labels()[0] + [
+        Line2D([], [], color=ancestor, linewidth=2, label=f"values along {best}'s ancestry (best final return)"),
+        Line2D([], [], color="0.8", label="every member's values"),
+    ]
+    key.legend(handles=handles, loc="upper left", frameon=False)
+    figure.suptitle(f"PBT: {config.algo} on {config.env}, {len(names)} members")
+    figures.save(figure, run_dir / "pbt.png")
 
 
 def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
@@ -98,6 +132,5 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     )
     write_json(run_dir / "summary.json", summary)
     (run_dir / "pbt.md").write_text(text + "\n")
-    trained = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
-    plot(run_dir, names, schedule, config.pbt["ranges"], trained, f"PBT: {config.algo} on {config.env}")
+    plot(summary, config)
     return summary, text

@@ -90,5 +90,5 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     except compare.CompareError:  # no member has finished an episode: no curve to draw
         groups = []
     if groups:
-        compare.plot_learning_curves(groups, run_dir / "learning_curves.png", f"{config.algo} on {config.env}")
+        compare.plot_learning_curves(groups, run_dir / "learning_curves.png")
     return summary, text

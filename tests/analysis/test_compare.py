@@ -68,7 +68,14 @@ def table_rows(markdown: str, env: str) -> list[list[str]]:
 
 @pytest.mark.parametrize(
     "member, point",
-    [("s0", ""), ("s12", ""), ("lr=3e-4,ent_coef=0.01,s2", "lr=3e-4,ent_coef=0.01"), ("lr=0.1,s0", "lr=0.1")],
+    [
+        ("s0", ""),
+        ("s12", ""),
+        ("lr=3e-4,ent_coef=0.01,s2", "lr=3e-4,ent_coef=0.01"),
+        ("lr=0.1,s0", "lr=0.1"),
+        ("m03", ""),  # PBT members: a population is one group, as seeds are
+        ("p1-m03", ""),
+    ],
 )
 def test_member_point_is_everything_before_the_seed(member, point):
     assert member_point(member) == point
