@@ -20,6 +20,7 @@ LAYERS = [
     ["jaxrl.logs"],
     ["jaxrl.training"],
     ["jaxrl.analysis"],
+    ["jaxrl.export"],
     ["jaxrl.api"],
     ["jaxrl.cli", "jaxrl"],
 ]
