@@ -22,7 +22,7 @@ from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import pbt_report, sweep_report
 from jaxrl.config import RunConfig, check_options, check_value, resolve
 from jaxrl.errors import ConfigError
-from jaxrl.export import folder
+from jaxrl.exporter import folder
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
 from jaxrl.logs.wandb import WandB

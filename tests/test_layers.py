@@ -20,7 +20,7 @@ LAYERS = [
     ["jaxrl.logs"],
     ["jaxrl.training"],
     ["jaxrl.analysis"],
-    ["jaxrl.export"],
+    ["jaxrl.exporter"],
     ["jaxrl.api"],
     ["jaxrl.cli", "jaxrl"],
 ]

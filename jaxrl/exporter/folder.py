@@ -122,7 +122,7 @@ def describe(config: RunConfig, run_dir: Path, member: evaluation.Member, model,
             "input": "obs",
             "outputs": {o.name: onnx_shape(o) for o in model.graph.output},
         },
-        "env": {"id": config.env, "backend": config.backend, "options": config.env_options},
+        "env": {"id": config.env, "backend": config.backend, "atari": spec.is_atari, "options": config.env_options},
         "observation": {
             "shape": list(spec.obs_shape),
             "dtype": spec.obs_dtype,
@@ -215,7 +215,7 @@ def export(config: RunConfig, run_dir: Path, member: int | str, out, force: bool
     index = evaluation.member_index(population, member, run_dir)
     folder = out_dir(run_dir, population.names[index], out, force)
     # lazy: onnx is the optional export extra (checked above)
-    from jaxrl.export.graph import to_onnx
+    from jaxrl.exporter.graph import to_onnx
 
     start = time.perf_counter()
     restored = evaluation.restore_member(config, run_dir, index)
