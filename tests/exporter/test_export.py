@@ -16,7 +16,7 @@ import pytest
 
 import jaxrl
 from jaxrl.algos import get_algorithm
-from jaxrl.cli import main
+from jaxrl.cli import check_flags, main
 from jaxrl.core.normalization import RunningStats
 from jaxrl.core.types import EnvSpec
 from jaxrl.errors import ConfigError
@@ -136,6 +136,7 @@ def test_the_policy_folder_describes_the_policy_and_its_run(exported, run_dir):
     assert info["onnx"]["opset"] == graph.OPSET and set(info["onnx"]["outputs"]) == {"action", "logits", "value"}
     assert info["hyperparameters"]["lr"] == json.loads((run_dir / "config.json").read_text())["hyper"]["lr"]
     assert info["command"].startswith("jaxrl train ppo --env CartPole-v1 --backend gymnasium --seed 0")
+    check_flags(info["command"].split()[1:])  # flags jaxrl train takes, with values of their types
     assert info["returns"]["final"] is not None and len(info["returns"]["greedy"]["returns"]) == 5
     card = (exported / "README.md").read_text()
     assert "![learning curve](learning_curve.png)" in card and info["command"] in card
