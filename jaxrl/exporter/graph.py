@@ -62,6 +62,8 @@ class Graph:
         """A shape as an int64 tensor: a constant, or with the runtime batch size where a dim is symbolic."""
         if all(isinstance(d, int) for d in dims):
             return self.const(np.asarray(dims, np.int64))
+        if any(not isinstance(d, int) and str(d) != BATCH for d in dims):
+            raise ConfigError(f"cannot export the shape {tuple(map(str, dims))} to ONNX: only the batch axis may vary")
         batch = self.node("Shape", [self.batch_of], start=0, end=1)
         parts = [batch if not isinstance(d, int) else self.const(np.asarray([d], np.int64)) for d in dims]
         return self.node("Concat", parts, axis=0)
@@ -182,7 +184,8 @@ def slice_rule(g, eqn, x):
 def select_n(g, eqn, x):
     if len(x) != 3:
         refuse(eqn, "select_n of more than two cases")
-    return g.node("Where", [x[0], x[2], x[1]])  # select_n picks case 1 where the predicate is true
+    predicate = x[0] if aval(eqn.invars[0]).dtype == np.bool_ else g.node("Cast", [x[0]], to=onnx_type(np.bool_))
+    return g.node("Where", [predicate, x[2], x[1]])  # select_n picks case 1 where the predicate is true
 
 
 RULES: dict[str, Callable] = {
@@ -302,7 +305,7 @@ def to_onnx(fn, obs_shape: tuple[int, ...], obs_dtype: str, metadata: dict[str, 
 
     def info(name, dtype, shape):
         return helper.make_tensor_value_info(
-            name, onnx_type(dtype), [d if isinstance(d, int) else BATCH for d in shape]
+            name, onnx_type(dtype), [d if isinstance(d, int) else str(d) for d in shape]
         )
 
     used = {name for node in g.nodes for name in node.input}  # a rule may leave a constant input unread
