@@ -787,11 +787,12 @@ def pong_pqn(repeats: int) -> str:
     )
 
 
-def export_latency(repeats: int, calls: int = 300) -> str:
+def export_latency(repeats: int, calls: int = 100) -> str:
     """A Nature-CNN PPO policy (Pong, one 1,024-step iteration) exported `repeats` times (whole
-    `jaxrl export` process, and restore + convert in process); then, interleaved `repeats` times,
-    `calls` single-observation calls of onnxruntime's session, of the jitted greedy policy
-    (obs -> action and outputs, block_until_ready) and of `jaxrl.load(run_dir)`: medians."""
+    `jaxrl export` process, and restore + convert in process); then, interleaved 5 x `repeats`
+    times, `calls` single-observation calls of onnxruntime's session (default threads, and one),
+    of the jitted greedy policy (obs -> action and outputs, block_until_ready) and of
+    `jaxrl.load(run_dir)`: medians."""
     import jax
     import numpy as np
     import onnxruntime
@@ -807,19 +808,23 @@ def export_latency(repeats: int, calls: int = 300) -> str:
     convert_s = [jaxrl.export(run_dir, force=True, episodes=0)["export_s"] for _ in range(repeats)]
     onnx_path = run_dir / "policy-s0" / "policy.onnx"
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # a pool of one: no threads to wake for a batch of one
+    single = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     config = jaxrl.api.saved_config(run_dir, None, "load")
     policy = jax.jit(policy_folder.greedy_policy(restore_member(config, run_dir, 0)))
     loaded = jaxrl.load(run_dir)
     obs = np.random.default_rng(0).integers(0, 256, (1, 4, 84, 84), dtype=np.uint8)
     contenders = {
         "onnxruntime session.run": lambda: session.run(None, {"obs": obs}),
+        "onnxruntime, intra_op_num_threads=1": lambda: single.run(None, {"obs": obs}),
         "jitted JAX policy (same outputs)": lambda: jax.block_until_ready(policy(obs)),
         "jaxrl.load(run_dir)(obs)": lambda: loaded(obs),
     }
     times = {name: [] for name in contenders}
     for call in contenders.values():
         call()  # compiled and warm
-    for _ in range(repeats):
+    for _ in range(5 * repeats):  # short blocks, many: a busy machine's bursts fall into few of them
         for name, call in contenders.items():
             start = time.perf_counter()
             for _ in range(calls):
@@ -835,7 +840,7 @@ def export_latency(repeats: int, calls: int = 300) -> str:
         f"{statistics.median(process_s):.2f} s, restore + convert in process {statistics.median(convert_s):.2f} s "
         f"(medians of {repeats})",
         "",
-        f"| batch-1 call ({calls} calls x {repeats}, interleaved) | ms per call (median) | x onnxruntime |",
+        f"| batch-1 call ({calls} calls x {5 * repeats}, interleaved) | ms per call (median) | x onnxruntime |",
         "|---|---|---|",
         *rows,
     ])  # fmt: skip
