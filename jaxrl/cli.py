@@ -202,7 +202,9 @@ def eval_command(
 def export_command(
     run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
     member: Annotated[str, tyro.conf.arg(help="the member: an index, or a name such as s3")] = "0",
-    out: Annotated[str | None, tyro.conf.arg(help="the policy folder (default: RUN_DIR/policy-<member>)")] = None,
+    out: Annotated[
+        str | None, tyro.conf.arg(help="the policy folder (default: RUN_DIR/policy-<member>)", metavar="DIR")
+    ] = None,
     force: Annotated[bool, tyro.conf.arg(help="replace an existing policy folder")] = False,
     episodes: Annotated[int, tyro.conf.arg(help="greedy games for policy.json's return (0: none)")] = 10,
 ):
