@@ -106,9 +106,8 @@ def final_return(run_dir: Path, name: str) -> float | None:
     return next((run["final_return"] for run in runs if run.get("run") == name), None)
 
 
-def describe(config: RunConfig, run_dir: Path, member: evaluation.Member, model, greedy: dict | None) -> dict:
+def describe(config: RunConfig, run_dir: Path, population, member: evaluation.Member, model, greedy) -> dict:
     """policy.json: what the ONNX file expects and gives, and where it came from."""
-    population = population_of(get_algorithm(config.algo), config)
     hyper = member_hparams(population)[member.index]
     seed = hyper.pop("seed")
     spec = member.spec
@@ -154,11 +153,10 @@ def onnx_shape(value_info) -> dict:
     return {"shape": dims, "dtype": str(helper.tensor_dtype_to_np_dtype(tensor.elem_type))}
 
 
-def greedy_returns(config: RunConfig, run_dir: Path, index: int, episodes: int, seed: int) -> dict | None:
+def greedy_returns(config: RunConfig, run_dir: Path, population, index: int, episodes: int, seed: int):
     """`episodes` greedy games of the member, as `jaxrl eval --seed` plays them; None for 0."""
     if episodes == 0:
         return None
-    population = population_of(get_algorithm(config.algo), config)
     scores = evaluation.played(config, run_dir, population, [index], episodes, seed, False)[3]
     returns = scores.returns[0]
     return {"episodes": episodes, "seed": seed, "mean": float(returns.mean()), "returns": returns.tolist()}
@@ -222,7 +220,8 @@ def export(config: RunConfig, run_dir: Path, member: int | str, out, force: bool
     metadata = {"jaxrl_algorithm": config.algo, "jaxrl_env": config.env, "jaxrl_member": restored.name}
     model = to_onnx(greedy_policy(restored), restored.spec.obs_shape, restored.spec.obs_dtype, metadata)
     export_s = time.perf_counter() - start
-    info = describe(config, run_dir, restored, model, greedy_returns(config, run_dir, index, episodes, seed))
+    greedy = greedy_returns(config, run_dir, population, index, episodes, seed)
+    info = describe(config, run_dir, population, restored, model, greedy)
     staging = folder.parent / f".{folder.name}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
