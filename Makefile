@@ -21,7 +21,7 @@ endif
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,export]'
 	touch $@
 
 install: $(BIN)/.installed
@@ -68,8 +68,8 @@ test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check jaxrl tests experiments
-	$(BIN)/ruff format --check jaxrl tests experiments
+	$(BIN)/ruff check jaxrl tests experiments examples
+	$(BIN)/ruff format --check jaxrl tests experiments examples
 
 bench: $(BIN)/.installed $(PEER)/bin/.installed $(REJAX)/bin/.installed
 	$(BIN)/python experiments/bench.py --peer-python $(PEER)/bin/python --rejax-python $(REJAX)/bin/python $(ARGS)

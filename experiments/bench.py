@@ -33,6 +33,8 @@ into BENCHMARKS.md with the machine it ran on.
   cartpole-pqn   whole process to 450 of PQN beside jaxrl's DQN and SB3's DQN, seed by seed
   pong-pqn       Pong PQN training SPS for populations of 1 and 4 beside raw EnvPool and DQN; peak
                  RSS of each process beside DQN's with its 1M-transition replay
+  export         `jaxrl export` of a Nature-CNN PPO Pong policy (a 1,024-step run): export time and
+                 policy.onnx size; batch-1 latency of onnxruntime (CPU) beside the jitted JAX policy
 """
 
 import argparse
@@ -51,7 +53,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export",
 ]  # fmt: skip
 
 
@@ -785,6 +787,68 @@ def pong_pqn(repeats: int) -> str:
     )
 
 
+def export_latency(repeats: int, calls: int = 100) -> str:
+    """A Nature-CNN PPO policy (Pong, one 1,024-step iteration) exported `repeats` times (whole
+    `jaxrl export` process, and restore + convert in process); then, interleaved 5 x `repeats`
+    times, `calls` single-observation calls of onnxruntime's session (default threads, and one),
+    of the jitted greedy policy (obs -> action and outputs, block_until_ready) and of
+    `jaxrl.load(run_dir)`: the median block and the fastest (the least disturbed by other work)."""
+    import jax
+    import numpy as np
+    import onnxruntime
+
+    import jaxrl
+    from jaxrl.exporter import folder as policy_folder
+    from jaxrl.training.evaluation import restore_member
+
+    logdir = tempfile.mkdtemp()
+    run_dir = jaxrl.train("ppo", env="Pong-v5", total_steps=1024, logdir=logdir, name="export").run_dir
+    argv = [sys.executable, "-m", "jaxrl.cli", "export", str(run_dir), "--episodes", "0", "--force"]
+    process_s = [whole_process(argv)[0] for _ in range(repeats)]
+    convert_s = [jaxrl.export(run_dir, force=True, episodes=0)["export_s"] for _ in range(repeats)]
+    onnx_path = run_dir / "policy-s0" / "policy.onnx"
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1  # a pool of one: no threads to wake for a batch of one
+    single = onnxruntime.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    config = jaxrl.api.saved_config(run_dir, None, "load")
+    policy = jax.jit(policy_folder.greedy_policy(restore_member(config, run_dir, 0)))
+    loaded = jaxrl.load(run_dir)
+    obs = np.random.default_rng(0).integers(0, 256, (1, 4, 84, 84), dtype=np.uint8)
+    contenders = {
+        "onnxruntime session.run": lambda: session.run(None, {"obs": obs}),
+        "onnxruntime, intra_op_num_threads=1": lambda: single.run(None, {"obs": obs}),
+        "jitted JAX policy (same outputs)": lambda: jax.block_until_ready(policy(obs)),
+        "jaxrl.load(run_dir)(obs)": lambda: loaded(obs),
+    }
+    times = {name: [] for name in contenders}
+    for call in contenders.values():
+        call()  # compiled and warm
+    for _ in range(5 * repeats):  # short blocks, many: a busy machine's bursts fall into few of them
+        for name, call in contenders.items():
+            start = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times[name].append((time.perf_counter() - start) / calls * 1e3)
+    onnx_ms = statistics.median(times["onnxruntime session.run"])
+    onnx_best = min(times["onnxruntime session.run"])
+    rows = [
+        f"| {name} | {statistics.median(ms):.3f} | {statistics.median(ms) / onnx_ms:.2f} | {min(ms):.3f} "
+        f"| {min(ms) / onnx_best:.2f} |"
+        for name, ms in times.items()
+    ]
+    return "\n".join([
+        f"policy.onnx: {onnx_path.stat().st_size / 2**20:.2f} MiB; `jaxrl export` whole process "
+        f"{statistics.median(process_s):.2f} s, restore + convert in process {statistics.median(convert_s):.2f} s "
+        f"(medians of {repeats})",
+        "",
+        f"| batch-1 call ({calls} calls x {5 * repeats} blocks, interleaved) | ms per call, median block "
+        "| x onnxruntime | fastest block | x onnxruntime |",
+        "|---|---|---|---|---|",
+        *rows,
+    ])  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -828,6 +892,7 @@ def main() -> None:
         "pong-pqn": lambda: pong_pqn(args.repeats),
         "pbt": lambda: pbt_search(args.repeats),
         "pbt-replay": lambda: pbt_replay(args.repeats),
+        "export": lambda: export_latency(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

@@ -3,7 +3,7 @@
     import jaxrl
     result = jaxrl.train("ppo", env="CartPole-v1", seeds=4, total_steps=50_000)
 
-`train`, `sweep`, `pbt`, `resume`, `evaluate` and `load` are `jaxrl.api`'s; bad input raises
+`train`, `sweep`, `pbt`, `resume`, `evaluate`, `load` and `export` are `jaxrl.api`'s; bad input raises
 `ConfigError` (a ValueError) with one line.
 """
 
@@ -12,8 +12,8 @@ import importlib
 from jaxrl.errors import CheckpointError, ConfigError
 
 __version__ = "0.1.0"
-__all__ = ["CheckpointError", "ConfigError", "evaluate", "load", "pbt", "resume", "sweep", "train"]
-API = ("evaluate", "load", "pbt", "resume", "sweep", "train")
+__all__ = ["CheckpointError", "ConfigError", "evaluate", "export", "load", "pbt", "resume", "sweep", "train"]
+API = ("evaluate", "export", "load", "pbt", "resume", "sweep", "train")
 
 
 def __getattr__(name: str):

@@ -22,6 +22,7 @@ from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import pbt_report, sweep_report
 from jaxrl.config import RunConfig, check_options, check_value, resolve
 from jaxrl.errors import ConfigError
+from jaxrl.exporter import folder
 from jaxrl.logs.progress import Progress
 from jaxrl.logs.tensorboard import TensorBoard
 from jaxrl.logs.wandb import WandB
@@ -269,6 +270,32 @@ def evaluate(
 def load(run_dir: str | Path, member: int | str = 0, *, stochastic: bool = False, seed: int = 0, **env):
     """The policy of one member (an index, or a name such as "s3") at the run's latest checkpoint:
     `policy(observations)` takes a NumPy batch [B, *obs_shape] and returns NumPy actions [B]. A
-    run trained on an env object from Python takes it again: `env=`, `env_params=`."""
+    run trained on an env object from Python takes it again: `env=`, `env_params=`.
+    `run_dir` may also be a policy folder (`jaxrl.export`): its greedy policy, run by onnxruntime."""
+    if folder.is_policy_folder(run_dir):
+        if member not in (0, None) or stochastic or env:
+            raise ConfigError(f"load {run_dir}: a policy folder holds one greedy policy (no member, stochastic or env)")
+        return folder.OnnxPolicy(run_dir)
     config = saved_config(run_dir, None, "load", object_of(env))
     return evaluation.load_policy(config, Path(run_dir), member, stochastic, seed)
+
+
+def export(
+    run_dir: str | Path,
+    member: int | str = 0,
+    *,
+    out: str | Path | None = None,
+    force: bool = False,
+    episodes: int = 10,
+    seed: int = 0,
+    **env,
+) -> dict:
+    """Writes one member's greedy policy as a policy folder (default <run dir>/policy-<member>):
+    policy.onnx, policy.json, a README.md model card with its learning curve; runs without JAX
+    (`jaxrl.load(folder)`, examples/onnx_inference.py). `episodes` greedy games (seeded as `jaxrl
+    eval --seed`) give policy.json its greedy return; 0 skips them. `force` replaces an existing
+    policy folder. Returns policy.json's content with "folder" and "export_s" (restore + convert)."""
+    config = saved_config(run_dir, None, "export", object_of(env))
+    check_value("episodes", episodes, int, minimum=0)
+    enable_compilation_cache()
+    return folder.export(config, Path(run_dir), member, out, force, episodes, seed)

@@ -1,4 +1,4 @@
-"""`jaxrl train | sweep | pbt <algo> [flags]`, `jaxrl eval RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
+"""`jaxrl train | sweep | pbt <algo> [flags]`, `jaxrl eval | export RUN_DIR` and `jaxrl compare RUN_DIR ...`: the
 console script, on top of `jaxrl.api`. Parsing and validation end before any env is built or
 anything compiled; a bad input is one line on stderr and exit code 2.
 """
@@ -199,6 +199,27 @@ def eval_command(
     return eval_main(run_dir, episodes, seed, stochastic, video, run)
 
 
+def export_command(
+    run_dir: Annotated[str, tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
+    member: Annotated[str, tyro.conf.arg(help="the member: an index, or a name such as s3")] = "0",
+    out: Annotated[
+        str | None, tyro.conf.arg(help="the policy folder (default: RUN_DIR/policy-<member>)", metavar="DIR")
+    ] = None,
+    force: Annotated[bool, tyro.conf.arg(help="replace an existing policy folder")] = False,
+    episodes: Annotated[int, tyro.conf.arg(help="greedy games for policy.json's return (0: none)")] = 10,
+):
+    """Export a member's greedy policy as a policy folder that runs without JAX: policy.onnx,
+    policy.json and a README.md model card (pip install 'jaxrl[export]')."""
+    try:
+        info = api.export(run_dir, int(member) if member.isdigit() else member, out=out, force=force, episodes=episodes)
+    except ConfigError as error:
+        return bad_input(error, checkpoint_read=True)
+    greedy = info["returns"]["greedy"]
+    returns = "" if greedy is None else f", greedy return {greedy['mean']:.1f} over {greedy['episodes']} games"
+    print(f"{info['algorithm']} on {info['env']['id']}, member {info['member']['name']}{returns}: {info['folder']}")
+    return 0
+
+
 def compare_command(
     paths: Annotated[list[str], tyro.conf.Positional, tyro.conf.arg(metavar="RUN_DIR")],
     out: Annotated[str, tyro.conf.arg(help="folder for the PNGs and results.md")] = "comparison",
@@ -207,7 +228,7 @@ def compare_command(
     return compare_main(paths, out)
 
 
-COMMANDS = ("train", "sweep", "pbt", "eval", "compare")
+COMMANDS = ("train", "sweep", "pbt", "eval", "compare", "export")
 ALGO_COMMANDS = ("train", "sweep", "pbt")  # the commands whose next word is an algorithm
 HELP = ("-h", "--help")
 
@@ -255,7 +276,8 @@ def flag_kinds(argv: list[str]) -> tuple[dict[str, type | None], list[str]]:
     if argv[0] in ALGO_COMMANDS:
         table = flag_table(get_algorithm(argv[1]), argv[0])
         return {flag(name): kind for name, (kind, _) in table.items()}, argv[2:]
-    return signature_flags(eval_command if argv[0] == "eval" else compare_command), argv[1:]
+    command = {"eval": eval_command, "export": export_command}.get(argv[0], compare_command)
+    return signature_flags(command), argv[1:]
 
 
 def check_flags(argv: list[str]) -> None:
@@ -293,12 +315,11 @@ def check_flags(argv: list[str]) -> None:
         except ValueError:
             raise ConfigError(f"invalid {name} {value!r}: expected {METAVARS[kind].lower()}") from None
     positional = [word for i, word in enumerate(words) if not word.startswith("--") and i not in values]
-    if argv[0] in ("eval", "compare") and not positional:
+    if argv[0] in ("eval", "compare", "export") and not positional:
         raise ConfigError(f"jaxrl {argv[0]} needs a RUN_DIR")
-    if argv[0] == "eval" and len(positional) > 1:
-        raise ConfigError(
-            f"jaxrl eval takes one RUN_DIR, not {' '.join(positional)} (--stochastic and --video take no value)"
-        )
+    if argv[0] in ("eval", "export") and len(positional) > 1:
+        switches = "--stochastic and --video take" if argv[0] == "eval" else "--force takes"
+        raise ConfigError(f"jaxrl {argv[0]} takes one RUN_DIR, not {' '.join(positional)} ({switches} no value)")
 
 
 def check_sweep_argv(argv: list[str]) -> None:
@@ -361,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
 
     commands = {
         "train": train_command, "sweep": sweep_command, "pbt": pbt_command, "eval": eval_command,
-        "compare": compare_command,
+        "compare": compare_command, "export": export_command,
     }  # fmt: skip
     try:
         return tyro.extras.subcommand_cli_from_dict(commands, args=argv, prog="jaxrl")

@@ -123,7 +123,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(argv, message, tmp_path
 
 
 BAD_COMMANDS = [
-    ([], "no command (jaxrl train | sweep | pbt | eval | compare)"),
+    ([], "no command (jaxrl train | sweep | pbt | eval | compare | export)"),
     (["eval", "RUN", "--episode", "3"], "unknown flag --episode for jaxrl eval; did you mean --episodes?"),
     (["eval", "--episodes", "3"], "jaxrl eval needs a RUN_DIR"),
     (
@@ -133,6 +133,9 @@ BAD_COMMANDS = [
     (["eval", "RUN", "--video=1"], "--video is a switch and takes no value"),
     (["eval", "RUN", "--run"], "--run needs a value"),
     (["compare", "--out", "x"], "jaxrl compare needs a RUN_DIR"),
+    (["export", "--member", "1"], "jaxrl export needs a RUN_DIR"),
+    (["export", "RUN", "--force", "True"], "jaxrl export takes one RUN_DIR, not RUN True (--force takes no value)"),
+    (["export", "RUN", "--episodes", "x"], "invalid --episodes 'x': expected int"),
 ]
 
 

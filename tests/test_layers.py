@@ -20,6 +20,7 @@ LAYERS = [
     ["jaxrl.logs"],
     ["jaxrl.training"],
     ["jaxrl.analysis"],
+    ["jaxrl.exporter"],
     ["jaxrl.api"],
     ["jaxrl.cli", "jaxrl"],
 ]

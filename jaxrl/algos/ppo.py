@@ -187,7 +187,12 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def preferences(state: AgentState, obs):
         return head.preference(network.apply(state.params, seen(state, obs))[0])
 
-    return Agent(init, act, learn, preferences)
+    def outputs(state: AgentState, obs):
+        out, value = network.apply(state.params, seen(state, obs))
+        named = {"mean": out[0], "log_std": out[1]} if spec.continuous else {"logits": out}
+        return {**named, "value": value}
+
+    return Agent(init, act, learn, preferences, outputs)
 
 
 ALGORITHM = Algorithm(

@@ -134,7 +134,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def preferences(state: AgentState, obs):
         return network.apply(state.params, obs)
 
-    return Agent(init, act, learn, preferences)
+    return Agent(init, act, learn, preferences, lambda state, obs: {"q_values": preferences(state, obs)})
 
 
 ALGORITHM = Algorithm(

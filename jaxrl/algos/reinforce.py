@@ -122,7 +122,11 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def preferences(state: AgentState, obs):
         return network.apply(state.params, obs)[0]
 
-    return Agent(init, act, learn, preferences)
+    def outputs(state: AgentState, obs):
+        logits, value = network.apply(state.params, obs)
+        return {"logits": logits, "value": value} if static.baseline else {"logits": logits}
+
+    return Agent(init, act, learn, preferences, outputs)
 
 
 ALGORITHM = Algorithm(

@@ -325,7 +325,13 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def preferences(state: AgentState, obs):
         return actions.greedy(state.actor, obs)
 
-    return Agent(init, act, learn, preferences)
+    def outputs(state: AgentState, obs):
+        if spec.continuous:  # of u, before the squash: the action is center + scale * tanh(mean)
+            mean, log_std = actions.actor.apply(state.actor, obs)
+            return {"mean": mean, "log_std": log_std}
+        return {"logits": actions.actor.apply(state.actor, obs)}
+
+    return Agent(init, act, learn, preferences, outputs)
 
 
 NETWORKS = ("actor", "critic", "target_critic", "log_alpha", "actor_opt_state", "critic_opt_state", "alpha_opt_state")

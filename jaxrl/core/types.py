@@ -84,6 +84,10 @@ class Agent(NamedTuple):
     # (state, obs [E, ...]) -> [E, A]. Discrete: policy logits or Q-values, whose argmax is the
     # greedy action; Box: the deterministic action itself (a Gaussian's mean, SAC's tanh of it).
     preferences: Callable[[Any, jax.Array], jax.Array]
+    # (state, obs [E, ...]) -> {name: [E, ...]}: what an exported policy gives beside its action
+    # ("logits" or "q_values", a Gaussian's "mean" and "log_std", the critic's "value"); None:
+    # the preferences alone, as "preferences".
+    outputs: Callable[[Any, jax.Array], dict] | None = None
 
 
 def flatten_steps(batch):

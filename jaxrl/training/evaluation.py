@@ -171,6 +171,19 @@ def restore_agents(parts, population: Population, run_dir: Path, step: int, memb
     return jax.tree.map(lambda x: x[np.asarray(members)], saved["agent"])
 
 
+def played(config: RunConfig, run_dir: Path, population: Population, members: list[int], episodes, seed, stochastic):
+    """(checkpoint step, the assembled parts, the members' agent states, their Scores): `members`
+    at the latest checkpoint, `episodes` games each."""
+    step = checkpoints.latest_step(run_dir)
+    parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
+    try:
+        agent_state = restore_agents(parts, population, run_dir, step, members)
+        scores = play(parts.agent, agent_state, parts.env, len(members), seed, stochastic)
+    finally:
+        parts.env.close()
+    return step, parts, agent_state, scores
+
+
 def evaluate(
     config: RunConfig,
     run_dir: Path,
@@ -188,13 +201,7 @@ def evaluate(
     refusal = video_refusal(config.env, config.backend, config.env_instance) if video else None
     if refusal:
         raise ConfigError(f"--video: {refusal}")
-    step = checkpoints.latest_step(run_dir)
-    parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
-    try:
-        agent_state = restore_agents(parts, population, run_dir, step, members)
-        scores = play(parts.agent, agent_state, parts.env, len(members), seed, stochastic)
-    finally:
-        parts.env.close()
+    step, parts, agent_state, scores = played(config, run_dir, population, members, episodes, seed, stochastic)
     names = [population.names[member] for member in members]
     videos = {}
     if video:
@@ -240,19 +247,40 @@ class Policy:
         return actions[0] if single else actions
 
 
-def load_policy(config: RunConfig, run_dir: Path, member: int | str, stochastic: bool, seed: int) -> Policy:
-    """The policy of `member` (an index, or a name such as "s3") at the run's latest checkpoint."""
-    population = population_of(get_algorithm(config.algo), config)
+class Member(NamedTuple):
+    """One member restored from a run's latest checkpoint (what `load` and `export` act with)."""
+
+    agent: Agent
+    state: object  # its agent state without the population axis, read without the replay
+    spec: EnvSpec
+    name: str  # its TensorBoard run name, e.g. "s0"
+    index: int
+    step: int  # the checkpoint's env step
+
+
+def member_index(population: Population, member: int | str, run_dir: Path) -> int:
+    """The index of `member` (an index, or a name such as "s3"); one line if there is none."""
     if isinstance(member, str):
-        index = chosen_members(population, [member], run_dir)[0]
-    elif isinstance(member, int) and not isinstance(member, bool) and 0 <= member < len(population.names):
-        index = member
-    else:
-        raise ConfigError(
-            f"member {member!r}: {run_dir} has members 0..{len(population.names) - 1} ({', '.join(population.names)})"
-        )
+        return chosen_members(population, [member], run_dir)[0]
+    if isinstance(member, int) and not isinstance(member, bool) and 0 <= member < len(population.names):
+        return member
+    raise ConfigError(
+        f"member {member!r}: {run_dir} has members 0..{len(population.names) - 1} ({', '.join(population.names)})"
+    )
+
+
+def restore_member(config: RunConfig, run_dir: Path, member: int | str, seed: int = 0) -> Member:
+    """`member` (an index, or a name such as "s3") at the run's latest checkpoint."""
+    population = population_of(get_algorithm(config.algo), config)
+    index = member_index(population, member, run_dir)
     step = checkpoints.latest_step(run_dir)
     parts = assemble(config, [seed], envs_per_member=1, evaluation=True)  # the env tells the spec
     parts.env.close()
     state = jax.tree.map(lambda x: x[0], restore_agents(parts, population, run_dir, step, [index]))
-    return Policy(parts.agent, state, parts.env.spec, stochastic, seed)
+    return Member(parts.agent, state, parts.env.spec, population.names[index], index, step)
+
+
+def load_policy(config: RunConfig, run_dir: Path, member: int | str, stochastic: bool, seed: int) -> Policy:
+    """The policy of `member` (an index, or a name such as "s3") at the run's latest checkpoint."""
+    restored = restore_member(config, run_dir, member, seed)
+    return Policy(restored.agent, restored.state, restored.spec, stochastic, seed)
