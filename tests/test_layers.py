@@ -20,7 +20,7 @@ LAYERS = [
     ["jaxrl.logs"],
     ["jaxrl.training"],
     ["jaxrl.analysis"],
-    ["jaxrl.api"],
+    ["jaxrl.api", "jaxrl.functional"],
     ["jaxrl.cli", "jaxrl"],
 ]
 # Beyond the order: analysis works from a finished run's files, never from a live session.
