@@ -27,13 +27,12 @@ from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES
 from jaxrl.errors import ConfigError
 from jaxrl.training.assembly import num_iterations
-from jaxrl.training.evaluation import action_fn
+from jaxrl.training.evaluation import MAX_STEPS, action_fn
 
 HOST_ENV = "make_train needs a JAX env; EnvPool and gymnasium pools run through jaxrl.train"
 # The run settings that mean something to a pure function; the others belong to a session (the
 # caller's keys and vmap replace seeds, its own code replaces logs, checkpoints and targets).
 PURE_SETTINGS = ("env", "backend", "config", "total_steps")
-MAX_EVAL_STEPS = 100_000  # agent steps per greedy game: every env truncates long before
 
 
 class Setup(NamedTuple):
@@ -89,7 +88,7 @@ def env_pool(setup: Setup, key: jax.Array, num_envs: int):
     """`num_envs` copies of the env, seeded from `key`: gymnax's pool takes its seeds as an array,
     here a traced one, so different keys play different episodes."""
     seeds = jax.random.randint(key, (num_envs,), 0, jnp.iinfo(jnp.int32).max, jnp.int32)
-    return make_env(setup.config.env, seeds, "gymnax", setup.config.env_instance)  # type: ignore[arg-type]
+    return make_env(setup.config.env, seeds, "gymnax", setup.config.env_instance)
 
 
 def member_axis(tree):
@@ -147,7 +146,7 @@ def make_evaluate(algo: str, env: Any, env_params: Any = None, episodes: int = 1
 
         def playing(carry):
             _, _, _, over, steps = carry
-            return ~over.all() & (steps < MAX_EVAL_STEPS)
+            return ~over.all() & (steps < MAX_STEPS)
 
         def step(carry):
             handle, obs, returns, over, steps = carry
