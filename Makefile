@@ -70,9 +70,10 @@ test-fast: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff check jaxrl tests experiments examples
 	$(BIN)/ruff format --check jaxrl tests experiments examples
+	$(BIN)/mypy  # jaxrl/core and jaxrl/algos: pyproject.toml's [tool.mypy]
 
 bench: $(BIN)/.installed $(PEER)/bin/.installed $(REJAX)/bin/.installed
 	$(BIN)/python experiments/bench.py --peer-python $(PEER)/bin/python --rejax-python $(REJAX)/bin/python $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(PEER) $(REJAX) runs .pytest_cache
+	rm -rf $(VENV) $(PEER) $(REJAX) runs .pytest_cache .mypy_cache build *.egg-info

@@ -21,7 +21,7 @@ LAYERS = [
     ["jaxrl.training"],
     ["jaxrl.analysis"],
     ["jaxrl.exporter"],
-    ["jaxrl.api"],
+    ["jaxrl.api", "jaxrl.functional"],
     ["jaxrl.cli", "jaxrl"],
 ]
 # Beyond the order: analysis works from a finished run's files, never from a live session.

@@ -1,5 +1,5 @@
 """A plain `pip install .` works as well as the editable install: the wheel carries the presets
-(package data), so `jaxrl train ppo --env CartPole` from a fresh venv resolves the tuned values."""
+(package data) and py.typed, so `jaxrl train ppo --env CartPole` from a fresh venv resolves the tuned values."""
 
 import json
 import os
@@ -39,6 +39,7 @@ def test_a_wheel_installed_into_a_fresh_venv_trains_with_the_presets(tmp_path):
 
     where = run(python, "-c", "import jaxrl; print(jaxrl.__file__)", cwd=tmp_path).stdout.strip()
     assert Path(where).is_relative_to(site), where  # the wheel's copy, not the source tree
+    assert (Path(where).parent / "py.typed").is_file()  # PEP 561: type checkers read jaxrl's hints
     env = dict(os.environ, CI="true")
     run(venv / "bin" / "jaxrl", "train", "ppo", "--env", "CartPole", "--total-steps", "2560",
         "--logdir", tmp_path / "runs", "--name", "wheel", cwd=tmp_path, env=env)  # fmt: skip

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import distributions, optimizers
@@ -59,9 +60,8 @@ class Hyper:
     max_grad_norm: float = hyper(0.5, "gradients are clipped to this global norm", POSITIVE)
 
 
-@struct.dataclass
-class AgentState:
-    params: dict
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
     opt_state: optax.OptState
     iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
 

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers, optimizers
@@ -60,10 +61,9 @@ class Hyper:
     exploration_fraction: float = hyper(0.5, "fraction of the run's env steps over which epsilon falls to end_e", UNIT)
 
 
-@struct.dataclass
-class AgentState:
-    params: dict
-    target_params: dict
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
+    target_params: VariableDict
     opt_state: optax.OptState
     replay: buffers.Replay
     env_steps: jax.Array  # int32: env steps this member has taken (all its envs); advanced by learn

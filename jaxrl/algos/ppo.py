@@ -23,12 +23,13 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.losses import normalized
 from jaxrl.core.minibatches import minibatch_epochs
-from jaxrl.core.networks import ActorCritic, GaussianActorCritic, unroll_gradient_loops
+from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unroll_gradient_loops
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -62,9 +63,8 @@ class Hyper:
     max_grad_norm: float = hyper(0.5, "gradients are clipped to this global norm", POSITIVE)
 
 
-@struct.dataclass
-class AgentState:
-    params: dict
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
     opt_state: optax.OptState
     iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
     obs_stats: normalization.RunningStats | None = None  # with norm_obs
@@ -109,6 +109,7 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network: Network
     if spec.continuous:
         network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         head = distributions.DIAGONAL_GAUSSIAN

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import optimizers
@@ -59,9 +60,8 @@ class Hyper:
     exploration_fraction: float = hyper(0.1, "fraction of the run's env steps over which epsilon falls to end_e", UNIT)
 
 
-@struct.dataclass
-class AgentState:
-    params: dict
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
     opt_state: optax.OptState
     iteration: jax.Array  # int32, learn calls so far: drives the lr and epsilon schedules
     epsilon: jax.Array  # float32: the exploration rate `act` uses, epsilon(env steps so far)

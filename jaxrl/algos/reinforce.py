@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
+from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, Algorithm, hyper, static
 from jaxrl.core import distributions, optimizers
@@ -64,9 +65,8 @@ class Hyper:
     max_grad_norm: float = hyper(100.0, "gradients are clipped to this global norm: a guard against spikes", POSITIVE)
 
 
-@struct.dataclass
-class AgentState:
-    params: dict
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
     opt_state: optax.OptState
 
 

@@ -66,8 +66,7 @@ class Hyper:
     )
 
 
-@struct.dataclass
-class AgentState:
+class AgentState(struct.PyTreeNode):
     actor: dict
     critic: dict  # the twin critics, stacked: every leaf [2, ...]
     target_critic: dict
@@ -147,7 +146,8 @@ def box_actions(spec: EnvSpec, static: Static) -> Actions:
     q = twin(critic.apply)
 
     def sample_with_log_prob(actor_params, obs, key):
-        return squashed_gaussian_sample(*actor.apply(actor_params, obs), key, scale, center)
+        mean, log_std = actor.apply(actor_params, obs)
+        return squashed_gaussian_sample(mean, log_std, key, scale, center)
 
     def evaluate(actor_params, critic_params, obs, key):
         action, log_prob = sample_with_log_prob(actor_params, obs, key)

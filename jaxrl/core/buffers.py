@@ -29,8 +29,7 @@ from flax import struct
 from jaxrl.core.types import EnvSpec
 
 
-@struct.dataclass
-class Replay:
+class Replay(struct.PyTreeNode):
     obs: jax.Array  # [C, E, *frame] each step's newest frame (stacked obs), or its whole obs
     action: jax.Array  # [C, E] int32, or [C, E, *action_shape] float32 (Box)
     reward: jax.Array  # [C, E] float32

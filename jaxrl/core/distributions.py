@@ -68,8 +68,8 @@ CATEGORICAL = PolicyHead(
     preference=lambda logits: logits,
 )
 DIAGONAL_GAUSSIAN = PolicyHead(
-    sample=lambda out, key: gaussian_sample(*out, key),
-    log_prob=lambda out, action: gaussian_log_prob(*out, action),
+    sample=lambda out, key: gaussian_sample(out[0], out[1], key),
+    log_prob=lambda out, action: gaussian_log_prob(out[0], out[1], action),
     entropy=lambda out: gaussian_entropy(out[1]),
     preference=lambda out: out[0],
 )

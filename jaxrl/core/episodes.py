@@ -48,7 +48,7 @@ class RecentReturns(NamedTuple):
     """The last `window` finished episodes of one population member, in a ring."""
 
     returns: jax.Array  # [window] float32
-    count: jax.Array  # int32, episodes finished so far
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; checkpoints are keyed by this name. int32, episodes finished so far
 
 
 def init_recent(window: int = 20) -> RecentReturns:

@@ -1,6 +1,7 @@
 """Flax networks: torsos that embed observations, and the heads algorithms put on them."""
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import flax.linen as nn
 import jax
@@ -10,6 +11,16 @@ import numpy as np
 
 def orthogonal(scale: float = np.sqrt(2)):
     return nn.initializers.orthogonal(scale)
+
+
+class Network(nn.Module):
+    """A network an algorithm applies: its outputs alone. jaxrl never applies one with mutable
+    collections, which flax's `apply` also allows and types its result for (`outputs |
+    (outputs, variables)`): the type checker is told what jaxrl gets."""
+
+    if TYPE_CHECKING:
+
+        def apply(self, variables: Any, *args: Any, **kwargs: Any) -> Any: ...
 
 
 class MLP(nn.Module):
@@ -105,7 +116,7 @@ def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
     return is_image(obs_shape) and not channels_last(obs_shape)
 
 
-class ActorCritic(nn.Module):
+class ActorCritic(Network):
     """Policy logits and state value. `shared` puts both heads on one torso (Atari, A2C)."""
 
     num_actions: int
@@ -136,7 +147,7 @@ def embed(obs, obs_shape: tuple[int, ...], hidden: Sequence[int], layer_norm: bo
     return relu_mlp(obs.reshape(obs.shape[0], -1).astype(jnp.float32), hidden, layer_norm)
 
 
-class QNetwork(nn.Module):
+class QNetwork(Network):
     """Q(s, a) for every discrete action: a CNN on images (image_torso), a ReLU MLP on vectors;
     `layer_norm`: LayerNorm after every hidden layer (PQN), before its ReLU. (Discrete SAC's
     actor is this network too, its outputs read as logits.)"""
@@ -152,7 +163,7 @@ class QNetwork(nn.Module):
         return nn.Dense(self.num_actions)(features)  # [B, num_actions]
 
 
-class GaussianActorCritic(nn.Module):
+class GaussianActorCritic(Network):
     """A diagonal Gaussian policy whose log-std is a learned vector, independent of the state, and
     the state value (CleanRL's ppo_continuous_action): ((mean [B, A], log_std [B, A]), value [B]).
     The mean head is ActorCritic's policy head (orthogonal init, scale 0.01); the log-std starts at 0."""
@@ -170,7 +181,7 @@ class GaussianActorCritic(nn.Module):
         return (mean, jnp.broadcast_to(log_std, mean.shape)), value
 
 
-class SquashedGaussianActor(nn.Module):
+class SquashedGaussianActor(Network):
     """SAC's actor for Box actions (CleanRL's sac_continuous_action): the mean and log-std of u,
     whose tanh, scaled into the action box, is the action. The log-std is squashed into
     [LOG_STD_MIN, LOG_STD_MAX] by a tanh: (mean [B, A], log_std [B, A])."""
@@ -190,7 +201,7 @@ class SquashedGaussianActor(nn.Module):
         return mean, self.LOG_STD_MIN + 0.5 * (self.LOG_STD_MAX - self.LOG_STD_MIN) * (log_std + 1.0)
 
 
-class StateActionValue(nn.Module):
+class StateActionValue(Network):
     """Q(s, a) of Box actions: a ReLU MLP on the observation and the action side by side: [B]."""
 
     obs_shape: tuple[int, ...]

@@ -21,7 +21,7 @@ PRIOR_COUNT = 1e-4  # the count the prior (mean 0, variance 1) weighs as
 class RunningStats(NamedTuple):
     mean: jax.Array  # [*shape] float32
     var: jax.Array  # [*shape] float32: the population variance of everything seen
-    count: jax.Array  # float32 scalar
+    count: jax.Array  # type: ignore[assignment]  # shadows tuple.count; checkpoints are keyed by this name. float32 scalar
 
 
 def init_stats(shape: tuple[int, ...]) -> RunningStats:

@@ -19,8 +19,7 @@ from jaxrl.core.population import freeze_diverged, init_learning, over_members, 
 from jaxrl.core.types import Agent, Env, Trajectory
 
 
-@struct.dataclass
-class RunnerState:
+class RunnerState(struct.PyTreeNode):
     agent: Any  # algorithm state, leaves [P, ...]
     obs: jax.Array  # [P, E, *obs_shape], the next observation each member acts on
     prev_done: jax.Array  # [P, E] bool: obs is terminal, so the next env step is EnvPool's reset step
@@ -103,7 +102,7 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
     def update(state: RunnerState, traj: Trajectory, ended, hyper):
         """Every member learns from its rollout. Pure (no env), so JAX's persistent compilation
         cache serves it to later processes: the big compile is paid once per machine."""
-        traj_axes = Trajectory(*([1] * 7), last_obs=0)  # time-major rollout: population is axis 1
+        traj_axes = Trajectory._make([1] * 7 + [0])  # time-major rollout: population is axis 1
         keys, learn_keys = split_keys(state.key)
         learn = over_members(agent.learn, population, in_axes=(0, traj_axes, 0, 0))
         agent_state, metrics = learn(state.agent, traj, hyper, learn_keys)

@@ -83,14 +83,6 @@ def cartpole_preset(tmp_path, **options):
 
 
 @pytest.mark.slow
-def test_pqn_solves_cartpole_within_budget(tmp_path):
-    config = cartpole_preset(tmp_path)
-    assert config.target_return == 450 and config.static["layer_norm"]
-    run = train(config)["runs"][0]
-    assert run["steps_to_target"] is not None and run["steps_to_target"] <= 50_000, run
-
-
-@pytest.mark.slow
 def test_eval_plays_greedily_on_q(tmp_path, capsys):
     # the whole budget (an unreachable target): when the training mean first reaches 450 the
     # greedy policy is not yet reliable (seed 0: greedy games of 154-500 steps at 35k steps)

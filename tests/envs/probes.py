@@ -101,3 +101,48 @@ class NoFinalObservation(Bandit):
     def step(self, key, state, action, params):
         obs, state, reward, terminated, truncated, _info = super().step(key, state, action, params)
         return obs, state, reward, terminated, truncated, {}
+
+
+class Position(NamedTuple):
+    position: jax.Array  # int32, the state's index in the tables below
+
+
+# The probe suite, one state per row: each episode starts in one of START, uniformly, and ends
+# after one or two steps (always terminated: nothing to bootstrap). Observations are one-hot.
+#   0, 1  one-step bandit: action 0 pays 1 in state 0, action 1 in state 1
+#   2     two-step chain: action 1 leads to 3, which pays 1 on the next step; action 0 to 4 (pays 0)
+#   5, 6  discounting: action 0 pays 1 now; action 1 waits a step in 7 (then pays 4) or 8 (pays
+#         1.2). Trained with gamma 0.5, waiting is worth 2 in 5 and 0.6 in 6: a learner that does
+#         not discount waits in both, one that discounts twice in neither.
+START = (0, 1, 2, 5, 6)
+GREEDY = {0: 0, 1: 1, 2: 1, 5: 1, 6: 0}  # the best action of each state where the action matters
+PROBE_GAMMA = 0.5
+END = -1
+NEXT = ((END, END), (END, END), (4, 3), (END, END), (END, END), (END, 7), (END, 8), (END, END), (END, END))
+PAYS = ((1.0, 0.0), (0.0, 1.0), (0.0, 0.0), (1.0, 1.0), (0.0, 0.0), (1.0, 0.0), (1.0, 0.0), (4.0, 4.0), (1.2, 1.2))
+
+
+class Probes(Bandit):
+    """A one-step contextual bandit, a two-step chain with a delayed reward and a discounting
+    check in one env: one short run tells whether an algorithm learns all three (GREEDY)."""
+
+    def observe(self, state):
+        return jax.nn.one_hot(state.position, len(NEXT))
+
+    def reset(self, key, params):
+        state = Position(jnp.asarray(START)[jax.random.randint(key, (), 0, len(START))])
+        return self.observe(state), state
+
+    def step(self, key, state, action, params):
+        following = jnp.asarray(NEXT)[state.position, action]
+        reward = jnp.asarray(PAYS, jnp.float32)[state.position, action]
+        terminated = following == END
+        reset_obs, reset_state = self.reset(key, params)
+        final = Position(jnp.maximum(following, 0))
+        new_state = Position(jnp.where(terminated, reset_state.position, final.position))
+        obs = jnp.where(terminated, reset_obs, self.observe(final))
+        info = {"final_observation": jnp.where(terminated, self.observe(Position(state.position)), obs)}
+        return obs, new_state, reward, terminated, jnp.zeros((), bool), info
+
+    def observation_space(self, params):
+        return Box((len(NEXT),))
