@@ -785,6 +785,45 @@ def pong_pqn(repeats: int) -> str:
     )
 
 
+def update_compile_and_run(algo: str, env: str, repeats: int, **options) -> dict:
+    """The update program of `algo` on `env` (its preset, one member), compiled here with no
+    persistent cache (as JAXRL_UNROLL asks: loops kept or unrolled): seconds to trace, lower and
+    compile, its temporaries (XLA's memory analysis) and the median seconds of one call."""
+    import jax
+    import numpy as np
+
+    from jaxrl.algos import get_algorithm
+    from jaxrl.config import resolve
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
+
+    algorithm = get_algorithm(algo)
+    config = resolve(algorithm, {"env": env, **options})
+    population = seed_population(algorithm, config)
+    parts = assemble(config, population.seeds)
+    programs, hyper = parts.programs, population.hyper
+    state, handle = programs.init(np.asarray(population.seeds, np.int32), hyper)
+    state, handle, traj, ended = programs.collect(state, handle)
+    seconds = {}
+    start = time.perf_counter()
+    traced = programs.update.trace(state, traj, ended, hyper)
+    seconds["trace"] = time.perf_counter() - start
+    lowered = traced.lower()
+    seconds["lower"] = time.perf_counter() - start - seconds["trace"]
+    compiled = lowered.compile()
+    seconds["compile"] = time.perf_counter() - start - seconds["trace"] - seconds["lower"]
+    runs = []
+    for _ in range(repeats + 1):  # the first call warms up
+        started = time.perf_counter()
+        state, metrics = compiled(state, traj, ended, hyper)
+        jax.block_until_ready(metrics)
+        runs.append(time.perf_counter() - started)
+        state, handle, traj, ended = programs.collect(state, handle)
+    parts.env.close()
+    temp = compiled.memory_analysis().temp_size_in_bytes
+    return {**{k: round(v, 2) for k, v in seconds.items()}, "run_s": statistics.median(runs[1:]), "temp_bytes": temp}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
