@@ -35,6 +35,8 @@ into BENCHMARKS.md with the machine it ran on.
                  RSS of each process beside DQN's with its 1M-transition replay
   export         `jaxrl export` of a Nature-CNN PPO Pong policy (a 1,024-step run): export time and
                  policy.onnx size; batch-1 latency of onnxruntime (CPU) beside the jitted JAX policy
+  compile        each program's compile seconds in 2-iteration runs (Pong PPO/DQN/PQN, CartPole
+                 PPO), cold and warm cache; the Pong PPO update with its loops kept vs unrolled
 """
 
 import argparse
@@ -53,7 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile",
 ]  # fmt: skip
 
 
@@ -732,16 +734,17 @@ def pbt_replay(repeats: int) -> str:
     return "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
 
 
-def in_child(function: str, *args, **kwargs):
-    """`function(*args, **kwargs)` of this file run in a fresh Python process: (its result, peak
-    RSS of that process in bytes, its RSS at the end in bytes). The peak includes XLA's compiler."""
+def in_child(function: str, *args, environment: dict | None = None, **kwargs):
+    """`function(*args, **kwargs)` of this file run in a fresh Python process (with `environment`
+    added to its environment variables): (its result, peak RSS of that process in bytes, its RSS
+    at the end in bytes). The peak includes XLA's compiler."""
     code = (
         f"import json, resource, sys; sys.path.insert(0, {str(ROOT / 'experiments')!r}); import bench; "
         f"result = bench.{function}(*{args!r}, **{kwargs!r}); peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
         "now = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS')][0]; "
         "print(json.dumps([result, peak * 1024, now * 1024]))"
     )
-    _, out = whole_process([sys.executable, "-c", code])
+    _, out = whole_process([sys.executable, "-c", code], environment)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -849,6 +852,105 @@ def export_latency(repeats: int, calls: int = 100) -> str:
     ])  # fmt: skip
 
 
+def update_compile_and_run(algo: str, env: str, repeats: int, **options) -> dict:
+    """The update program of `algo` on `env` (its preset, one member), compiled here with no
+    persistent cache (as JAXRL_UNROLL asks: loops kept or unrolled): seconds to trace, lower and
+    compile, its temporaries (XLA's memory analysis) and the median seconds of one call."""
+    import jax
+    import numpy as np
+
+    from jaxrl.algos import get_algorithm
+    from jaxrl.config import resolve
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
+
+    algorithm = get_algorithm(algo)
+    config = resolve(algorithm, {"env": env, **options})
+    population = seed_population(algorithm, config)
+    parts = assemble(config, population.seeds)
+    programs, hyper = parts.programs, population.hyper
+    state, handle = programs.init(np.asarray(population.seeds, np.int32), hyper)
+    state, handle, traj, ended = programs.collect(state, handle)
+    stages, clocks = {}, (time.perf_counter, time.process_time)  # wall and CPU (every thread's)
+    last = [clock() for clock in clocks]
+
+    def lap(stage: str) -> None:
+        now = [clock() for clock in clocks]
+        stages[stage], stages[f"{stage}_cpu"] = (round(b - a, 2) for a, b in zip(last, now, strict=True))
+        last[:] = now
+
+    traced = programs.update.trace(state, traj, ended, hyper)
+    lap("trace")
+    lowered = traced.lower()
+    lap("lower")
+    compiled = lowered.compile()
+    lap("compile")
+    runs = []
+    for _ in range(repeats + 1):  # the first call warms up
+        started = time.perf_counter()
+        state, metrics = compiled(state, traj, ended, hyper)
+        jax.block_until_ready(metrics)
+        runs.append(time.perf_counter() - started)
+        state, handle, traj, ended = programs.collect(state, handle)
+    parts.env.close()
+    temp = compiled.memory_analysis().temp_size_in_bytes
+    return {**stages, "run_s": round(statistics.median(runs[1:]), 3), "temp_bytes": temp}
+
+
+# (algo, env, env steps): two iterations of each preset (DQN's learns from its first step)
+COMPILE_RUNS = [
+    ("ppo", "Pong", 2048, ()), ("dqn", "Pong", 256, ("--learning-starts", "0", "--buffer-size", "10000")),
+    ("pqn", "Pong", 8192, ()), ("ppo", "CartPole", 2048, ()),
+]  # fmt: skip
+
+
+def compiled_run(algo: str, env: str, steps: int, flags: tuple, cache: str, logdir: str, unroll: str = "auto") -> dict:
+    """A whole `jaxrl train` process: its wall-clock and its summary's compile_s."""
+    name = f"compile-{algo}-{time.time_ns()}"
+    argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", env, "--total-steps", str(steps), *flags]
+    wall, _ = whole_process(
+        [*argv, "--logdir", logdir, "--name", name], {"JAXRL_CACHE_DIR": cache, "JAXRL_UNROLL": unroll}, cwd=logdir
+    )
+    summary = json.loads(next(Path(logdir).glob(f"*/{algo}/{name}/summary.json")).read_text())
+    return {"wall_s": wall, **summary["compile_s"]}
+
+
+def compile_times(repeats: int) -> str:
+    """Each program's seconds to trace + lower + compile in a whole 2-iteration run, cold (an empty
+    persistent cache) then warm (the same run again), median over `repeats` fresh caches; and the
+    Pong PPO update compiled alone with its loops kept (a GPU's program) and unrolled (XLA:CPU's):
+    compile seconds, wall and CPU, its temporaries and the seconds of one call."""
+    lines = [
+        "| run | cache | whole process, s | compiling, s (sum) | " + " | ".join(["collect", "update", "chunk", "init", "other"])
+        + " |", "|---|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
+    for algo, env, steps, flags in COMPILE_RUNS:
+        rows = {"cold": [], "warm": []}
+        for _ in range(repeats):
+            with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as logdir:
+                for kind in rows:
+                    rows[kind].append(compiled_run(algo, env, steps, flags, cache, logdir))
+        for kind, runs in rows.items():
+
+            def seconds(program, runs=runs):
+                return statistics.median(sum(r.get(program, {}).values()) if program in r else 0.0 for r in runs)
+
+            cells = " | ".join(f"{seconds(p):.2f}" for p in ("collect", "update", "chunk", "init", "other"))
+            lines.append(
+                f"| {algo} {env}, {steps:,} steps | {kind} | {median(runs, 'wall_s'):.1f} "
+                f"| {median(runs, 'total'):.2f} | {cells} |"
+            )
+    lines += ["", "| Pong PPO update alone | trace, s | lower, s | compile, s (CPU s) | temporaries, MiB | one call, s |",
+              "|---|---|---|---|---|---|"]  # fmt: skip
+    for unroll in ("loops", "unrolled"):
+        result, _, _ = in_child("update_compile_and_run", "ppo", "Pong", repeats, environment={"JAXRL_UNROLL": unroll})
+        lines.append(
+            f"| {unroll} | {result['trace']:.2f} | {result['lower']:.2f} | {result['compile']:.2f} "
+            f"({result['compile_cpu']:.1f}) | {result['temp_bytes'] / 2**20:,.0f} | {result['run_s']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -893,6 +995,7 @@ def main() -> None:
         "pbt": lambda: pbt_search(args.repeats),
         "pbt-replay": lambda: pbt_replay(args.repeats),
         "export": lambda: export_latency(args.repeats),
+        "compile": lambda: compile_times(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

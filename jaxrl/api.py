@@ -21,6 +21,7 @@ import jax
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import pbt_report, sweep_report
 from jaxrl.config import RunConfig, check_options, check_value, resolve
+from jaxrl.core.networks import UNROLL_CHOICES
 from jaxrl.errors import ConfigError
 from jaxrl.exporter import folder
 from jaxrl.logs.progress import Progress
@@ -53,14 +54,19 @@ XLA_CPU_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 
 
 def enable_compilation_cache() -> None:
-    """Repeated runs of the same program skip XLA compilation (JAX's persistent cache); and
-    XLA_CPU_FLAGS, which take effect if JAX's backend has not started yet (as in the CLI)."""
+    """Repeated runs of the same program skip XLA compilation (JAX's persistent cache, with XLA's
+    own caches: a GPU's autotuning results); and XLA_CPU_FLAGS, which take effect if JAX's backend
+    has not started yet (as in the CLI). Refuses a JAXRL_UNROLL that is not one of UNROLL_CHOICES."""
+    unroll = os.environ.get("JAXRL_UNROLL", "auto")
+    if unroll not in UNROLL_CHOICES:
+        raise ConfigError(f"JAXRL_UNROLL={unroll!r}: expected one of {', '.join(UNROLL_CHOICES)}")
     flags = os.environ.get("XLA_FLAGS", "")
     extra = [flag for flag in XLA_CPU_FLAGS if flag.partition("=")[0] not in flags]
     os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
     cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
     jax.config.update("jax_compilation_cache_dir", cache)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_enable_xla_caches", "all")
 
 
 def loggers_for(config: RunConfig, progress: bool) -> list:

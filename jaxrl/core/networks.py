@@ -1,5 +1,6 @@
 """Flax networks: torsos that embed observations, and the heads algorithms put on them."""
 
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -105,15 +106,26 @@ def make_torso(obs_shape: tuple[int, ...], hidden: Sequence[int], cnn: bool = Tr
     return image_torso(obs_shape) if is_image(obs_shape) and cnn else MLP(tuple(hidden))
 
 
+# JAXRL_UNROLL forces the choice of `unroll_gradient_loops` (to measure one against the other, or
+# where the automatic one is wrong for a machine): "auto" (the default), "loops" or "unrolled";
+# the API refuses any other value before anything is built (`jaxrl.api.enable_compilation_cache`).
+UNROLL_CHOICES = ("auto", "loops", "unrolled")
+
+
 def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
     """Whether loops of gradient steps (epochs, minibatches) should be unrolled.
 
     XLA's CPU backend runs a convolution's gradient about 10x slower inside a while loop than in
     straight-line code (measured: 16 Nature-CNN minibatch steps take 46 s as `lax.scan`, 4.1 s
-    unrolled, on 2 cores). Unrolling costs compile time only, which the persistent cache keeps.
-    The MinAtar CNN has no convolution op (see MinAtarCNN): its loops stay loops.
+    unrolled, on 2 cores), so there, and only there, the Nature CNN's loops are unrolled: that
+    costs compile time (27 s instead of ~6 s for Pong PPO's update here) and the memory of every
+    step's temporaries at once. GPUs and TPUs run loops at full speed and keep them. The MinAtar
+    CNN has no convolution op (see MinAtarCNN): its loops stay loops. JAXRL_UNROLL overrides.
     """
-    return is_image(obs_shape) and not channels_last(obs_shape)
+    choice = os.environ.get("JAXRL_UNROLL", "auto")
+    if choice != "auto":
+        return choice == "unrolled"
+    return jax.default_backend() == "cpu" and is_image(obs_shape) and not channels_last(obs_shape)
 
 
 class ActorCritic(Network):

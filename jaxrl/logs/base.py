@@ -66,7 +66,8 @@ def member_scalars(metrics: dict, member: int) -> list[tuple[int, dict[str, floa
         scalars = {}
         if metrics["diverged_at"][i, member] < 0:
             scalars.update({f"losses/{key}": float(metrics[key][i, member]) for key in losses})
-        scalars.update({key: float(metrics[key][i, member]) for key in tagged})
+        # (NaN: nothing at this iteration, as time/compile/<program> after the chunk's first)
+        scalars.update({key: float(metrics[key][i, member]) for key in tagged if np.isfinite(metrics[key][i, member])})
         ended = metrics["episodes_ended"][i, member]
         if ended:
             scalars["charts/episodic_return"] = float(metrics["episode_return_sum"][i, member] / ended)

@@ -19,6 +19,7 @@ from jaxrl.logs.video import write_video
 from jaxrl.search import PBT_IN_ONE_PROCESS
 from jaxrl.training import checkpoints, memory
 from jaxrl.training.assembly import num_iterations as iterations_of
+from jaxrl.training.compile_times import CompileTimes
 from jaxrl.training.distributed import Peers
 from jaxrl.training.evaluation import record
 from jaxrl.training.fleet import Fleet
@@ -35,6 +36,17 @@ def capture_video(fleet: Fleet, config: RunConfig, loggers: Loggers, run_dir: Pa
     (run_dir / "videos").mkdir(exist_ok=True)
     write_video(frames, fps, run_dir / "videos" / f"{name}-step{env_steps}")
     loggers.log_video(0, frames, fps, env_steps)
+
+
+def compile_metrics(seconds: dict[str, float], shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """time/compile/<program> metrics [iterations, members] (`shape`) of a chunk: the seconds each
+    program compiled before and during it, at its first iteration (NaN, not logged, elsewhere)."""
+    metrics = {}
+    for program, value in seconds.items():
+        column = np.full(shape, np.nan)
+        column[0] = value
+        metrics[f"time/compile/{program}"] = column
+    return metrics
 
 
 PBT_SUMMARY = ("population", "ready_every", "truncation", "resample_probability", "copy_replay", "ranges")
@@ -59,6 +71,24 @@ def train(
     estimate exceeds what is free (else ConfigError, before anything is allocated).
     Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
     """
+    # from the first moment: a signal while the programs compile stops the run once they have
+    with StopRequests() as stop, CompileTimes() as compiles:
+        return session(config, loggers, population, resume, should_stop, peers, force, stop, compiles)
+
+
+def session(
+    config: RunConfig,
+    loggers: list | None,
+    population: Population | None,
+    resume: Path | str | None,
+    should_stop,
+    peers: Peers | None,
+    force: bool,
+    stop: StopRequests,
+    compiles: CompileTimes,
+) -> dict:
+    """`train`'s body: `stop` holds the signal that asks it to stop, `compiles` the seconds spent
+    compiling."""
     start = time.perf_counter()
     peers = peers or Peers()
     if config.pbt and peers.count > 1:
@@ -177,46 +207,47 @@ def train(
                 replay = [(range(mine.start + m.start, mine.start + m.stop), r) for m, r in fleet.replays()]
             saver.save(env_steps, peers.to_global(fleet.saved()), host.to_json(), replay)
 
-        with StopRequests() as stop:
-            all_finished = peers.agree(None, scores.finished(), False)[1]
-            while done_iterations < num_iterations and not all_finished:
-                n = min(chunk, num_iterations - done_iterations)
-                if tuner:  # a chunk ends at the next ready point
-                    n = min(n, ready_iterations - done_iterations % ready_iterations)
-                chunk_start = time.perf_counter()
-                metrics = fleet.train_chunk(n)
-                now, trained = time.perf_counter(), True
-                done_iterations += n
-                env_steps = int(metrics["env_steps"][-1, 0])
-                # the chunk ran as one program: place an iteration by its share of the chunk's time
-                scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
-                if tuner:  # the values each member trained with in this chunk
-                    metrics.update(
-                        {f"hparams/{name}": np.tile(tuner.hyper[name][mine], (n, 1)) for name in tuner.ranges}
-                    )
-                log.log_chunk(metrics, now - start)
-                if tuner and done_iterations % ready_iterations == 0 and done_iterations < num_iterations:
-                    # (before a stop or a checkpoint: a resumed run has made this ready point's copies)
-                    ranked = np.where(scores.diverged_at >= 0, np.nan, scores.final_return)
-                    decision = tuner.step(ranked, env_steps)
-                    fleet.exploit(decision.children, decision.parents, config.pbt["copy_replay"])
-                    fleet.set_hyper(decision.hyper)
-                requested = "request" if should_stop is not None and should_stop(env_steps) else None
-                stop_asked, all_finished, due = peers.agree(
-                    stop.signal or requested, scores.finished(), saver.due(env_steps)
-                )
-                unfinished = done_iterations < num_iterations and not all_finished
-                if stop_asked and unfinished:  # (asked for as the last chunk ended, it changes nothing)
-                    interrupted_by = stop_asked
-                    break
-                every = config.capture_video
-                if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
-                    capture_video(fleet, config, log, run_dir, population.names[0], env_steps)
-                if due and unfinished:  # else the final checkpoint follows at once
-                    checkpoint()
-            if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
-                log.log_hparams(hparams[mine], scores.final_return, env_steps)
-            checkpoint()
+        # a signal that came while the programs compiled stops the run before its first chunk
+        stop_asked, all_finished, _ = peers.agree(stop.signal, scores.finished(), False)
+        if stop_asked and done_iterations < num_iterations and not all_finished:
+            interrupted_by = stop_asked
+        while done_iterations < num_iterations and not all_finished and not interrupted_by:
+            n = min(chunk, num_iterations - done_iterations)
+            if tuner:  # a chunk ends at the next ready point
+                n = min(n, ready_iterations - done_iterations % ready_iterations)
+            chunk_start = time.perf_counter()
+            metrics = fleet.train_chunk(n)
+            now, trained = time.perf_counter(), True
+            done_iterations += n
+            env_steps = int(metrics["env_steps"][-1, 0])
+            # the chunk ran as one program: place an iteration by its share of the chunk's time
+            scores.update(metrics, lambda i: chunk_start - start + (now - chunk_start) * (i + 1) / n)  # noqa: B023
+            if tuner:  # the values each member trained with in this chunk
+                metrics.update({f"hparams/{name}": np.tile(tuner.hyper[name][mine], (n, 1)) for name in tuner.ranges})
+            metrics.update(compile_metrics(compiles.take(), metrics["env_steps"].shape))
+            log.log_chunk(metrics, now - start)
+            if tuner and done_iterations % ready_iterations == 0 and done_iterations < num_iterations:
+                # (before a stop or a checkpoint: a resumed run has made this ready point's copies)
+                ranked = np.where(scores.diverged_at >= 0, np.nan, scores.final_return)
+                decision = tuner.step(ranked, env_steps)
+                fleet.exploit(decision.children, decision.parents, config.pbt["copy_replay"])
+                fleet.set_hyper(decision.hyper)
+            requested = "request" if should_stop is not None and should_stop(env_steps) else None
+            stop_asked, all_finished, due = peers.agree(
+                stop.signal or requested, scores.finished(), saver.due(env_steps)
+            )
+            unfinished = done_iterations < num_iterations and not all_finished
+            if stop_asked and unfinished:  # (asked for as the last chunk ended, it changes nothing)
+                interrupted_by = stop_asked
+                break
+            every = config.capture_video
+            if every and peers.index == 0 and env_steps // every > (env_steps - n * steps_per_iteration) // every:
+                capture_video(fleet, config, log, run_dir, population.names[0], env_steps)
+            if due and unfinished:  # else the final checkpoint follows at once
+                checkpoint()
+        if trained and not interrupted_by:  # once, when the run completes (not again on resuming a complete run)
+            log.log_hparams(hparams[mine], scores.final_return, env_steps)
+        checkpoint()
 
     steps, seconds, finals, diverged = peers.gather(scores.rows()).T
     summary = {
@@ -226,6 +257,7 @@ def train(
         "wall_s": round(time.perf_counter() - start, 3),
         "run_dir": str(run_dir),
         "interrupted_by": interrupted_by,
+        "compile_s": compiles.summary(),  # {program: {trace, lower, compile}}: this process's
         "runs": [
             {
                 "run": everyone.names[member],

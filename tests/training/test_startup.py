@@ -43,3 +43,20 @@ def test_a_cartpole_run_imports_no_later_library_before_its_first_env_step(tmp_p
     assert result.returncode == 0, result.stderr[-2000:]
     imported = json.loads(result.stdout.strip().splitlines()[0])
     assert imported == dict.fromkeys(LATER, False), imported
+
+
+@pytest.mark.slow
+def test_a_training_run_does_not_import_torch_even_where_it_is_installed(tmp_path):
+    # a torch package on the path: tensorboardX imports whatever `torch` it finds
+    (tmp_path / "site" / "torch").mkdir(parents=True)
+    (tmp_path / "site" / "torch" / "__init__.py").write_text("Tensor = object\n")
+    script = "import sys; from jaxrl.cli import main; code = main(sys.argv[1:]); print('torch' in sys.modules); sys.exit(code)"
+    path = os.pathsep.join([str(tmp_path / "site"), os.environ.get("PYTHONPATH", "")])
+    result = subprocess.run(
+        [sys.executable, "-c", script, "train", "ppo", "--env", "CartPole", "--total-steps", "2560",
+         "--logdir", str(tmp_path / "runs")],
+        capture_output=True, text=True, timeout=300, env=dict(os.environ, CI="true", PYTHONPATH=path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+    assert list((tmp_path / "runs").glob("*/*/*/s0/events.out.tfevents.*"))  # TensorBoard's files were written
