@@ -4,8 +4,8 @@ P*E envs serves them all, and every agent function is vmapped over the members (
 
 Host-stepped envs (EnvPool, gymnasium) run each iteration as two programs, `collect` and
 `update`. A JAX env (`Env.jax_native`) runs a whole chunk of iterations as ONE program, a
-`lax.scan` of collect-then-update whose carry holds the envs' state: nothing leaves the device
-until the chunk ends.
+loop of collect-then-update whose carry holds the envs' state: nothing leaves the device until
+the chunk ends, and the chunk's length is data, so every chunk of a run runs one program.
 """
 
 from typing import Any, NamedTuple
