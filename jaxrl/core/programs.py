@@ -130,6 +130,7 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
 
     rollout, learn = collect, update  # the bodies, for the fused program
 
+    @jax.jit  # traced once, for the shapes of its metrics and as the loop's body (0.6 s on CartPole)
     def one_iteration(state: RunnerState, handle, hyper):
         state, handle, traj, ended = rollout(state, handle)
         state, metrics = learn(state, traj, ended, hyper)
