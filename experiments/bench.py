@@ -22,9 +22,10 @@ into BENCHMARKS.md with the machine it ran on.
   mujoco-sac     SAC HalfCheetah-v4, 100k steps: jaxrl 3 seeds in one population vs SB3 SAC (rl-zoo) 1 seed
   mujoco-ppo     PPO HalfCheetah-v4 and Hopper-v4, 1M steps: jaxrl 3 seeds in one population vs SB3 PPO 1 seed
   sac-scaling    wall-clock of 16 SAC members vs 1 on Pendulum-v1 at a fixed step budget
-  gymnax-rejax   PPO on gymnax's CartPole-v1 (100k steps) and Breakout-MinAtar (1M steps), every seed in
-                 one program: whole process and final greedy returns, jaxrl (cold and warm cache) beside
-                 rejax 0.1.3 with its tuned settings (--rejax-python: a Python with rejax and gymnax<1.0)
+  gymnax-rejax   PPO on gymnax's CartPole-v1 (100k steps) and Breakout-MinAtar (1M steps: rejax's network,
+                 then the MinAtar CNN), every seed in one program: whole process (wall and CPU s, medians
+                 of --repeats) and final greedy returns, jaxrl (cold and warm cache) beside rejax 0.1.3
+                 with its tuned settings (--rejax-python: a Python with rejax and gymnax<1.0)
   gymnax-ppo     whole process to 475 of PPO on gymnax's CartPole-v1 beside SB3 PPO (EnvPool's peer row)
   gymnax-scaling wall-clock of 64 seeds vs 1 seed of PPO on gymnax's CartPole-v1, same steps per member
   pbt            PBT beside a random search from the same 16 starting points (PPO CartPole-v1, lr over
@@ -607,34 +608,74 @@ def sac_scaling(repeats: int) -> str:
     )
 
 
-# The peers' budgets: rejax's configs/gymnax/cartpole.yaml and benchmark/breakout_1m.yaml.
-GYMNAX_BUDGETS = {"CartPole-v1": 100_000, "Breakout-MinAtar": 1_000_000}
+# The peers' budgets: rejax's configs/gymnax/cartpole.yaml and benchmark/breakout_1m.yaml; jaxrl
+# trains its preset, and on Breakout-MinAtar also rejax's network (two 64-64 tanh MLPs).
+GYMNAX_CASES = [
+    ("CartPole-v1", 100_000, "preset", {}),
+    ("Breakout-MinAtar", 1_000_000, "rejax's network", {"cnn": False, "shared_torso": False}),
+    ("Breakout-MinAtar", 1_000_000, "preset (MinAtar CNN)", {}),
+]
 
 
-def gymnax_rejax(rejax_python: str, seeds: int) -> str:
+def timed_process(argv: list[str], env: dict | None = None) -> tuple[float, float, dict]:
+    """(wall s, CPU s of the process: user + sys, its last stdout line as JSON)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, out = whole_process(argv, env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, json.loads(out.strip().splitlines()[-1])
+
+
+def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str:
     """Whole process (training every seed in one program, then 16 greedy games per seed) of rejax
-    and of jaxrl, cold compilation cache then warm, on gymnax's envs; interleaved env by env."""
+    and of jaxrl (an empty compilation cache, then warm), interleaved repeat by repeat; medians of
+    wall-clock and CPU seconds, returns of the last repeat (deterministic)."""
     from jaxrl.analysis.statistics import iqm
 
     lines = [
-        f"| PPO, {seeds} seeds, one program | budget | whole process, s | greedy return per seed | IQM | vs rejax |",
-        "|---|---|---|---|---|---|",
+        f"| PPO, {seeds} seeds, one program | budget | wall s, median | CPU s, median | greedy return per seed "
+        "| IQM | wall vs rejax | CPU vs rejax |",
+        "|---|---|---|---|---|---|---|---|",
     ]
+    peers = {}  # env -> [(wall, cpu, out)]: one rejax run per repeat serves every jaxrl case of the env
+    shown = set()
     with tempfile.TemporaryDirectory() as logdir:
-        cache = tempfile.mkdtemp(prefix="jaxrl-cache-")  # empty: the first jaxrl run compiles
-        for env, budget in GYMNAX_BUDGETS.items():
-            peer = [rejax_python, str(ROOT / "experiments" / "rejax_peer.py"), env, str(seeds)]
-            ours = [sys.executable, str(ROOT / "experiments" / "gymnax_run.py"), env, str(seeds), str(budget), logdir]
-            runs = {"rejax 0.1.3": whole_process(peer)}
-            runs["jaxrl cold"] = whole_process(ours, {"JAXRL_CACHE_DIR": cache})
-            runs["jaxrl warm"] = whole_process(ours, {"JAXRL_CACHE_DIR": cache})
-            rejax_s = runs["rejax 0.1.3"][0]
-            for label, (wall, out) in runs.items():
-                returns = json.loads(out.strip().splitlines()[-1])["returns"]
-                shown = " / ".join(f"{r:.1f}" for r in returns)
-                ratio = "1.00" if label.startswith("rejax") else f"{wall / rejax_s:.2f}x its time"
-                lines.append(f"| {env}: {label} | {budget:,} | {wall:.1f} | {shown} | {iqm(returns):.1f} | {ratio} |")
-    return "\n".join(lines) + "\n\ngoal: jaxrl's whole process <= 0.7x rejax's, its greedy IQM >= rejax's"
+        for env, budget, label, flags in cases or GYMNAX_CASES:
+            runs = {"cold": [], "warm": []}
+            for _ in range(repeats):
+                if len(peers.setdefault(env, [])) < repeats:
+                    peers[env].append(
+                        timed_process([rejax_python, str(ROOT / "experiments" / "rejax_peer.py"), env, str(seeds)])
+                    )
+                cache = tempfile.mkdtemp(prefix="jaxrl-cache-", dir=logdir)  # empty: the cold run compiles
+                ours = [
+                    sys.executable,
+                    str(ROOT / "experiments" / "gymnax_run.py"),
+                    env,
+                    str(seeds),
+                    str(budget),
+                    logdir,
+                ]
+                for kind in runs:
+                    runs[kind].append(timed_process([*ours, "16", json.dumps(flags)], {"JAXRL_CACHE_DIR": cache}))
+            rows = {f"jaxrl {label}, {kind}": r for kind, r in runs.items()}
+            if env not in shown:  # the peer's row once per env
+                rows, shown = {"rejax 0.1.3": peers[env], **rows}, shown | {env}
+            peer_wall, peer_cpu = (statistics.median(run[i] for run in peers[env]) for i in (0, 1))
+            for name, measured in rows.items():
+                wall, cpu = (statistics.median(run[i] for run in measured) for i in (0, 1))
+                returns = measured[-1][2]["returns"]
+                per_seed = " / ".join(f"{r:.1f}" for r in returns)
+                lines.append(
+                    f"| {env}: {name} | {budget:,} | {wall:.1f} | {cpu:.1f} | {per_seed} | {iqm(returns):.1f} "
+                    f"| {wall / peer_wall:.2f}x | {cpu / peer_cpu:.2f}x |"
+                )
+    return (
+        "\n".join(lines)
+        + f"\n\n{repeats} repeats. goal: jaxrl's whole process <= 0.7x rejax's, its greedy IQM >= rejax's"
+    )
 
 
 def gymnax_scaling(repeats: int) -> str:
@@ -987,7 +1028,7 @@ def main() -> None:
         "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
         "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
         "sac-scaling": lambda: sac_scaling(args.repeats),
-        "gymnax-rejax": lambda: gymnax_rejax(args.rejax_python, max(args.seeds, 5)),
+        "gymnax-rejax": lambda: gymnax_rejax(args.rejax_python, max(args.seeds, 5), args.repeats),
         "gymnax-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds, backend="gymnax"),
         "gymnax-scaling": lambda: gymnax_scaling(args.repeats),
         "cartpole-pqn": lambda: cartpole_pqn(args.peer_python, args.seeds),
