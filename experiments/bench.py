@@ -847,7 +847,7 @@ def pong_update_forms(members: int, repeats: int) -> str:
             with update_form(as_matmuls, in_sequence):
                 programs, state, handle, hyper, env, _ = pong_programs("ppo", size, total_steps=10_240_000)
                 state, handle, traj, ended = programs.collect(state, handle)
-                jax.block_until_ready(programs.update(state, traj, ended, hyper))  # traced in the form
+                state, _ = jax.block_until_ready(programs.update(state, traj, ended, hyper))  # traced in the form
             env.close()
             label = f"{name}, " + (
                 "1 member" if size == 1 else f"{size} members, " + ("lax.map" if in_sequence else "vmap")
@@ -881,11 +881,11 @@ def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_lim
         state, handle, traj, ended = programs.collect(state, handle)
         held = update_memory_bytes(programs, state, traj, ended, hyper)
         if held > memory_limit:
-            skipped.append(f"{size} members: the update would hold {held / 2**30:.1f} GiB, skipped")
+            skipped.append(f"\n{size} members: the update would hold {held / 2**30:.1f} GiB, skipped")
             env.close()
             continue
         setups[size] = (programs, state, handle, hyper, env)
-        print(f"{size} members: the update holds {held / 2**30:.2f} GiB", flush=True)
+        print(f"population of {size}: the update holds {held / 2**30:.2f} GiB", flush=True)
     times = pong_iterations(setups, repeats)
     for *_, env in setups.values():
         env.close()
