@@ -38,9 +38,13 @@ into BENCHMARKS.md with the machine it ran on.
                  policy.onnx size; batch-1 latency of onnxruntime (CPU) beside the jitted JAX policy
   compile        each program's compile seconds in 2-iteration runs (Pong PPO/DQN/PQN, CartPole
                  PPO), cold and warm cache; the Pong PPO update with its loops kept vs unrolled
+  pong-population Pong PPO populations of 1, 2, 4, 8 members beside 1 in the same run: update and
+                 collect ms, whole-iteration env steps/s; the update's forms (convolutions or patch
+                 matmuls, vmap or lax.map over members) at 4 members (`pong_update_forms`: GPU too)
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -56,7 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
-    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile",
+    "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
 ]  # fmt: skip
 
 
@@ -992,6 +996,121 @@ def compile_times(repeats: int) -> str:
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def update_form(as_matmuls: bool, in_sequence: bool):
+    """Programs built inside compute the Nature CNN's convolutions as patch matmuls or with lax's
+    convolution, and map agent functions over members with `lax.map` (in sequence) or `vmap`,
+    whatever the backend would choose."""
+    from jaxrl.core import networks, population
+
+    chosen = networks.convolutions_as_matmuls, population.members_in_sequence
+    networks.convolutions_as_matmuls = lambda: as_matmuls
+    population.members_in_sequence = lambda: in_sequence
+    try:
+        yield
+    finally:
+        networks.convolutions_as_matmuls, population.members_in_sequence = chosen
+
+
+def update_memory_bytes(programs, state, traj, ended, hyper) -> int:
+    """What the compiled update holds at once: its arguments, outputs and temporaries."""
+    memory = programs.update.lower(state, traj, ended, hyper).compile().memory_analysis()
+    return memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+
+
+def pong_iterations(setups: dict, repeats: int) -> dict[str, dict[str, float]]:
+    """{label: {collect_s, update_s}}, medians of `repeats` iterations of each Pong program set
+    (`pong_programs`' first five values), interleaved label by label; the first round compiles."""
+    import jax
+
+    times = {label: {"collect_s": [], "update_s": []} for label in setups}
+    for i in range(repeats + 1):
+        for label, (programs, state, handle, hyper, _) in setups.items():
+            start = time.perf_counter()
+            state, handle, traj, ended = jax.block_until_ready(programs.collect(state, handle))
+            collected = time.perf_counter()
+            state, _ = jax.block_until_ready(programs.update(state, traj, ended, hyper))
+            setups[label] = (programs, state, handle, hyper, setups[label][4])
+            if i:
+                times[label]["collect_s"].append(collected - start)
+                times[label]["update_s"].append(time.perf_counter() - collected)
+    return {label: {name: statistics.median(row) for name, row in parts.items()} for label, parts in times.items()}
+
+
+def pong_update_forms(members: int, repeats: int) -> str:
+    """Pong PPO's update (preset: 8 envs x 128 steps per member, 4 epochs x 4 minibatches) of one
+    member and of `members` in one program, in each form (lax's convolutions or patch matmuls; vmap
+    or lax.map over members; the grouped convolution of vmap over lax's convolutions is today's
+    form on GPUs), interleaved: medians and the ratio to one member in the same form. On any
+    backend: a GPU script calls it."""
+    import jax
+
+    forms = {"convolutions": False, "patch matmuls": True}
+    setups, labels = {}, {}
+    for name, as_matmuls in forms.items():
+        for size, in_sequence in ((1, False), (members, False), (members, True)):
+            if size == 1 and in_sequence:
+                continue
+            with update_form(as_matmuls, in_sequence):
+                programs, state, handle, hyper, env, _ = pong_programs("ppo", size, total_steps=10_240_000)
+                state, handle, traj, ended = programs.collect(state, handle)
+                state, _ = jax.block_until_ready(programs.update(state, traj, ended, hyper))  # traced in the form
+            env.close()
+            label = f"{name}, " + (
+                "1 member" if size == 1 else f"{size} members, " + ("lax.map" if in_sequence else "vmap")
+            )
+            setups[label], labels[label] = (programs, state, traj, ended, hyper), (name, size)
+    times = {label: [] for label in setups}
+    for _ in range(repeats):
+        for label, (programs, state, traj, ended, hyper) in setups.items():
+            start = time.perf_counter()
+            state, _ = jax.block_until_ready(programs.update(state, traj, ended, hyper))
+            times[label].append(time.perf_counter() - start)
+            setups[label] = (programs, state, traj, ended, hyper)
+    medians = {label: statistics.median(row) for label, row in times.items()}
+    one = {name: medians[f"{name}, 1 member"] for name in forms}
+    rows = [f"| {label} | {1000 * s:,.0f} | {s / one[labels[label][0]]:.2f}x |" for label, s in medians.items()]
+    return (
+        f"| Pong-v5 PPO update, {jax.default_backend()} | ms, median | x one member, same form |\n|---|---|---|\n"
+        + "\n".join(rows)
+    )
+
+
+def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> str:
+    """Pong PPO (its preset) with populations of `sizes` members in one program each, each set beside
+    one member in the same run (interleaved): collect and update ms, and env steps/s of all members
+    together over whole iterations; then the update's forms at 4 members (`pong_update_forms`). A
+    population whose update would hold more than `memory_limit` bytes (compiled memory analysis)
+    is skipped and said so."""
+    setups, skipped = {}, []
+    for size in (1, *sizes):
+        programs, state, handle, hyper, env, _ = pong_programs("ppo", size, total_steps=10_240_000)
+        state, handle, traj, ended = programs.collect(state, handle)
+        held = update_memory_bytes(programs, state, traj, ended, hyper)
+        if held > memory_limit:
+            skipped.append(f"\n{size} members: the update would hold {held / 2**30:.1f} GiB, skipped")
+            env.close()
+            continue
+        setups[size] = (programs, state, handle, hyper, env)
+        print(f"population of {size}: the update holds {held / 2**30:.2f} GiB", flush=True)
+    times = pong_iterations(setups, repeats)
+    for *_, env in setups.values():
+        env.close()
+    one = times[1]
+    lines = [
+        "| Pong-v5 PPO, 8 envs x 128 steps per member | collect ms | update ms | update / one member's "
+        "| env steps/s, all members | x one member's |",
+        "|---|---|---|---|---|---|",
+    ]
+    for size, row in times.items():
+        sps, one_sps = size * 1024 / (row["collect_s"] + row["update_s"]), 1024 / (one["collect_s"] + one["update_s"])
+        lines.append(
+            f"| {size} member{'s' * (size > 1)} | {1000 * row['collect_s']:,.0f} | {1000 * row['update_s']:,.0f} "
+            f"| {row['update_s'] / one['update_s']:.2f}x | {sps:,.0f} | {sps / one_sps:.2f}x |"
+        )
+    return "\n".join(lines + skipped) + "\n\n" + pong_update_forms(4, repeats)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
@@ -1037,6 +1156,7 @@ def main() -> None:
         "pbt-replay": lambda: pbt_replay(args.repeats),
         "export": lambda: export_latency(args.repeats),
         "compile": lambda: compile_times(args.repeats),
+        "pong-population": lambda: pong_population(args.repeats),
     }
     for name in args.only:
         print(f"\n### {name}\n\n{sections[name]()}", flush=True)

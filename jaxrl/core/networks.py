@@ -42,18 +42,75 @@ def maybe_layer_norm(x, layer_norm: bool):
     return nn.LayerNorm()(x) if layer_norm else x
 
 
-class NatureCNN(nn.Module):
-    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op.
-    `layer_norm`: LayerNorm after every conv and the dense layer, before its ReLU."""
+def convolutions_as_matmuls() -> bool:
+    """Whether the Nature CNN computes its convolutions as patch matrix products (`patch_convolution`):
+    on XLA's CPU backend, yes. There a population's vmapped convolution over per-member kernels
+    becomes a grouped convolution, which runs far below dense speed (4 members' gradient: 7.3x
+    one member's), and a convolution inside a loop runs about 10x slower than outside one; a
+    matrix product is as fast as the convolution for one member and vmaps into a batched one
+    (BENCHMARKS "Populations on Atari: the members' update"). Other backends keep their convolution."""
+    return jax.default_backend() == "cpu"
 
-    layer_norm: bool = False
+
+def patch_convolution(x, kernel, stride: int):
+    """The VALID convolution of `x` [B, H, W, C] with `kernel` [k, k, C, O] (k a multiple of
+    `stride`), as one matrix product of its patches with the kernel: the same numbers as lax's
+    convolution up to float rounding. A strided convolution is first turned into an unstrided one
+    by space-to-depth (each stride x stride block of pixels becomes one pixel of stride^2 * C
+    channels), so its patches are (k / stride)^2 contiguous slices rather than k^2 strided ones."""
+    batch, _, _, channels = x.shape
+    k, features = kernel.shape[0], kernel.shape[-1]
+    blocks = k // stride  # the kernel's width in blocks
+    out_h, out_w = (x.shape[1] - k) // stride + 1, (x.shape[2] - k) // stride + 1
+    if stride > 1:  # rows and columns no output reads are dropped; blocks become channels
+        rows, columns = out_h - 1 + blocks, out_w - 1 + blocks
+        x = x[:, : rows * stride, : columns * stride]
+        x = x.reshape(batch, rows, stride, columns, stride, channels).transpose(0, 1, 3, 2, 4, 5)
+        x = x.reshape(batch, rows, columns, stride * stride * channels)
+    patches = jnp.concatenate(
+        [x[:, i : i + out_h, j : j + out_w] for i in range(blocks) for j in range(blocks)], axis=-1
+    )  # [B, H', W', k*k*C], ordered as the kernel rearranged below
+    kernel = kernel.reshape(blocks, stride, blocks, stride, channels, features).transpose(0, 2, 1, 3, 4, 5)
+    return patches @ kernel.reshape(k * k * channels, features)
+
+
+class PatchConv(nn.Module):
+    """nn.Conv's VALID, square, strided convolution (the same parameters: names, shapes and
+    initial values) computed by `patch_convolution`."""
+
+    features: int
+    kernel_size: int
+    stride: int
 
     @nn.compact
     def __call__(self, x):
+        k = self.kernel_size
+        kernel = self.param("kernel", orthogonal(), (k, k, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return patch_convolution(x, kernel, self.stride) + bias
+
+
+class NatureCNN(nn.Module):
+    """Mnih et al. (2015). Frames stay uint8 until here: scaling to [0, 1] is the first op.
+    `layer_norm`: LayerNorm after every conv and the dense layer, before its ReLU. `as_matmuls`:
+    convolutions as patch matrix products (None: `convolutions_as_matmuls()`); the parameters
+    are the same either way."""
+
+    layer_norm: bool = False
+    as_matmuls: bool | None = None
+
+    @nn.compact
+    def __call__(self, x):
+        as_matmuls = convolutions_as_matmuls() if self.as_matmuls is None else self.as_matmuls
         x = jnp.transpose(x, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # [B, C, H, W] -> NHWC
-        for features, kernel, stride in ((32, 8, 4), (64, 4, 2), (64, 3, 1)):
-            x = nn.Conv(features, (kernel, kernel), (stride, stride), padding="VALID", kernel_init=orthogonal())(x)
-            x = nn.relu(maybe_layer_norm(x, self.layer_norm))
+        for i, (features, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
+            if as_matmuls:
+                conv = PatchConv(features, kernel, stride, name=f"Conv_{i}")
+            else:
+                conv = nn.Conv(
+                    features, (kernel, kernel), (stride, stride), "VALID", kernel_init=orthogonal(), name=f"Conv_{i}"
+                )
+            x = nn.relu(maybe_layer_norm(conv(x), self.layer_norm))
         x = x.reshape(x.shape[0], -1)
         return nn.relu(maybe_layer_norm(nn.Dense(512, kernel_init=orthogonal())(x), self.layer_norm))
 
@@ -73,14 +130,10 @@ class MinAtarCNN(nn.Module):
     @nn.compact
     def __call__(self, x):
         x = x.astype(jnp.float32)
-        k, channels = self.kernel_size, x.shape[-1]
-        height, width = x.shape[1] - k + 1, x.shape[2] - k + 1
-        patches = jnp.concatenate(
-            [x[:, i : i + height, j : j + width, :] for i in range(k) for j in range(k)], axis=-1
-        )  # [B, H', W', k*k*C], ordered as the kernel's (row, column, channel)
-        kernel = self.param("kernel", orthogonal(), (k, k, channels, self.features))
+        k = self.kernel_size
+        kernel = self.param("kernel", orthogonal(), (k, k, x.shape[-1], self.features))
         bias = self.param("bias", nn.initializers.zeros, (self.features,))
-        x = nn.relu(maybe_layer_norm(patches @ kernel.reshape(k * k * channels, self.features) + bias, self.layer_norm))
+        x = nn.relu(maybe_layer_norm(patch_convolution(x, kernel, 1) + bias, self.layer_norm))
         dense = nn.Dense(128, kernel_init=orthogonal())(x.reshape(x.shape[0], -1))
         return nn.relu(maybe_layer_norm(dense, self.layer_norm))
 

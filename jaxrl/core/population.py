@@ -8,24 +8,44 @@ from jaxrl.core.episodes import init_recent
 from jaxrl.core.types import Agent
 
 
+def members_in_sequence() -> bool:
+    """Whether agent functions run over the members one after another (`lax.map`) rather than
+    side by side (`vmap`). No: vmap batches the members' matrix products into one (an MLP's, and
+    on XLA:CPU the Nature CNN's, see `jaxrl.core.networks.convolutions_as_matmuls`), and a loop
+    would run a convolution ~10x slower on XLA:CPU; `experiments/bench.py --only pong-population`
+    measures both (BENCHMARKS "Populations on Atari: the members' update")."""
+    return False
+
+
 def over_members(fn, population: int, in_axes=0):
-    """`jax.vmap(fn, in_axes)` over the population axis; a population of one calls `fn` directly.
+    """`fn` over the population axis (`in_axes`, as vmap's), outputs on axis 0: vmapped, or
+    `lax.map`ped where `members_in_sequence`; a population of one calls `fn` directly.
 
     Vmapping a convolution over batched weights turns it into a grouped convolution, which XLA's
-    CPU backend runs about 100x slower than the plain one: single runs must not pay for that.
+    CPU backend runs far slower than the plain one: single runs must not pay for that (and on
+    XLA:CPU the Nature CNN has no convolution op: `jaxrl.core.networks.convolutions_as_matmuls`).
     """
-    if population > 1:
-        return jax.vmap(fn, in_axes=in_axes)
+    if population == 1:
+        return lambda *args: jax.tree.map(
+            lambda x: jnp.expand_dims(x, 0), fn(*member_major(args, in_axes, squeeze=True))
+        )
+    if members_in_sequence():
+        return lambda *args: jax.lax.map(lambda member: fn(*member), member_major(args, in_axes))
+    return jax.vmap(fn, in_axes=in_axes)
 
-    def single_member(*args):
-        axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
-        members = [
-            jax.tree.map(lambda axis, subtree: jax.tree.map(lambda x: jnp.squeeze(x, axis), subtree), axis_tree, arg)
-            for axis_tree, arg in zip(axes, args, strict=True)
-        ]
-        return jax.tree.map(lambda x: jnp.expand_dims(x, 0), fn(*members))
 
-    return single_member
+def member_major(args: tuple, in_axes, squeeze: bool = False) -> tuple:
+    """`args` with the population axis (`in_axes`, as vmap's) first, or (`squeeze`, a population
+    of one) without it."""
+    axes = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+
+    def move(axis, x):
+        return jnp.squeeze(x, axis) if squeeze else jnp.moveaxis(x, axis, 0)
+
+    return tuple(
+        jax.tree.map(lambda axis, subtree: jax.tree.map(lambda x: move(axis, x), subtree), axis_tree, arg)
+        for axis_tree, arg in zip(axes, args, strict=True)
+    )
 
 
 def split_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
