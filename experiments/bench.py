@@ -600,6 +600,95 @@ def iteration_parts(parts, state, handle, hyper):
     }
 
 
+def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
+    """Pong, 8 envs, random actions, from Python: one synchronous pool, 2 pools of 4 received and
+    sent in turn, EnvPool's asynchronous mode (batches of 4); with no act, and with a busy-wait
+    of `act_ms` per step (half per batch of 4) holding a core as the device's act would."""
+    import numpy as np
+
+    from jaxrl.envs import env_seeds
+    from jaxrl.envs.envpool import registry
+
+    rng = np.random.default_rng(0)
+
+    def pool(num_envs, first=0, **options):
+        return registry().make(
+            "Pong-v5",
+            env_type="gymnasium",
+            num_envs=num_envs,
+            seed=env_seeds(0, 8)[first : first + num_envs],
+            **options,
+        )
+
+    def busy(ms):
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            pass
+
+    def synchronous(ms):
+        envs = pool(8)
+        envs.reset()
+
+        def run():
+            for _ in range(steps):
+                busy(ms)
+                envs.step(rng.integers(0, 6, 8))
+
+        return [envs], run
+
+    def in_turn(ms):
+        pools = [pool(4), pool(4, first=4)]
+        for envs in pools:
+            envs.reset()
+
+        def run():
+            for envs in pools:
+                envs.send(rng.integers(0, 6, 4))
+            for _ in range(steps):
+                for envs in pools:
+                    envs.recv()
+                    busy(ms / 2)
+                    envs.send(rng.integers(0, 6, 4))
+            for envs in pools:
+                envs.recv()
+
+        return pools, run
+
+    def asynchronous(ms):
+        envs = pool(8, batch_size=4)
+
+        def run():
+            envs.async_reset()
+            for _ in range(2 * steps):
+                info = envs.recv()[-1]
+                busy(ms / 2)
+                envs.send(rng.integers(0, 6, 4), info["env_id"])
+
+        return [envs], run
+
+    ways = {
+        "one synchronous pool": synchronous,
+        "2 pools of 4 in turn": in_turn,
+        "asynchronous, batches of 4": asynchronous,
+    }
+    sps = {(name, ms): [] for name in ways for ms in (0.0, act_ms)}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            for ms in (0.0, act_ms):
+                pools, run = way(ms)
+                start = time.perf_counter()
+                run()
+                sps[name, ms].append(8 * steps / (time.perf_counter() - start))
+                for envs in pools:
+                    envs.close()
+    lines = [f"| Pong-v5, 8 envs, env steps/s | no act | {act_ms:g} ms act per step |", "|---|---|---|"]
+    lines += [
+        f"| {name} | {statistics.median(sps[name, 0.0]):,.0f} | {statistics.median(sps[name, act_ms]):,.0f} |"
+        for name in ways
+    ]
+    return "\n".join(lines)
+
+
 def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> str:
     """Pong PPO (1 member, its preset: 8 envs x 128 steps), one iteration's env stepping, acting,
     learning and whole cost for each env-stepping setting, interleaved round by round; how much of
@@ -640,7 +729,11 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
             f"| {100 * (env + act + learn - whole) / min(env, act + learn):.0f}% | {bound:,.1f} "
             f"| {'yes' if whole <= bound else 'no'} |"
         )
-    return "\n".join(lines) + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores."
+    return (
+        "\n".join(lines)
+        + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
+        + stepping_ways(repeats)
+    )
 
 
 def pong_dqn(repeats: int) -> str:

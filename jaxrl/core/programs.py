@@ -1,6 +1,6 @@
 """The rollout and update programs of a population of P members, each with E envs: one pool of
-P*E envs serves them all, and every agent function is vmapped over the members (see
-`jaxrl.core.population`).
+P*E envs serves them all (or G pipelined pools, `Env.groups`, stepping while the device acts on
+another), and every agent function is vmapped over the members (see `jaxrl.core.population`).
 
 Host-stepped envs (EnvPool, gymnasium) run each iteration as two programs, `collect` and
 `update`. A JAX env (`Env.jax_native`) runs a whole chunk of iterations as ONE program, a
