@@ -19,6 +19,8 @@ into BENCHMARKS.md with the machine it ran on.
   pong-ppo       Pong PPO: time split between env stepping, action selection and learning, training
                  SPS beside raw EnvPool Pong throughput (the physical floor)
   pong-dqn       Pong DQN training SPS (learning on) for populations of 1 and 4, replay bytes
+  overlap        Pong PPO, one iteration: env stepping, acting, learning and whole, per env-stepping setting
+                 (one synchronous pool, pipelined pools, EnvPool threads = cores): how much is hidden
   mujoco-sac     SAC HalfCheetah-v4, 100k steps: jaxrl 3 seeds in one population vs SB3 SAC (rl-zoo) 1 seed
   mujoco-ppo     PPO HalfCheetah-v4 and Hopper-v4, 1M steps: jaxrl 3 seeds in one population vs SB3 PPO 1 seed
   sac-scaling    wall-clock of 16 SAC members vs 1 on Pendulum-v1 at a fixed step budget
@@ -59,7 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
-    "backends", "pong-ppo", "pong-dqn", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
+    "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
 ]  # fmt: skip
 
@@ -456,8 +458,8 @@ def raw_envpool_sps(num_envs: int, repeats: int) -> float:
     return statistics.median(sps)
 
 
-def pong_programs(algo: str, seeds: int, **options):
-    """(programs, state, handle, hyper, env, steps per iteration) for Pong with the algo's preset."""
+def pong_assembly(algo: str, seeds: int, **options):
+    """(assembly, state, handle, hyper) for Pong with the algo's preset."""
     import numpy as np
 
     from jaxrl.algos import get_algorithm
@@ -472,8 +474,14 @@ def pong_programs(algo: str, seeds: int, **options):
     population = seed_population(algorithm, config)
     parts = assemble(config, population.seeds)
     state, handle = parts.programs.init(np.asarray(population.seeds, np.int32), population.hyper)
+    return parts, state, handle, population.hyper
+
+
+def pong_programs(algo: str, seeds: int, **options):
+    """(programs, state, handle, hyper, env, steps per iteration) for Pong with the algo's preset."""
+    parts, state, handle, hyper = pong_assembly(algo, seeds, **options)
     steps_per_iteration = parts.static.num_envs * parts.static.rollout_steps
-    return parts.programs, state, handle, population.hyper, parts.env, steps_per_iteration
+    return parts.programs, state, handle, hyper, parts.env, steps_per_iteration
 
 
 def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options) -> tuple[float, int]:
@@ -537,6 +545,203 @@ def pong_ppo(repeats: int) -> str:
         f"| env stepping inside the compiled rollout | {steps / env_s:,.0f} |\n"
         f"| PPO training (rollout + learning) | {steps / total:,.0f} |\n"
         f"\ntraining / raw env = {steps / total / raw:.3f}"
+    )
+
+
+def iteration_parts(parts, state, handle, hyper):
+    """Timers of one Pong iteration's parts on an assembly: env stepping alone (the rollout's env
+    steps, random actions, no network), acting alone (the rollout's acts on changing frames, no
+    env), the rollout (both), learning alone, and the whole iteration as training dispatches it.
+    Each returns seconds."""
+    import jax
+
+    from jaxrl.core.population import over_members, split_keys
+
+    env, steps, programs = parts.env, parts.static.rollout_steps, parts.programs
+    act = over_members(parts.agent.act, len(hyper.lr))
+    current = {"state": state, "handle": handle}
+
+    @jax.jit
+    def env_only(handle, key):
+        actions = jax.random.randint(key, (steps, env.num_envs), 0, env.spec.num_actions)
+        return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
+
+    @jax.jit
+    def act_only(agent, obs, key):
+        def one(carry, _):  # the frames change every step: XLA cannot hoist the network out of the loop
+            key, obs = carry
+            key, use = split_keys(key)
+            return (key, obs + 1), act(agent, obs, use)[0]
+
+        return jax.lax.scan(one, (key, obs), None, length=steps)[1]
+
+    def timed(fn):
+        start = time.perf_counter()
+        jax.block_until_ready(fn())
+        return time.perf_counter() - start
+
+    key = jax.random.PRNGKey(0)
+
+    def env_s():
+        current["handle"] = env_only(current["handle"], key)
+        return current["handle"]
+
+    def collect_s():
+        current["state"], current["handle"], *current["traj"] = programs.collect(current["state"], current["handle"])
+        return current["traj"]
+
+    def learn_s(state):
+        return programs.update(state, *current["traj"], hyper)
+
+    def whole_s():
+        current["state"], current["handle"], metrics = programs.dispatch(current["state"], current["handle"], hyper, 1)
+        return metrics
+
+    def copied_state():  # update donates its state: learning alone learns on a copy
+        return jax.tree.map(jax.numpy.copy, current["state"])
+
+    return {
+        "env": lambda: timed(env_s),
+        "act": lambda: timed(lambda: act_only(current["state"].agent, current["state"].obs, current["state"].key)),
+        "collect": lambda: timed(collect_s),
+        "learn": lambda: (state := copied_state()) is not None and timed(lambda: learn_s(state)),
+        "whole": lambda: timed(whole_s),
+    }
+
+
+def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
+    """Pong, 8 envs, random actions, from Python: one synchronous pool, 2 pools of 4 received and
+    sent in turn, EnvPool's asynchronous mode (batches of 4); with no act, and with a busy-wait
+    of `act_ms` per step (half per batch of 4) holding a core as the device's act would."""
+    import numpy as np
+
+    from jaxrl.envs import env_seeds
+    from jaxrl.envs.envpool import registry
+
+    rng = np.random.default_rng(0)
+
+    def pool(num_envs, first=0, **options):
+        return registry().make(
+            "Pong-v5",
+            env_type="gymnasium",
+            num_envs=num_envs,
+            seed=env_seeds(0, 8)[first : first + num_envs],
+            **options,
+        )
+
+    def busy(ms):
+        end = time.perf_counter() + ms / 1000
+        while time.perf_counter() < end:
+            pass
+
+    def synchronous(ms):
+        envs = pool(8)
+        envs.reset()
+
+        def run():
+            for _ in range(steps):
+                busy(ms)
+                envs.step(rng.integers(0, 6, 8))
+
+        return [envs], run
+
+    def in_turn(ms):
+        pools = [pool(4), pool(4, first=4)]
+        for envs in pools:
+            envs.reset()
+
+        def run():
+            for envs in pools:
+                envs.send(rng.integers(0, 6, 4))
+            for _ in range(steps):
+                for envs in pools:
+                    envs.recv()
+                    busy(ms / 2)
+                    envs.send(rng.integers(0, 6, 4))
+            for envs in pools:
+                envs.recv()
+
+        return pools, run
+
+    def asynchronous(ms):
+        envs = pool(8, batch_size=4)
+
+        def run():
+            envs.async_reset()
+            for _ in range(2 * steps):
+                info = envs.recv()[-1]
+                busy(ms / 2)
+                envs.send(rng.integers(0, 6, 4), info["env_id"])
+
+        return [envs], run
+
+    ways = {
+        "one synchronous pool": synchronous,
+        "2 pools of 4 in turn": in_turn,
+        "asynchronous, batches of 4": asynchronous,
+    }
+    sps = {(name, ms): [] for name in ways for ms in (0.0, act_ms)}
+    for _ in range(repeats):
+        for name, way in ways.items():
+            for ms in (0.0, act_ms):
+                pools, run = way(ms)
+                start = time.perf_counter()
+                run()
+                sps[name, ms].append(8 * steps / (time.perf_counter() - start))
+                for envs in pools:
+                    envs.close()
+    lines = [f"| Pong-v5, 8 envs, env steps/s | no act | {act_ms:g} ms act per step |", "|---|---|---|"]
+    lines += [
+        f"| {name} | {statistics.median(sps[name, 0.0]):,.0f} | {statistics.median(sps[name, act_ms]):,.0f} |"
+        for name in ways
+    ]
+    return "\n".join(lines)
+
+
+def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> str:
+    """Pong PPO (1 member, its preset: 8 envs x 128 steps), one iteration's env stepping, acting,
+    learning and whole cost for each env-stepping setting, interleaved round by round; how much of
+    min(env, device) the whole iteration hides, and the goal: whole <= 1.1 x max(env, learn) + act."""
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    configs = configs or {
+        "one synchronous pool (today)": {},
+        f"one pool, {cores} EnvPool threads": {"env_threads": cores},
+        "2 pipelined pools": {"env_groups": 2},
+        f"2 pipelined pools, {cores} threads in all": {"env_groups": 2, "env_threads": cores},
+    }
+    built = {
+        label: pong_assembly("ppo", 1, env=env, total_steps=10**8, **options) for label, options in configs.items()
+    }
+    timers = {label: iteration_parts(*pieces) for label, pieces in built.items()}
+    seconds = {label: {part: [] for part in timer} for label, timer in timers.items()}
+    for round_ in range(repeats + 1):  # round 0 compiles
+        for label, timer in timers.items():
+            for part, fn in timer.items():
+                spent = fn()
+                if round_:
+                    seconds[label][part].append(spent)
+    for parts, *_ in built.values():
+        parts.env.close()
+    lines = [
+        f"| {env} PPO, one iteration | env | act | rollout | hidden of min(env, act) | learn | whole "
+        "| env+act+learn | hidden of min(env, act+learn) | 1.1 x max(env, learn) + act | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, parts in seconds.items():
+        env, act, rollout, learn, whole = (1000 * statistics.median(parts[part]) for part in parts)
+        bound = 1.1 * max(env, learn) + act
+        lines.append(
+            f"| {label} | {env:,.1f} | {act:,.1f} | {rollout:,.1f} | {100 * (env + act - rollout) / min(env, act):.0f}% "
+            f"| {learn:,.1f} | {whole:,.1f} | {env + act + learn:,.1f} "
+            f"| {100 * (env + act + learn - whole) / min(env, act + learn):.0f}% | {bound:,.1f} "
+            f"| {'yes' if whole <= bound else 'no'} |"
+        )
+    return (
+        "\n".join(lines)
+        + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
+        + stepping_ways(repeats)
     )
 
 
@@ -1144,6 +1349,7 @@ def main() -> None:
         "backends": lambda: backends(args.repeats),
         "pong-ppo": lambda: pong_ppo(args.repeats),
         "pong-dqn": lambda: pong_dqn(args.repeats),
+        "overlap": lambda: overlap(args.repeats),
         "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
         "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
         "sac-scaling": lambda: sac_scaling(args.repeats),

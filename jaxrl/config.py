@@ -9,6 +9,7 @@ import difflib
 import importlib.resources
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,17 @@ RUN_FLAGS = {
     "name": (str, "run name (default: a timestamp); the run lands in <logdir>/<env>/<algo>/<name>"),
     "config": (str, "a config.json written by an earlier run: its settings become the defaults"),
     "log_every": (int, "env steps per member between host syncs: logging, progress, the target check"),
+    "env_groups": (
+        int,
+        "EnvPool: step each member's envs as this many pools in turn, so the others step while the device acts on "
+        "one (on-policy stays on-policy); num_envs must be a multiple (default 1: one synchronous pool, or the "
+        "preset's for this machine's cores)",
+    ),
+    "env_threads": (
+        int,
+        "EnvPool: threads stepping the envs, all pools together, at most the machine's cores (default 0: one per "
+        "env up to the cores)",
+    ),
     "frame_size": (int, "Atari: observation height and width (default 84)"),
     "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
     "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
@@ -99,6 +111,8 @@ RUN_DEFAULTS = dict(
     target_return=None,
     logdir="runs",
     log_every=4096,
+    env_groups=1,
+    env_threads=0,
     capture_video=None,
     checkpoint_every=None,
     keep_checkpoints=3,
@@ -129,6 +143,8 @@ class RunConfig:
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
     pbt: dict | None = None  # `jaxrl pbt`: its settings and the members' starting points (jaxrl.search.pbt_plan)
+    env_groups: int = 1  # EnvPool: pipelined pools per member's envs (Env.groups)
+    env_threads: int = 0  # EnvPool: threads of all pools together; 0: EnvPool's choice
     capture_video: int | None = None  # env steps per member between recorded games
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
@@ -228,9 +244,22 @@ def load_preset(algo: str, env_id: str, family: str, backend: str | None = None)
         return {}
     tables = tomllib.loads(path.read_text())
     preset = dict(tables.get(family, {}))
+    preset.update(machine_preset(preset.pop("cores", {}), machine_cores()))
     preset.update(tables.get(env_id.removeprefix("ALE/"), {}))  # ALE/Pong-v5 takes Pong-v5's table
     preset.update(tables.get(f"{backend}:{env_id}", {}))
     return preset
+
+
+def machine_cores() -> int:
+    """The cores this process may run on: how many envs EnvPool's threads step at once."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine_preset(by_cores: dict, cores: int) -> dict:
+    """A family's settings for a machine (`[atari.cores.16]`: from 16 cores on): the table with
+    the most cores at or below `cores`, {} where there is none."""
+    fitting = [int(key) for key in by_cores if int(key) <= cores]
+    return dict(by_cores[str(max(fitting))]) if fitting else {}
 
 
 TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string", tuple: "a list of integers"}
@@ -298,6 +327,24 @@ def check_hyper(field: dataclasses.Field, value: Any) -> None:
     check_value(field.name, value, float, valid=field.metadata.get("valid"))
 
 
+def check_env_stepping(merged: dict, backend: str) -> None:
+    """`--env-groups` and `--env-threads` against the backend, `--num-envs` and the machine."""
+    groups, threads, cores = merged["env_groups"], merged["env_threads"], machine_cores()
+    check_value("env_groups", groups, int)
+    check_value("env_threads", threads, int, minimum=0)
+    if groups > 1 and backend != "envpool":
+        raise ConfigError(f"--env-groups {groups}: only EnvPool's pools are pipelined (this env runs on {backend})")
+    if merged["num_envs"] % groups:
+        raise ConfigError(
+            f"invalid --num-envs {merged['num_envs']}: --env-groups {groups} steps them as {groups} pools of equal "
+            f"size: give a multiple of {groups}"
+        )
+    if threads > cores:
+        raise ConfigError(f"invalid --env-threads {threads}: this machine has {cores} cores")
+    if threads % groups:
+        raise ConfigError(f"invalid --env-threads {threads}: the {groups} pools of --env-groups share it equally")
+
+
 def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = None) -> RunConfig:
     """Merges, lowest first: field defaults, run defaults, the preset, --config, explicit flags.
 
@@ -350,6 +397,7 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         check_value("target_return", merged["target_return"], float)
     if is_atari:
         check_value("frame_size", merged["frame_size"], int)
+    check_env_stepping(merged, backend)
     if merged["capture_video"] is not None:
         refusal = video_refusal(env_id, backend, env_instance)
         if refusal:
@@ -387,6 +435,8 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         track=bool(merged["track"]),
         wandb_project=merged["wandb_project"],
         wandb_entity=merged["wandb_entity"],
+        env_groups=merged["env_groups"],
+        env_threads=merged["env_threads"],
         env_object=None if env_instance is None else f"{type(env_instance[0]).__module__}:{env_id}",
         env_instance=env_instance,
     )

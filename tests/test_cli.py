@@ -110,6 +110,21 @@ BAD_INPUTS = [
     (["pbt", "ppo", "--lr", "1e-5:1e-2", "--distributed", "True"], "--distributed: PBT trains in one process"),
     (["pbt", "ppo", "--lr", "1e-5:1e-2", "--num-envs", "4,8"], "--num-envs 4,8: only numeric hyperparameters"),
     (["pbt", "ppo", "--lr", "1e-5:1e-2", "--populaton", "8"], "unknown flag --populaton for jaxrl pbt ppo"),
+    (
+        ["train", "ppo", "--num-envs", "6", "--env-groups", "4"],
+        "invalid --num-envs 6: --env-groups 4 steps them as 4 pools of equal size: give a multiple of 4",
+    ),
+    (["train", "ppo", "--env-threads", "100000"], "invalid --env-threads 100000: this machine has"),
+    (["train", "ppo", "--env-threads", "-1"], "invalid --env-threads -1: must be an integer >= 0"),
+    (["train", "ppo", "--env-groups", "0"], "invalid --env-groups 0: must be an integer >= 1"),
+    (
+        ["train", "ppo", "--env-groups", "2", "--env-threads", "1"],
+        "invalid --env-threads 1: the 2 pools of --env-groups share it equally",
+    ),
+    (
+        ["train", "ppo", "--env", "Breakout-MinAtar", "--env-groups", "2"],
+        "--env-groups 2: only EnvPool's pools are pipelined (this env runs on gymnax)",
+    ),
 ]
 
 

@@ -1,6 +1,6 @@
 """The rollout and update programs of a population of P members, each with E envs: one pool of
-P*E envs serves them all, and every agent function is vmapped over the members (see
-`jaxrl.core.population`).
+P*E envs serves them all (or G pipelined pools, `Env.groups`, stepping while the device acts on
+another), and every agent function is vmapped over the members (see `jaxrl.core.population`).
 
 Host-stepped envs (EnvPool, gymnasium) run each iteration as two programs, `collect` and
 `update`. A JAX env (`Env.jax_native`) runs a whole chunk of iterations as ONE program, a
@@ -16,7 +16,7 @@ from flax import struct
 
 from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
-from jaxrl.core.types import Agent, Env, Trajectory
+from jaxrl.core.types import Agent, Env, Trajectory, join_steps
 
 
 class RunnerState(struct.PyTreeNode):
@@ -47,14 +47,69 @@ class Programs(NamedTuple):
     dispatch: Any
 
 
+def group_major(seeds_by_member: list[list[int]], groups: int) -> list[int]:
+    """The env seeds of P members (E each) in a pipelined env's order: group g holds envs
+    g*E/G..(g+1)*E/G - 1 of every member, member after member (`Env.groups`)."""
+    size = len(seeds_by_member[0]) // groups
+    return [s for g in range(groups) for seeds in seeds_by_member for s in seeds[g * size : (g + 1) * size]]
+
+
+def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int):
+    """The rollout of a pipelined env (`Env.groups` G pools): the first actions sent, T-1 steps of
+    `recv_act_send`, and the last step received without acting: the next rollout acts with the
+    updated networks, so on-policy algorithms stay on-policy. `act(state, obs [P, E', ...])` ->
+    (state, action, extras) and `record(state, action, extras, Step [N])` -> (state, outputs) are
+    the synchronous rollout's. Returns (state, handle, outputs [T, ...])."""
+    groups, size = env.groups, env.num_envs // population // env.groups  # size: envs per member and group
+
+    def send(handle, group: int, action):  # action [P, E/G(, A)]: the members' envs in pool `group`
+        return env.send(handle, group, env.spec.clip_action(action.reshape(population * size, *action.shape[2:])))
+
+    def recv(handle, group: int):  # the barrier keeps every send before the next receive (see below)
+        return env.recv(jax.lax.optimization_barrier(handle), group)
+
+    def recv_act_send(carry, _):
+        """One step: each pool in turn is received, acted on and sent its next actions, so the
+        device acts on pool g while the pools sent before it step. The pools' calls share no
+        operand, so nothing else would stop XLA from moving a receive before an earlier send."""
+        state, handle, action, extras = carry  # action [P, E]: in flight, taken on state.obs
+        steps, acted = [], []  # per pool: Step [P*E/G], (action [P, E/G(, A)], extras [P, E/G])
+        for group in range(groups):
+            handle, step = recv(handle, group)
+            state, group_action, group_extras = act(state, step.obs.reshape(population, size, *step.obs.shape[1:]))
+            handle = send(handle, group, group_action)
+            steps.append(step)
+            acted.append((group_action, group_extras))
+        state, outputs = record(state, action, extras, join_steps(steps))
+        action, extras = jax.tree.map(lambda *parts: jnp.concatenate(parts, axis=1), *acted)
+        return (state, handle, action, extras), outputs
+
+    def rollout(state, handle):
+        state, action, extras = act(state, state.obs)
+        for group in range(groups):
+            handle = send(handle, group, action[:, group * size : (group + 1) * size])
+        carry = (state, handle, action, extras)
+        (state, handle, action, extras), outputs = jax.lax.scan(recv_act_send, carry, None, length=rollout_steps - 1)
+        steps = []
+        for group in range(groups):
+            handle, step = recv(handle, group)
+            steps.append(step)
+        state, last = record(state, action, extras, join_steps(steps))
+        return state, handle, jax.tree.map(lambda xs, x: jnp.concatenate([xs, x[None]]), outputs, last)
+
+    return rollout
+
+
 def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, networks: tuple[str, ...]) -> Programs:
     """`networks`: the agent state fields a non-finite update must not overwrite (the NaN guard)."""
     num_envs = env.num_envs // population
+    groups = env.groups
 
-    def per_member(x):
-        return x.reshape(population, num_envs, *x.shape[1:])
+    def per_member(x):  # [N, ...] in the env's order, group-major [G, P, E/G] -> [P, E, ...]
+        x = x.reshape(groups, population, num_envs // groups, *x.shape[1:])
+        return jnp.moveaxis(x, 0, 1).reshape(population, num_envs, *x.shape[3:])
 
-    def flatten_members(x):  # [P, E, ...] -> [P*E, ...]
+    def flatten_members(x):  # [P, E, ...] -> [P*E, ...] (one pool: the pipelined rollout sends by group)
         return x.reshape(population * num_envs, *x.shape[2:])
 
     def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
@@ -77,24 +132,39 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         handle, obs = env.reset()
         return start(seeds, hyper, obs), handle
 
-    def env_step(carry, _):
-        state, handle = carry
+    def act(state: RunnerState, obs: jax.Array):
+        """The members' actions [P, E'(, A)] on observations [P, E', ...], with a fresh key each."""
         keys, act_keys = split_keys(state.key)
-        action, extras = over_members(agent.act, population)(state.agent, state.obs, act_keys)  # [P, E(, A)]
-        # Box actions reach the env clipped to its bounds; the trajectory keeps them as sampled
-        handle, step = env.step(handle, env.spec.clip_action(flatten_members(action)))
+        action, extras = over_members(agent.act, population)(state.agent, obs, act_keys)
+        return state.replace(key=keys), action, extras
+
+    def record(state: RunnerState, action, extras, step):
+        """The transition of `action` taken on `state.obs`, given the env's `step` [N]."""
         step = jax.tree.map(per_member, step)
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
         episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
         transition = (state.obs, action, step.reward, step.terminated, step.truncated, valid, extras)
         reset_next = step.terminated | step.truncated if step.reset_next is None else step.reset_next
-        state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes, key=keys)
-        return (state, handle), (transition, ended)
+        state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes)
+        return state, (transition, ended)
+
+    pipelined = pipelined_rollout(env, act, record, population, rollout_steps)
+
+    def env_step(carry, _):
+        state, handle = carry
+        state, action, extras = act(state, state.obs)  # [P, E(, A)]
+        # Box actions reach the env clipped to its bounds; the trajectory keeps them as sampled
+        handle, step = env.step(handle, env.spec.clip_action(flatten_members(action)))
+        state, out = record(state, action, extras, step)
+        return (state, handle), out
 
     def collect(state: RunnerState, handle):
         """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
         pool's address, so it is compiled afresh in each process: keep it small."""
-        (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
+        if groups > 1:
+            state, handle, (transitions, ended) = pipelined(state, handle)
+        else:
+            (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
         obs, action, reward, terminated, truncated, valid, extras = transitions  # [T, P, E, ...]
         traj = Trajectory(obs, action, reward, terminated, truncated, valid, extras, last_obs=state.obs)
         return state, handle, traj, ended

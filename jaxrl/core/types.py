@@ -60,6 +60,13 @@ class Env(NamedTuple):
     # The handle is the envs' whole state, a pytree of arrays [N, ...] (a JAX env): a chunk of
     # iterations runs as one program, and checkpoints keep the handle.
     jax_native: bool = False
+    # Pipelined pools (EnvPool, `--env-groups` G > 1): the N envs are G pools of N/G, the env axis
+    # group-major ([G, N/G]); each pool is sent its actions and received on its own, so the others
+    # step while the device acts on one. The handle is then the tuple of the pools' handles, and
+    # `step` sends to every pool, then receives from each.
+    groups: int = 1
+    send: Callable[[object, int, jax.Array], object] | None = None  # (handle, g, action [N/G]) -> handle
+    recv: Callable[[object, int], tuple[object, Step]] | None = None  # (handle, g) -> (handle, Step [N/G])
 
 
 class Trajectory(NamedTuple):
@@ -88,6 +95,11 @@ class Agent(NamedTuple):
     # ("logits" or "q_values", a Gaussian's "mean" and "log_std", the critic's "value"); None:
     # the preferences alone, as "preferences".
     outputs: Callable[[Any, jax.Array], dict] | None = None
+
+
+def join_steps(steps: list[Step]) -> Step:
+    """The Steps of consecutive groups of envs as one, along the env axis."""
+    return jax.tree.map(lambda *parts: jnp.concatenate(parts), *steps)
 
 
 def flatten_steps(batch):

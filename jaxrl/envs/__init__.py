@@ -98,11 +98,16 @@ def action_space(env_id: str, backend: str, instance=None) -> str:
     return str(backend_module(backend).action_space(env_id))
 
 
-def make_env(env_id: str, seeds: list[int], backend: str = "envpool", instance=None, **options) -> Env:
+def make_env(
+    env_id: str, seeds: list[int], backend: str = "envpool", instance=None, groups: int = 1, threads: int = 0, **options
+) -> Env:
     """One pool with an env per seed. `options` are backend settings (Atari preprocessing);
-    `instance`: a gymnax-API (env, params) from Python."""
+    `instance`: a gymnax-API (env, params) from Python. EnvPool only: `groups` pipelined pools of
+    consecutive seeds (`Env.groups`), `threads` of EnvPool's in all (0: EnvPool's choice)."""
     if backend == "gymnax":
         return gymnax_backend.make(env_id, seeds, instance=instance)
+    if backend == "envpool":
+        return envpool_backend.make(env_id, seeds, num_threads=threads, groups=groups, **options)
     return backend_module(backend).make(env_id, seeds, **options)
 
 

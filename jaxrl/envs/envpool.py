@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.core.types import Env, EnvSpec, Step
+from jaxrl.core.types import Env, EnvSpec, Step, join_steps
 from jaxrl.envs.ids import action_fields, is_atari_id, is_mujoco_id
 
 CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
@@ -134,37 +134,84 @@ def spec(env_id: str, **options) -> EnvSpec:
     return spec_of(env_id, registered.observation_space, registered.action_space)
 
 
-def make(env_id: str, seeds: list[int], *, num_threads: int = 0, **options) -> Env:
-    """One pool with an env per seed; `options`: the Atari preprocessing (`pool_options`)."""
+def make(env_id: str, seeds: list[int], *, num_threads: int = 0, groups: int = 1, **options) -> Env:
+    """One pool with an env per seed, or (`groups` > 1) that many pools of consecutive seeds, each
+    sent its actions and received on its own (`Env.groups`); `num_threads`: EnvPool's threads of
+    all the pools together (0: each pool's own choice, one per env up to the machine's cores);
+    `options`: the Atari preprocessing (`pool_options`)."""
     quiet_gymnasium()
-    atari = is_atari_id(env_id)
-    kwargs = dict(env_type="gymnasium", num_envs=len(seeds), seed=list(seeds), num_threads=num_threads)
-    pool = registry_for(env_id).make(env_id, **kwargs, **pool_options(env_id, **options))
-    spec = spec_of(env_id, pool.observation_space, pool.action_space)
+    size = len(seeds) // groups
+    pools = [
+        registry_for(env_id).make(
+            env_id,
+            env_type="gymnasium",
+            num_envs=size,
+            seed=list(seeds[g * size : (g + 1) * size]),
+            num_threads=num_threads // groups,
+            **pool_options(env_id, **options),
+        )
+        for g in range(groups)
+    ]
+    spec = spec_of(env_id, pools[0].observation_space, pools[0].action_space)
     # EnvPool checks the action dtype of its first call: Discrete int32, Box the space's (float64 for MuJoCo)
-    action_dtype = np.dtype(pool.action_space.dtype) if spec.continuous else np.dtype(np.int32)
+    action_dtype = np.dtype(pools[0].action_space.dtype) if spec.continuous else np.dtype(np.int32)
     with jax.enable_x64(True):  # the call's 64-bit operands keep their width (see the module docstring)
-        handle, _recv, _send, xla_step = pool.xla()
+        calls = [pool.xla() for pool in pools]  # (handle, recv, send, step) each
+
+    def as_step(result) -> Step:
+        obs, reward, terminated, truncated, info = result
+        obs = obs.astype(spec.obs_dtype)
+        reward = reward.astype(jnp.float32)
+        if spec.is_atari:
+            # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
+            # while `terminated` is also raised on a life loss when episodic life is on.
+            game_reward = info["reward"].astype(jnp.float32)
+            game_over = info["terminated"].astype(bool) | truncated
+        else:
+            game_reward, game_over = reward, terminated | truncated
+        return Step(obs, reward, terminated, truncated, game_reward, game_over)
 
     def reset():
-        obs, _info = pool.reset()
-        return handle, jnp.asarray(np.asarray(obs, spec.obs_dtype))
+        handles = tuple(handle for handle, *_ in calls)
+        obs = np.concatenate([np.asarray(pool.reset()[0], spec.obs_dtype) for pool in pools])
+        return handles[0] if groups == 1 else handles, jnp.asarray(obs)
+
+    def send(handles, group: int, action):
+        with jax.enable_x64(True):
+            sent = calls[group][2](handles[group], action.astype(action_dtype))
+        return handles[:group] + (sent,) + handles[group + 1 :]
+
+    def recv(handles, group: int):
+        with jax.enable_x64(True):
+            received, result = calls[group][1](handles[group])
+            step = as_step(result)
+        return handles[:group] + (received,) + handles[group + 1 :], step
 
     def step(handle, action):
+        if groups > 1:
+            return step_groups(send, recv, groups, handle, action)
         with jax.enable_x64(True):
-            handle, (obs, reward, terminated, truncated, info) = xla_step(handle, action.astype(action_dtype))
-            obs = obs.astype(spec.obs_dtype)
-            reward = reward.astype(jnp.float32)
-            if atari:
-                # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
-                # while `terminated` is also raised on a life loss when episodic life is on.
-                game_reward = info["reward"].astype(jnp.float32)
-                game_over = info["terminated"].astype(bool) | truncated
-            else:
-                game_reward, game_over = reward, terminated | truncated
-        return handle, Step(obs, reward, terminated, truncated, game_reward, game_over)
+            handle, result = calls[0][3](handle, action.astype(action_dtype))
+            return handle, as_step(result)
 
-    return Env(spec=spec, num_envs=len(seeds), reset=reset, step=step, close=pool.close)
+    def close():
+        for pool in pools:
+            pool.close()
+
+    pipelined = dict(groups=groups, send=send, recv=recv) if groups > 1 else {}
+    return Env(spec=spec, num_envs=size * groups, reset=reset, step=step, close=close, **pipelined)
+
+
+def step_groups(send, recv, groups: int, handles: tuple, action: jax.Array):
+    """One step of every pool of a pipelined env: actions [N] (group-major) sent to all, then each
+    pool received in turn; the Steps joined along the env axis."""
+    for group, part in enumerate(jnp.split(action, groups)):
+        handles = send(handles, group, part)
+    steps = []
+    for group in range(groups):
+        handles, received = recv(handles, group)
+        steps.append(received)
+    return handles, join_steps(steps)
 
 
 def obs_dtype(dtype) -> np.dtype:

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 from jaxrl.algos import get_algorithm
 from jaxrl.algos.base import Algorithm
 from jaxrl.config import RunConfig
-from jaxrl.core.programs import Programs, make_programs
+from jaxrl.core.programs import Programs, group_major, make_programs
 from jaxrl.core.types import Agent, Env
 from jaxrl.envs import env_seeds, make_env
 
@@ -14,7 +14,7 @@ from jaxrl.envs import env_seeds, make_env
 class Assembly(NamedTuple):
     algorithm: Algorithm
     static: Any  # the algorithm's Static
-    env: Env  # one pool of members x envs_per_member envs
+    env: Env  # members x envs_per_member envs: one pool, or `env_groups` pipelined pools
     agent: Agent
     programs: Programs  # for len(seeds) members
 
@@ -42,11 +42,14 @@ def assemble(
     algorithm = get_algorithm(config.algo)
     static = algorithm.Static(**config.static)
     per_member = envs_per_member or static.num_envs
+    groups = 1 if evaluation else config.env_groups  # evaluation steps whole games, nothing to overlap
     env = make_env(
         config.env,
-        [s for seed in seeds for s in env_seeds(seed, per_member, restarts)],
+        group_major([env_seeds(seed, per_member, restarts) for seed in seeds], groups),
         config.backend,
         config.env_instance,
+        groups=groups,
+        threads=config.env_threads,
         **(evaluation_options(config.env_options) if evaluation else config.env_options),
     )
     try:

@@ -7,10 +7,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.core.programs import make_programs
+from jaxrl.core.programs import group_major, make_programs
 from jaxrl.core.types import Agent, Env, EnvSpec, Step
+from jaxrl.envs.envpool import step_groups
 from jaxrl.training.fleet import train_chunk
-from tests.conftest import build_programs
+from tests.conftest import assert_member_is_the_single_run, build_programs
 
 CARTPOLE = dict(env="CartPole", num_envs=4, rollout_steps=32, update_epochs=2)
 
@@ -96,3 +97,65 @@ def test_the_minatar_cnn_is_a_valid_3x3_convolution_of_16_channels_then_128_unit
     features = jax.nn.relu(reference + conv["bias"]).reshape(2, -1)
     expected = jax.nn.relu(features @ conv["Dense_0"]["kernel"] + conv["Dense_0"]["bias"])
     np.testing.assert_allclose(MinAtarCNN().apply(params, obs), expected, rtol=1e-5, atol=1e-5)
+
+
+def counting_env(population: int, num_envs: int, groups: int) -> Env:
+    """A fake EnvPool of P*E envs as `groups` pipelined pools (group-major, like EnvPool's): an
+    env's observation is its id x 1000 plus the steps it took, its reward the action it was sent."""
+    size = population * num_envs // groups
+    ids = group_major([[p * num_envs + j for j in range(num_envs)] for p in range(population)], groups)
+    spec = EnvSpec("Counter", (1,), "float32", 2, False)
+    false = jnp.zeros(size, bool)
+
+    def send(handles, group, action):  # a pool's handle: [2, size], its counters and the actions sent
+        return handles[:group] + (handles[group].at[1].set(action.astype(jnp.float32)),) + handles[group + 1 :]
+
+    def recv(handles, group):
+        counter, sent = handles[group]
+        step = Step((counter + 1)[:, None], sent, false, false, sent, false)
+        return handles[:group] + (jnp.stack([counter + 1, sent]),) + handles[group + 1 :], step
+
+    def reset():
+        obs = 1000.0 * jnp.asarray(ids, jnp.float32)
+        handles = tuple(jnp.stack([part, jnp.zeros(size)]) for part in jnp.split(obs, groups))
+        return handles, obs[:, None]
+
+    def step(handles, action):
+        return step_groups(send, recv, groups, handles, action)
+
+    pipelined = dict(groups=groups, send=send, recv=recv) if groups > 1 else {}
+    return Env(spec, population * num_envs, reset=reset, step=step, close=lambda: None, **pipelined)
+
+
+def test_pipelined_pools_give_the_synchronous_rollout_each_env_in_its_members_place():
+    """Two members of 4 envs, stepped as one pool and as 2 pipelined pools: the same trajectory
+    (each action taken on the observation before it, rewarded in its own step), envs in order."""
+    agent = Agent(
+        init=lambda key, hyper: {},
+        act=lambda state, obs, key: ((obs[:, 0] % 7).astype(jnp.int32), {"seen": obs[:, 0]}),
+        learn=lambda state, traj, hyper, key: (state, {}),
+        preferences=None,
+    )
+    trajectories = []
+    for groups in (1, 2):
+        programs = make_programs(agent, counting_env(2, 4, groups), population=2, rollout_steps=5, networks=())
+        state, handle = programs.init(np.zeros(2, np.int32), jnp.zeros(2))
+        for _ in range(2):  # the second rollout starts where the first ended
+            state, handle, traj, _ = programs.collect(state, handle)
+        trajectories.append(jax.device_get(traj))
+    synchronous, pipelined = trajectories
+    jax.tree.map(np.testing.assert_array_equal, synchronous, pipelined)
+    obs = np.asarray(pipelined.obs)[..., 0]  # [T, P, E]
+    np.testing.assert_array_equal(obs[0], 1000 * np.arange(8).reshape(2, 4) + 5)
+    np.testing.assert_array_equal(np.diff(obs, axis=0), 1)
+    np.testing.assert_array_equal(pipelined.action, obs % 7)
+    np.testing.assert_array_equal(pipelined.reward, pipelined.action)
+    np.testing.assert_array_equal(pipelined.last_obs[..., 0], obs[-1] + 1)
+
+
+def test_with_pipelined_pools_member_k_still_equals_the_single_run_with_seed_k(run_chunks):
+    options = dict(CARTPOLE, env_groups=2)
+    _, population = run_chunks("ppo", seeds=3, seed=0, **options)
+    _, single = run_chunks("ppo", seeds=1, seed=2, **options)
+    assert_member_is_the_single_run(population, single, member=2)
+    assert population[-1]["episodes_ended"].sum() > 0
