@@ -193,14 +193,14 @@ def model_card(info: dict, curve: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw_curve(run_dir: Path, name: str, env: str, path: Path) -> bool:
+def draw_curve(run_dir: Path, name: str, config: RunConfig, path: Path) -> bool:
     member_dir = run_dir / name
     if not any(member_dir.glob("events.out.tfevents.*")):
         return False
     curve = read_returns(member_dir)
     if not curve.steps.size:
         return False
-    plot_learning_curves([Group(env, name, [curve])], path, f"{env}: {name}")
+    plot_learning_curves([Group(config.env, config.algo, run_dir.name, "", [curve])], path)
     return True
 
 
@@ -227,7 +227,7 @@ def export(config: RunConfig, run_dir: Path, member: int | str, out, force: bool
     staging.mkdir(parents=True)
     (staging / "policy.onnx").write_bytes(model.SerializeToString())
     write_json(staging / "policy.json", info)
-    curve = draw_curve(run_dir, restored.name, config.env, staging / "learning_curve.png")
+    curve = draw_curve(run_dir, restored.name, config, staging / "learning_curve.png")
     (staging / "README.md").write_text(model_card(info, curve))
     if folder.exists():
         shutil.rmtree(folder)
