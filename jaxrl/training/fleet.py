@@ -70,8 +70,9 @@ def host_metrics(groups: list[list[dict]]) -> dict:
     }
 
 
-# A state this big (a replay) is allocated only after the programs are compiled and the memory
-# the compiler used is handed back: XLA:CPU needs ~1.5 GB transiently for Pong DQN's unrolled update.
+# A state this big (a replay) is allocated only after the programs are compiled, the memory the
+# compiler used is handed back and the run is known to fit (XLA:CPU needed ~1.5 GB transiently
+# for Pong DQN's update when its gradient steps were unrolled).
 ALLOCATE_AFTER_COMPILING = 64 << 20
 
 
