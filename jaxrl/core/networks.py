@@ -172,9 +172,10 @@ def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
     straight-line code (16 Nature-CNN minibatch steps: 46 s as `lax.scan`, 4.1 s unrolled, on 2
     cores), so the loops were unrolled there, at the cost of compile time and of every step's
     temporaries at once. Since the Nature CNN computes its convolutions as patch matmuls on
-    XLA:CPU (`convolutions_as_matmuls`), its loops run as fast as unrolled ones or faster (Pong
-    PPO's update: 6.2 s looped, 12.2 s unrolled; compiled in 7 CPU s instead of 32, 0.15 of the
-    temporaries: BENCHMARKS "Memory of the compiled programs"): loops are kept everywhere, and
+    XLA:CPU (`convolutions_as_matmuls`), its loops run faster than unrolled ones (Pong PPO's
+    update: 3.0 s looped, 3.5 s unrolled, compiled in 7 CPU s instead of 32; PQN's: 7.5 s and
+    11.1 s, 9 CPU s and 225; 0.15 and 0.08 of the temporaries: BENCHMARKS "Memory of the
+    compiled programs"): loops are kept everywhere, and
     unrolled only where lax's convolution runs inside them on XLA:CPU. The MinAtar CNN has no
     convolution op (see MinAtarCNN). JAXRL_UNROLL overrides.
     """
