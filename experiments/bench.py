@@ -1147,6 +1147,44 @@ def update_compile_and_run(algo: str, env: str, repeats: int, **options) -> dict
     return {**stages, "run_s": round(statistics.median(runs[1:]), 3), "temp_bytes": temp}
 
 
+def unroll_forms(algo: str, repeats: int) -> dict[str, list[float]]:
+    """Seconds of one call of `algo`'s Pong update (its preset, one member) with its gradient
+    loops kept and unrolled, both built in this process (JAXRL_UNROLL is read when the agent is
+    built) and called in turn on one rollout, `repeats` rounds: {form: [seconds]}."""
+    import jax
+    import numpy as np
+
+    from jaxrl.algos import get_algorithm
+    from jaxrl.config import resolve
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
+
+    algorithm = get_algorithm(algo)
+    config = resolve(algorithm, {"env": "Pong"})
+    population = seed_population(algorithm, config)
+    forms, chosen = {}, os.environ.get("JAXRL_UNROLL")
+    for unroll in ("loops", "unrolled"):
+        os.environ["JAXRL_UNROLL"] = unroll
+        parts = assemble(config, population.seeds)
+        state, handle = parts.programs.init(np.asarray(population.seeds, np.int32), population.hyper)
+        state, _, traj, ended = jax.block_until_ready(parts.programs.collect(state, handle))
+        parts.env.close()
+        update = parts.programs.update.lower(state, traj, ended, population.hyper).compile()
+        state, _ = jax.block_until_ready(update(state, traj, ended, population.hyper))  # warms up
+        forms[unroll] = [update, state, traj, ended]
+    if chosen is None:  # as it was
+        del os.environ["JAXRL_UNROLL"]
+    else:
+        os.environ["JAXRL_UNROLL"] = chosen
+    times = {unroll: [] for unroll in forms}
+    for _ in range(repeats):
+        for unroll, (update, state, traj, ended) in forms.items():
+            start = time.perf_counter()
+            forms[unroll][1], _ = jax.block_until_ready(update(state, traj, ended, population.hyper))
+            times[unroll].append(round(time.perf_counter() - start, 3))
+    return times
+
+
 # (algo, env, env steps): two iterations of each preset (DQN's learns from its first step)
 COMPILE_RUNS = [
     ("ppo", "Pong", 2048, ()), ("dqn", "Pong", 256, ("--learning-starts", "0", "--buffer-size", "10000")),

@@ -168,17 +168,22 @@ UNROLL_CHOICES = ("auto", "loops", "unrolled")
 def unroll_gradient_loops(obs_shape: tuple[int, ...]) -> bool:
     """Whether loops of gradient steps (epochs, minibatches) should be unrolled.
 
-    XLA's CPU backend runs a convolution's gradient about 10x slower inside a while loop than in
-    straight-line code (measured: 16 Nature-CNN minibatch steps take 46 s as `lax.scan`, 4.1 s
-    unrolled, on 2 cores), so there, and only there, the Nature CNN's loops are unrolled: that
-    costs compile time (27 s instead of ~6 s for Pong PPO's update here) and the memory of every
-    step's temporaries at once. GPUs and TPUs run loops at full speed and keep them. The MinAtar
-    CNN has no convolution op (see MinAtarCNN): its loops stay loops. JAXRL_UNROLL overrides.
+    XLA's CPU backend runs lax's convolution gradient about 10x slower inside a while loop than in
+    straight-line code (16 Nature-CNN minibatch steps: 46 s as `lax.scan`, 4.1 s unrolled, on 2
+    cores), so the loops were unrolled there, at the cost of compile time and of every step's
+    temporaries at once. Since the Nature CNN computes its convolutions as patch matmuls on
+    XLA:CPU (`convolutions_as_matmuls`), its loops run faster than unrolled ones (Pong PPO's
+    update: 3.0 s looped, 3.5 s unrolled, compiled in 7 CPU s instead of 32; PQN's: 7.5 s and
+    11.1 s, 9 CPU s and 225; 0.15 and 0.08 of the temporaries: BENCHMARKS "Memory of the
+    compiled programs"): loops are kept everywhere, and
+    unrolled only where lax's convolution runs inside them on XLA:CPU. The MinAtar CNN has no
+    convolution op (see MinAtarCNN). JAXRL_UNROLL overrides.
     """
     choice = os.environ.get("JAXRL_UNROLL", "auto")
     if choice != "auto":
         return choice == "unrolled"
-    return jax.default_backend() == "cpu" and is_image(obs_shape) and not channels_last(obs_shape)
+    lax_convolutions = is_image(obs_shape) and not channels_last(obs_shape) and not convolutions_as_matmuls()
+    return jax.default_backend() == "cpu" and lax_convolutions
 
 
 class ActorCritic(Network):

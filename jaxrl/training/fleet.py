@@ -70,8 +70,9 @@ def host_metrics(groups: list[list[dict]]) -> dict:
     }
 
 
-# A state this big (a replay) is allocated only after the programs are compiled and the memory
-# the compiler used is handed back: XLA:CPU needs ~1.5 GB transiently for Pong DQN's unrolled update.
+# A state this big (a replay) is allocated only after the programs are compiled, the memory the
+# compiler used is handed back and the run is known to fit (XLA:CPU needed ~1.5 GB transiently
+# for Pong DQN's update when its gradient steps were unrolled).
 ALLOCATE_AFTER_COMPILING = 64 << 20
 
 
@@ -84,9 +85,11 @@ def release_freed_memory() -> None:
         pass
 
 
-def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, device):
+def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, device, compiled=None):
     """`programs.init` on the default device, with the env-stepping program compiled on a second
-    thread meanwhile. Returns (state, handle).
+    thread meanwhile. Returns (state, handle). `compiled({"collect": ..., "update": ...},
+    state_made)`, if given, is called with the compiled programs before a big state is allocated
+    (the memory check that may refuse the run; `state_made`: a small one already is).
 
     `collect` holds EnvPool's XLA call, which embeds the pool's address, so JAX's persistent
     cache cannot serve it: every process compiles it (0.3 s for CartPole here). XLA compiles
@@ -105,13 +108,15 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     big = buffers.nbytes(shapes) >= ALLOCATE_AFTER_COMPILING
     collect = programs.collect.lower(shapes, handle)
     with ThreadPoolExecutor(1) as pool:
-        compiled = pool.submit(collect.compile)
+        compiling = pool.submit(collect.compile)
         state = None if big else programs.start(seeds, hyper, obs)
         state_after, _, traj, ended = on_device(collect.out_info)
-        programs.update.lower(state_after, traj, ended, hyper).compile()
-        compiled.result()
+        update = programs.update.lower(state_after, traj, ended, hyper).compile()
+        collect = compiling.result()
+    release_freed_memory()
+    if compiled:
+        compiled({"collect": collect, "update": update}, state_made=not big)
     if big:
-        release_freed_memory()
         state = programs.start(seeds, hyper, obs)
     return state, handle
 
@@ -173,13 +178,16 @@ class Fleet:
     def spec(self):
         return self.groups[0].parts.env.spec
 
-    def init(self, saved: dict | None = None, read_replay=None) -> None:
+    def init(self, saved: dict | None = None, read_replay=None, compiled=None) -> None:
         """Fresh members, or (`saved`: a checkpoint's `state` arrays) resumed ones on restarted
         envs; `read_replay(members, into)`: the checkpoint's replay of these members (of this
-        process) read into the fresh buffers `into`, or None."""
+        process) read into the fresh buffers `into`, or None. `compiled`: see `started_compiling`
+        (called where the programs are compiled before the state is made: one group, EnvPool)."""
         for group in self.groups:
             if len(self.groups) == 1 and not group.env.jax_native:
-                state, handle = started_compiling(group.programs, group.env, group.seeds, group.hyper, group.device)
+                state, handle = started_compiling(
+                    group.programs, group.env, group.seeds, group.hyper, group.device, compiled
+                )
             else:  # on the group's device; its programs compile at their first call
                 with jax.default_device(group.device):
                     state, handle = group.programs.init(group.seeds, group.hyper)

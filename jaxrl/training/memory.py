@@ -3,10 +3,15 @@ that cannot fit (SB3 only warns; a 35 GB replay on a 24 GB machine hangs or is k
 
 The state and the rollouts come from `jax.eval_shape` of the very functions that make them, so
 they are exact; the runtime (JAX, the compiled programs and their temporaries, the env pool) is
-an allowance measured on this project's machines (BENCHMARKS.md).
+first an allowance measured on this project's machines (BENCHMARKS.md), recorded in config.json.
+Once the run's programs are compiled, and before a big state is allocated, the estimate is made
+again from what XLA says they hold (`compiled_estimate`), checked again and recorded in
+summary.json (`memory`).
 """
 
 import os
+import resource
+import sys
 from typing import NamedTuple
 
 import jax
@@ -22,15 +27,19 @@ from jaxrl.training.assembly import num_iterations
 from jaxrl.training.population import Population
 
 # Peak RSS beyond state and rollouts, measured (BENCHMARKS.md, "memory"): ~0.4 GiB for CartPole,
-# ~1.4 GiB for Pong DQN, whose 32 unrolled Nature-CNN gradient steps compile to a large program.
+# ~1.4 GiB for Pong DQN when its 32 Nature-CNN gradient steps were unrolled. Kept as the check made
+# before anything compiles (generous: Pong PPO's loops now peak at 0.76 GiB, PQN's 2 members at
+# 1.8 GiB); the one made once the programs are compiled (`compiled_estimate`) is the close one.
 RUNTIME_BYTES = {"vector": 512 << 20, "image": 1536 << 20}
+# What an accelerator's runtime holds beyond the compiled programs' temporaries, code and arguments.
+PROCESS_BYTES = 512 << 20
 GB = 1e9
 
 
 class MemoryEstimate(NamedTuple):
     state_bytes: int  # every member's learning state: networks, optimizer, replay
     rollout_bytes: int  # one rollout of every member (observations, actions, rewards, flags, extras)
-    runtime_bytes: int  # the allowance for JAX, the compiled programs and the env pool
+    runtime_bytes: int  # JAX, the compiled programs (their temporaries) and the env pool
 
     @property
     def total_bytes(self) -> int:
@@ -65,6 +74,38 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     return MemoryEstimate(state, size * envs * steps * step_bytes, RUNTIME_BYTES[kind])
 
 
+def compiled_estimate(need: MemoryEstimate, compiled: dict, state_made: bool) -> tuple[MemoryEstimate, dict]:
+    """`need` with its runtime allowance replaced by what is known once the run's programs
+    ({name: a `jax.stages.Compiled`}) are compiled. They run in turn, so the largest temporaries
+    of any one count (XLA's memory analysis), on top of their arguments (state and rollouts).
+    On CPU all of it lives in this process: the peak is its resident memory now (Python, JAX,
+    the env pool, the compiled code; the state too if `state_made`) plus what is still to come,
+    or the peak so far (the compiler's) if that was higher. Elsewhere the device holds the
+    temporaries, the generated code and the state, beside PROCESS_BYTES of the runtime's own.
+    Returns it and its record for summary.json."""
+    analyses = {name: program.memory_analysis() for name, program in compiled.items()}
+    temp = {name: int(a.temp_size_in_bytes) for name, a in analyses.items()}
+    code = sum(int(a.generated_code_size_in_bytes) for a in analyses.values())
+    resident = resident_bytes()
+    if jax.default_backend() == "cpu" and resident is not None:
+        arrays = need.state_bytes + need.rollout_bytes
+        peak = max(peak_rss_bytes(), resident + max(temp.values()) + arrays - need.state_bytes * state_made)
+        runtime = peak - arrays
+    else:
+        runtime = PROCESS_BYTES + max(temp.values()) + code
+    after = need._replace(runtime_bytes=runtime)
+    return after, {**after.to_json(), "temp_bytes": temp, "code_bytes": code, "resident_bytes": resident}
+
+
+def resident_bytes() -> int | None:
+    """This process's resident memory now (Linux's VmRSS), None where /proc has no figure."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+
+
 def available_bytes() -> tuple[int, str]:
     """(bytes free for the run, where): the accelerator's free memory, else the host's available
     memory (Linux's MemAvailable: free plus what the page cache can give back)."""
@@ -81,13 +122,20 @@ def available_bytes() -> tuple[int, str]:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "this machine"
 
 
-def check_fits(need: MemoryEstimate, force: bool) -> None:
-    """ConfigError (one line, naming both figures) when the run needs more than is free."""
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory so far (the host's; a GPU's memory is not in it)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # macOS says bytes, Linux KiB
+
+
+def check_fits(need: MemoryEstimate, force: bool, runtime: str = "runtime") -> None:
+    """ConfigError (one line, naming both figures) when the run needs more than is free;
+    `runtime`: what the runtime figure is (the allowance, or the compiled programs')."""
     free, where = available_bytes()
     if need.total_bytes <= free or force:
         return
     raise ConfigError(
         f"the run needs about {need.total_bytes / GB:.1f} GB (learning state {need.state_bytes / GB:.1f} GB, "
-        f"rollouts {need.rollout_bytes / GB:.1f} GB, runtime {need.runtime_bytes / GB:.1f} GB) but {where} has "
+        f"rollouts {need.rollout_bytes / GB:.1f} GB, {runtime} {need.runtime_bytes / GB:.1f} GB) but {where} has "
         f"{free / GB:.1f} GB free: lower --buffer-size, --seeds or --num-envs, or pass --force True to try anyway"
     )

@@ -148,8 +148,14 @@ def session(
             initial = {name: np.asarray(values) for name, values in vars(everyone.hyper).items()}
             tuner = Tuner(config.pbt, initial, config.seed, record.tuner)
             fleet.set_hyper(tuner.hyper)
+        compiled_memory = {}  # summary.json's "memory": the estimate from the compiled programs
+
+        def check_compiled(programs: dict, state_made: bool) -> None:  # before a big state is allocated
+            after, compiled_memory["compiled"] = memory.compiled_estimate(need, programs, state_made)
+            memory.check_fits(after, force, runtime="compiled programs and runtime")
+
         if step is None:
-            fleet.init()
+            fleet.init(compiled=check_compiled)
         else:  # read before anything compiles: a checkpoint that does not fit fails fast
             like = checkpoints.checkpoint_like(algorithm, fleet.agent, population.seeds, population.hyper)
             like.update(fleet.env_like())  # a JAX env's states, kept by its checkpoints
@@ -159,7 +165,7 @@ def session(
                 whole = range(mine.start + members.start, mine.start + members.stop)
                 return checkpoints.restore_replay(run_dir, step, into, whole)
 
-            fleet.init(saved, read_replay if config.checkpoint_replay and algorithm.replay else None)
+            fleet.init(saved, read_replay if config.checkpoint_replay and algorithm.replay else None, check_compiled)
             refills = not config.checkpoint_replay and algorithm.replay is not None
             note = "; the replay was not checkpointed: learning waits until it refills" if refills else ""
             notes.append(f"resuming {run_dir} at env step {step:,}{note}")
@@ -258,6 +264,9 @@ def session(
         "run_dir": str(run_dir),
         "interrupted_by": interrupted_by,
         "compile_s": compiles.summary(),  # {program: {trace, lower, compile}}: this process's
+        # this process's: the estimate before compiling, the compiled programs' (where they were
+        # compiled before the state was made) and the peak RSS measured at the end
+        "memory": {"estimate_bytes": need.total_bytes, **compiled_memory, "peak_rss_bytes": memory.peak_rss_bytes()},
         "runs": [
             {
                 "run": everyone.names[member],

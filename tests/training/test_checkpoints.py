@@ -179,7 +179,7 @@ def test_a_stop_asked_for_as_the_last_chunk_ends_leaves_a_complete_run(tmp_path)
 def test_same_command_same_seed_gives_the_same_summary_and_checkpoint(tmp_path):
     options = dict(seeds=2, total_steps=5120, log_every=1280, checkpoint_every=2560)
     runs = [train(ppo_config(tmp_path, name, **options)) for name in ("a", "b")]
-    clock = ("wall_s", "run_dir", "seconds_to_target", "compile_s")
+    clock = ("wall_s", "run_dir", "seconds_to_target", "compile_s", "memory")  # (memory: resident bytes)
 
     def without_clock(summary):
         return json.loads(json.dumps(summary), object_hook=lambda d: {k: v for k, v in d.items() if k not in clock})

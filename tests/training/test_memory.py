@@ -6,13 +6,16 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 from jaxrl.algos import get_algorithm
+from jaxrl.api import train
 from jaxrl.cli import main
 from jaxrl.config import resolve
 from jaxrl.core.buffers import nbytes
+from jaxrl.training import fleet, memory
 from jaxrl.training.assembly import assemble
 from jaxrl.training.memory import available_bytes, estimate
 from jaxrl.training.population import seed_population
@@ -77,3 +80,36 @@ def test_a_checkpointed_replay_costs_its_own_bytes_and_no_copy(tmp_path):
     assert large - small < 1.5 * replay_mib, (small, large, replay_mib)
     files = list((tmp_path / "large").rglob("replay/obs.*.npy"))
     assert files and np.load(files[0], mmap_mode="r").shape[:2] == (1, big // 8 + 1)
+
+
+def test_the_compiled_programs_temporaries_are_counted_and_recorded(tmp_path):
+    summary = train("ppo", env="CartPole", total_steps=1024, logdir=str(tmp_path), loggers=[]).summary
+    compiled = summary["memory"]["compiled"]
+    assert compiled["temp_bytes"]["update"] > 0 and compiled["temp_bytes"]["collect"] >= 0
+    assert compiled["runtime_bytes"] >= compiled["temp_bytes"]["update"] and compiled["resident_bytes"] > 0
+    assert compiled["total_bytes"] == compiled["state_bytes"] + compiled["rollout_bytes"] + compiled["runtime_bytes"]
+    assert summary["memory"]["peak_rss_bytes"] > 0 and summary["memory"]["estimate_bytes"] > 0
+
+
+def test_a_run_whose_compiled_programs_do_not_fit_is_refused_before_its_big_state(tmp_path, capsys, monkeypatch):
+    # enough for the estimate made before compiling, nothing once the programs are compiled
+    free = iter([(1 << 50, "this machine"), (0, "this machine")])
+    monkeypatch.setattr(memory, "available_bytes", lambda: next(free))
+
+    def spied(start):  # `start` makes the state (the replay); traced (eval_shape) it allocates nothing
+        def start_spied(*args):
+            if not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(args)):
+                raise AssertionError("the replay was about to be allocated")
+            return start(*args)
+
+        return start_spied
+
+    compiling = fleet.started_compiling
+    monkeypatch.setattr(
+        fleet, "started_compiling", lambda programs, *a: compiling(programs._replace(start=spied(programs.start)), *a)
+    )
+    argv = ["train", "dqn", "--buffer-size", "4000000", "--total-steps", "256", "--logdir", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("jaxrl: error: the run needs about ")
+    assert "compiled programs and runtime" in err and "pass --force True" in err
