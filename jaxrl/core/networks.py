@@ -104,6 +104,7 @@ class NatureCNN(nn.Module):
         as_matmuls = convolutions_as_matmuls() if self.as_matmuls is None else self.as_matmuls
         x = jnp.transpose(x, (0, 2, 3, 1)).astype(jnp.float32) / 255.0  # [B, C, H, W] -> NHWC
         for i, (features, kernel, stride) in enumerate(((32, 8, 4), (64, 4, 2), (64, 3, 1))):
+            conv: nn.Module
             if as_matmuls:
                 conv = PatchConv(features, kernel, stride, name=f"Conv_{i}")
             else:

@@ -61,12 +61,14 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
     (state, action, extras) and `record(state, action, extras, Step [N])` -> (state, outputs) are
     the synchronous rollout's. Returns (state, handle, outputs [T, ...])."""
     groups, size = env.groups, env.num_envs // population // env.groups  # size: envs per member and group
+    env_send, env_recv = env.send, env.recv
+    assert env_send is not None and env_recv is not None, "a pipelined env has send and recv"
 
     def send(handle, group: int, action):  # action [P, E/G(, A)]: the members' envs in pool `group`
-        return env.send(handle, group, env.spec.clip_action(action.reshape(population * size, *action.shape[2:])))
+        return env_send(handle, group, env.spec.clip_action(action.reshape(population * size, *action.shape[2:])))
 
     def recv(handle, group: int):  # the barrier keeps every send before the next receive (see below)
-        return env.recv(jax.lax.optimization_barrier(handle), group)
+        return env_recv(jax.lax.optimization_barrier(handle), group)
 
     def recv_act_send(carry, _):
         """One step: each pool in turn is received, acted on and sent its next actions, so the
