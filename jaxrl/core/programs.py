@@ -150,8 +150,6 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes)
         return state, (transition, ended)
 
-    pipelined = pipelined_rollout(env, act, record, population, rollout_steps)
-
     def env_step(carry, _):
         state, handle = carry
         state, action, extras = act(state, state.obs)  # [P, E(, A)]
@@ -164,6 +162,7 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
         pool's address, so it is compiled afresh in each process: keep it small."""
         if groups > 1:
+            pipelined = pipelined_rollout(env, act, record, population, rollout_steps)
             state, handle, (transitions, ended) = pipelined(state, handle)
         else:
             (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
