@@ -1,8 +1,11 @@
 """Benchmarks (not timed tests): `make bench` or `python experiments/bench.py [--only NAME ...]`.
 
 Every comparison runs its peer in the same invocation, interleaved seed by seed, so a noisy
-shared machine slows both alike; the table reports medians and the ratio. Paste the output
-into BENCHMARKS.md with the machine it ran on.
+shared machine slows both alike; the table reports medians and the ratio. Each section's output
+is printed and written as data, experiments/results/<section>-<UTC time>.json (its command, this
+machine, the tables, and where the section gives them its figures and goals); `--render` (or
+`make benchmarks-md`) then regenerates BENCHMARKS.md from the result files and the prose of
+experiments/BENCHMARKS.template.md (see experiments/benchmarks_md.py).
 
   startup        import time and whole process to 475 of PPO CartPole, warm cache, beside SB3 and
                  (--baseline TREE) an older jaxrl source tree, e.g. a git worktree of an earlier commit
@@ -58,6 +61,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchmarks_md
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
@@ -112,12 +117,15 @@ def median(rows: list[dict], key: str) -> float | None:
 
 def cartpole(
     peer_python: str, algo: str, seeds: int, targets: tuple[float, ...] = (475.0,), backend: str | None = None
-) -> str:
+) -> dict:
     """jaxrl (cold, then warm cache; one process per target) and SB3 (one process for all
     targets), interleaved seed by seed. An unsolved run counts with its whole budget's time.
     `backend`: jaxrl's (SB3 steps gymnasium's CartPole-v1 either way)."""
     rows = cartpole_rows(peer_python, algo, seeds, targets, backend=backend)
-    return "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets)
+    return {
+        "text": "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets),
+        "figures": {f"to {target:g}": cartpole_figures(rows[target]) for target in targets},
+    }
 
 
 def cartpole_rows(
@@ -148,15 +156,38 @@ def cartpole_rows(
     return rows
 
 
-def cartpole_pqn(peer_python: str, seeds: int) -> str:
+def cartpole_pqn(peer_python: str, seeds: int) -> dict:
     """PQN beside jaxrl's DQN and SB3's DQN (rl-zoo), whole process to 450 (exploration on)."""
     rows = cartpole_rows(peer_python, "dqn", seeds, (450.0,), learners=("pqn", "dqn"))[450.0]
     pqn, dqn, sb3 = (median(rows[label], "wall_s") for label in ("jaxrl pqn warm", "jaxrl dqn warm", "sb3"))
-    return (
-        cartpole_table("pqn and dqn", 450.0, seeds, rows)
+    return {
+        "text": cartpole_table("pqn and dqn", 450.0, seeds, rows)
         + f"\n\nPQN (warm cache) takes {pqn / dqn:.2f} of jaxrl DQN's time (goal <= 0.5) and {pqn / sb3:.3f} "
-        "of SB3 DQN's (goal <= 0.1)"
-    )
+        "of SB3 DQN's (goal <= 0.1)",
+        "figures": {"to 450": cartpole_figures(rows)},
+        "goals": [
+            goal("PQN's whole process to 450 (warm) <= 0.5 of jaxrl DQN's", pqn / dqn, pqn / dqn <= 0.5),
+            goal("PQN's whole process to 450 (warm) <= 0.1 of SB3 DQN's", pqn / sb3, pqn / sb3 <= 0.1),
+        ],
+    }
+
+
+def cartpole_figures(rows: dict[str, list[dict]]) -> dict:
+    """{label: medians, solved runs and per-seed (wall s, steps)}; the peer's label is "sb3"."""
+    return {
+        label: {
+            "whole_process_median_s": median(results, "wall_s"),
+            "steps_median": median(results, "steps"),
+            "solved": sum(r["solved"] for r in results),
+            "per_seed_wall_s_steps": [[round(r["wall_s"], 3), r["steps"]] for r in results],
+        }
+        for label, results in rows.items()
+    }
+
+
+def goal(text: str, value: float, holds: bool) -> dict:
+    """A goal of the issue that asked for a section, its measured value and whether it holds."""
+    return {"goal": text, "value": round(value, 3), "holds": bool(holds)}
 
 
 def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[dict]]) -> str:
@@ -195,7 +226,7 @@ def import_ms(logdir: str, tree: str | None = None) -> float:
     return sum(int(field) for field in fields if field.isdigit()) / 1000  # (the first line is a header)
 
 
-def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) -> str:
+def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) -> dict:
     """Import time and whole process to 475 (warm compilation cache) of PPO on CartPole, beside SB3
     and, with `--baseline TREE`, beside an older source tree of jaxrl, interleaved seed by seed."""
     trees = {"jaxrl": None, **({f"jaxrl {Path(baseline).name}": baseline} if baseline else {})}
@@ -219,7 +250,17 @@ def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) ->
         wall = median(rows[label], "wall_s")
         lines.append(f"| {label} | {statistics.median(imports[label]):.0f} | {wall:.2f} | {wall / sb3:.2f} of it |")
     per_seed = "; ".join(f"{k}: {[(round(r['wall_s'], 2), r['steps']) for r in v]}" for k, v in rows.items())
-    return "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}"
+    ratio = median(rows["jaxrl"], "wall_s") / sb3
+    return {
+        "text": "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}",
+        "figures": {
+            "seeds": seeds,
+            "repeats": repeats,
+            "imports_ms_median": {label: statistics.median(values) for label, values in imports.items()},
+            **cartpole_figures(rows),
+        },
+        "goals": [goal("jaxrl's whole process to 475 (warm) <= 1/3 of SB3's", ratio, ratio <= 1 / 3)],
+    }
 
 
 def kill_resume(times: int) -> str:
@@ -1367,7 +1408,11 @@ def main() -> None:
         "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
     )
     parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
+    parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
+    parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
+    if args.render:
+        sys.exit(benchmarks_md.main([]))
     import jax
 
     print(
@@ -1403,7 +1448,10 @@ def main() -> None:
         "pong-population": lambda: pong_population(args.repeats),
     }
     for name in args.only:
-        print(f"\n### {name}\n\n{sections[name]()}", flush=True)
+        output = sections[name]()
+        print(f"\n### {name}\n\n{output['text'] if isinstance(output, dict) else output}", flush=True)
+        path = benchmarks_md.write_result(name, sys.argv[1:], output, args.results)
+        print(f"\n(written to {benchmarks_md.portable_command([str(path.resolve())])})", flush=True)
 
 
 if __name__ == "__main__":
