@@ -190,6 +190,11 @@ def goal(text: str, value: float, holds: bool) -> dict:
     return {"goal": text, "value": round(value, 3), "holds": bool(holds)}
 
 
+def goal_met(what: str, value: float, at_most: float) -> dict:
+    """The goal `what` <= `at_most`."""
+    return goal(f"{what} <= {at_most:g}", value, value <= at_most)
+
+
 def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[dict]]) -> str:
     sb3_wall = median(rows["sb3"], "wall_s")
     lines = [
@@ -317,7 +322,7 @@ def child_peak_rss(argv: list[str], cwd: str) -> float:
     return int(result.stdout.strip().splitlines()[-1]) * 1024
 
 
-def memory(buffer_size: int = 300_000) -> str:
+def memory(buffer_size: int = 300_000) -> dict:
     """Peak RSS of Pong DQN (8 envs, learning from 80k steps: a 2,048-step run fills no more than
     it needs) with a `buffer_size` replay, checkpointed or not, each measured on its second run
     (compilation cache warm); beside the goal 1.1 x replay + 1.2 GiB, and projected to 1M."""
@@ -337,13 +342,14 @@ def memory(buffer_size: int = 300_000) -> str:
     rows.append("|---|---|---|---|---|")
     gib = 2**30
     buffer = replay_bytes(buffer_size)
-    overheads = []
+    overheads, peaks = [], {}
     with tempfile.TemporaryDirectory() as logdir:
         for keep in (True, False):
             argv = ["train", "dqn", "--env", "Pong-v5", "--buffer-size", str(buffer_size), "--total-steps", "2048"]
             argv += ["--log-every", "1024", "--logdir", logdir, "--checkpoint-replay", str(keep)]
             peak = [child_peak_rss(argv, logdir) for _ in range(2)][-1]
             overheads.append(peak - buffer)
+            peaks[f"checkpoint_replay={keep}"] = peak
             goal = 1.1 * buffer + 1.2 * gib
             rows.append(
                 f"| {buffer_size:,} | {buffer / gib:.2f} GiB | {keep} | {peak / gib:.2f} GiB | {goal / gib:.2f} GiB |"
@@ -352,7 +358,16 @@ def memory(buffer_size: int = 300_000) -> str:
     projected, goal = million + overheads[0], 1.1 * million + 1.2 * gib
     rows.append(f"| 1,000,000 (replay by jax.eval_shape + the overhead above) | {million / gib:.2f} GiB | True | "
                 f"{projected / gib:.2f} GiB | {goal / gib:.2f} GiB |")  # fmt: skip
-    return "\n".join(rows) + f"\n\noverhead beyond the replay: {[round(o / gib, 2) for o in overheads]} GiB"
+    figures = {"replay_bytes": buffer, "peak_rss_bytes": peaks, "projected_1m_peak_bytes": projected}
+    return {
+        "text": "\n".join(rows) + f"\n\noverhead beyond the replay: {[round(o / gib, 2) for o in overheads]} GiB",
+        "figures": {**figures, "replay_1m_bytes": million, "goal_bytes": 1.1 * buffer + 1.2 * gib},
+        "goals": [
+            *(goal_met(f"peak RSS, {name}, <= 1.1 x replay + 1.2 GiB (GiB)", peak / gib, (1.1 * buffer + 1.2 * gib) / gib)
+              for name, peak in peaks.items()),
+            goal_met("projected peak RSS, 1M replay, <= 1.1 x replay + 1.2 GiB (GiB)", projected / gib, goal / gib),
+        ],
+    }  # fmt: skip
 
 
 PRESET_ALGOS = ("ppo", "a2c", "reinforce", "dqn", "ddqn")
@@ -425,26 +440,32 @@ def fixed_budget_training(logdir: str, budget: int, sweep: dict | None = None, a
     return training
 
 
-def population_scaling(title: str, budget: int, size: int, goal: float, repeats: int, **options) -> str:
+def population_scaling(title: str, budget: int, size: int, goal: float, repeats: int, **options) -> dict:
     """Wall-clock of `size` members against one at the same `budget` of env steps per member
     (`options`: the training's, see fixed_budget_training), compiled first; medians of `repeats`."""
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {n: fixed_budget_training(logdir, budget, seeds=n, **options) for n in (1, size)}
         times = fixed_budget_seconds(trainings, repeats)
     one, many = statistics.median(times[1]), statistics.median(times[size])
-    return (
+    text = (
         f"| {title}, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
         f"| 1 member | {one:.2f} | {budget / one:,.0f} |\n"
         f"| {size} members, one program | {many:.2f} | {size * budget / many:,.0f} |\n"
         f"\n{size} members cost {many / one:.2f}x the wall-clock of 1 (goal <= {goal:g}x); runs: {times}"
     )
+    figures = {"steps_per_member": budget, "repeats": repeats, "wall_s": {f"{n} members": times[n] for n in times}}
+    return {
+        "text": text,
+        "figures": figures,
+        "goals": [goal_met(f"{size} members / 1 member, wall-clock", many / one, goal)],
+    }
 
 
-def scaling(repeats: int) -> str:
+def scaling(repeats: int) -> dict:
     return population_scaling("PPO CartPole", 25_600, 16, 6, repeats)
 
 
-def sweep_cost(repeats: int) -> str:
+def sweep_cost(repeats: int) -> dict:
     """A 24-member sweep (lr x ent_coef x 4 seeds) vs one run, same steps per member; medians."""
     budget = 51_200
     grid = {"lr": [1e-4, 3e-4, 1e-3], "ent_coef": [0.0, 0.01]}
@@ -455,12 +476,18 @@ def sweep_cost(repeats: int) -> str:
         }
         times = fixed_budget_seconds(trainings, repeats)
     one, sweep = statistics.median(times["1 run"]), statistics.median(times["24-member sweep"])
-    return (
+    text = (
         f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
         f"| 1 run | {one:.2f} | {budget / one:,.0f} |\n"
         f"| sweep: 3 lr x 2 ent_coef x 4 seeds, one program | {sweep:.2f} | {24 * budget / sweep:,.0f} |\n"
         f"\nThe 24-member sweep costs {sweep / one:.2f}x the wall-clock of 1 run (target <= 8x); runs: {times}"
     )
+    figures = {"steps_per_member": budget, "repeats": repeats, "wall_s": times}
+    return {
+        "text": text,
+        "figures": figures,
+        "goals": [goal_met("24-member sweep / 1 run, wall-clock", sweep / one, 8)],
+    }
 
 
 def backends(repeats: int) -> str:
@@ -851,7 +878,7 @@ def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
     return MUJOCO_HEADER + "\n".join(rows)
 
 
-def sac_scaling(repeats: int) -> str:
+def sac_scaling(repeats: int) -> dict:
     """SAC's Pendulum preset; 3,000 of the 4,000 steps per member learn."""
     return population_scaling(
         "SAC Pendulum-v1", 4_000, 16, 6, repeats, algo="sac", env="Pendulum-v1", learning_starts=1000
@@ -878,7 +905,7 @@ def timed_process(argv: list[str], env: dict | None = None) -> tuple[float, floa
     return wall, cpu, json.loads(out.strip().splitlines()[-1])
 
 
-def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str:
+def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> dict:
     """Whole process (training every seed in one program, then 16 greedy games per seed) of rejax
     and of jaxrl (an empty compilation cache, then warm), interleaved repeat by repeat; medians of
     wall-clock and CPU seconds, returns of the last repeat (deterministic)."""
@@ -890,7 +917,7 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str
         "|---|---|---|---|---|---|---|---|",
     ]
     peers = {}  # env -> [(wall, cpu, out)]: one rejax run per repeat serves every jaxrl case of the env
-    shown = set()
+    shown, goals, figures = set(), [], {}
     with tempfile.TemporaryDirectory() as logdir:
         for env, budget, label, flags in cases or GYMNAX_CASES:
             runs = {"cold": [], "warm": []}
@@ -922,13 +949,21 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str
                     f"| {env}: {name} | {budget:,} | {wall:.1f} | {cpu:.1f} | {per_seed} | {iqm(returns):.1f} "
                     f"| {wall / peer_wall:.2f}x | {cpu / peer_cpu:.2f}x |"
                 )
-    return (
+                figures[f"{env}: {name}"] = {"wall_s": wall, "cpu_s": cpu, "greedy_returns": returns}
+            peer_iqm, ours_iqm = (iqm(measured[-1][2]["returns"]) for measured in (peers[env], runs["warm"]))
+            warm_wall = statistics.median(run[0] for run in runs["warm"])
+            goals.append(goal_met(f"{env}: jaxrl {label}, warm, wall / rejax's", warm_wall / peer_wall, 0.7))
+            goals.append(
+                goal(f"{env}: jaxrl {label}: greedy IQM >= rejax's {peer_iqm:.1f}", ours_iqm, ours_iqm >= peer_iqm)
+            )
+    text = (
         "\n".join(lines)
         + f"\n\n{repeats} repeats. goal: jaxrl's whole process <= 0.7x rejax's, its greedy IQM >= rejax's"
     )
+    return {"text": text, "figures": {"seeds": seeds, "repeats": repeats, **figures}, "goals": goals}
 
 
-def gymnax_scaling(repeats: int) -> str:
+def gymnax_scaling(repeats: int) -> dict:
     return population_scaling("PPO gymnax CartPole-v1", 25_600, 64, 8, repeats, backend="gymnax")
 
 
@@ -937,7 +972,7 @@ def gymnax_scaling(repeats: int) -> str:
 PBT_TASK = dict(env="CartPole-v1", total_steps=51_200, target_return=1e9, lr=(1e-6, 1e-2, "log"), ent_coef=(0.0, 0.05))
 
 
-def pbt_search(repeats: int) -> str:
+def pbt_search(repeats: int) -> dict:
     """PPO, 16 members: `jaxrl sweep --random 16` and `jaxrl pbt --population 16` (ready every
     5,120 env steps, the defaults otherwise) start from the same 16 points (both sample them
     with the run's seed), train the same env steps, seed by seed (seed r: repetition r), in one
@@ -985,12 +1020,14 @@ def pbt_search(repeats: int) -> str:
             f"[{estimate.low:.1f}, {estimate.high:.1f}], median {np.median(pooled[label]):.1f}"
         )
     cost = statistics.median(walls["pbt"]) / statistics.median(walls["random"])
-    return (
+    text = (
         "\n".join(lines)
         + "\n\n"
         + "; ".join(summary)
         + f"\n\nPBT's wall-clock: {cost:.2f}x the random search's (goal <= 1.1x)"
     )
+    figures = {"repeats": repeats, "wall_s": walls, "final_returns": pooled}
+    return {"text": text, "figures": figures, "goals": [goal_met("PBT / random search, wall-clock", cost, 1.1)]}
 
 
 def pbt_replay(repeats: int) -> str:

@@ -200,7 +200,7 @@ def dumps(value, depth: int = 0) -> str:
         return "{\n" + ",\n".join(items) + "\n" + pad[:-1] + "}"
     if isinstance(value, list) and any(isinstance(item, (list, dict)) for item in value):
         return "[\n" + ",\n".join(pad + dumps(item, depth + 1) for item in value) + "\n" + pad[:-1] + "]"
-    return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, default=lambda array: array.tolist())  # NumPy's values
 
 
 def main(argv: list[str] | None = None) -> int:
