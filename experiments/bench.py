@@ -677,33 +677,32 @@ def iteration_parts(parts, state, handle, hyper):
     }
 
 
+def pong_pool(num_envs: int, first: int = 0, **options):
+    """EnvPool's Pong-v5, envs `first`... of 8 (their seeds as training's 8 envs get them)."""
+    from jaxrl.envs import env_seeds
+    from jaxrl.envs.envpool import registry
+
+    seeds = env_seeds(0, 8)[first : first + num_envs]
+    return registry().make("Pong-v5", env_type="gymnasium", num_envs=num_envs, seed=seeds, **options)
+
+
+def busy(ms: float) -> None:
+    """Holds a core for `ms` milliseconds, as a device's act would."""
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
+
+
 def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
     """Pong, 8 envs, random actions, from Python: one synchronous pool, 2 pools of 4 received and
     sent in turn, EnvPool's asynchronous mode (batches of 4); with no act, and with a busy-wait
     of `act_ms` per step (half per batch of 4) holding a core as the device's act would."""
     import numpy as np
 
-    from jaxrl.envs import env_seeds
-    from jaxrl.envs.envpool import registry
-
     rng = np.random.default_rng(0)
 
-    def pool(num_envs, first=0, **options):
-        return registry().make(
-            "Pong-v5",
-            env_type="gymnasium",
-            num_envs=num_envs,
-            seed=env_seeds(0, 8)[first : first + num_envs],
-            **options,
-        )
-
-    def busy(ms):
-        end = time.perf_counter() + ms / 1000
-        while time.perf_counter() < end:
-            pass
-
     def synchronous(ms):
-        envs = pool(8)
+        envs = pong_pool(8)
         envs.reset()
 
         def run():
@@ -714,7 +713,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
         return [envs], run
 
     def in_turn(ms):
-        pools = [pool(4), pool(4, first=4)]
+        pools = [pong_pool(4), pong_pool(4, first=4)]
         for envs in pools:
             envs.reset()
 
@@ -732,7 +731,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
         return pools, run
 
     def asynchronous(ms):
-        envs = pool(8, batch_size=4)
+        envs = pong_pool(8, batch_size=4)
 
         def run():
             envs.async_reset()
