@@ -13,7 +13,7 @@ with its command, machine, date, tables, notes and goals, until someone writes p
 
 A result file (all keys but `tables` may be empty):
   id, title, section (bench.py's --only name or null), command, date (YYYY-MM-DD, UTC),
-  machine {description, cpu, cores, memory_gib, gpu, python, jax},
+  machine {description, cpu, cores, memory_gib, gpu, python, jax, load_average_1_5_15_min},
   transcribed (null, or where the figures were copied from and what that means),
   tables [{columns: [str], rows: [[cell]]}]  (cells as printed),
   figures {name: value}  (medians, repeats, per-seed values, the peer's beside ours),
@@ -121,7 +121,10 @@ def machine() -> dict:
     memory = [line for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")]
     memory_gib = round(int(memory[0].split()[1]) / 2**20, 1) if memory else None
     gpus = sorted({device.device_kind for device in jax.devices() if device.platform != "cpu"})
+    # The load when the result is written: on a shared machine it says how far to trust the seconds.
+    load = [round(value, 1) for value in os.getloadavg()]
     description = f"{cpu}, {os.cpu_count()} cores, {memory_gib} GiB, " + (", ".join(gpus) or "no accelerator")
+    description += f"; load average {load[0]:g}, {load[1]:g}, {load[2]:g} (1, 5, 15 min) at the end"
     return {
         "description": description,
         "cpu": cpu,
@@ -130,6 +133,7 @@ def machine() -> dict:
         "gpu": ", ".join(gpus) or None,
         "python": platform.python_version(),
         "jax": jax.__version__,
+        "load_average_1_5_15_min": load,
     }
 
 
