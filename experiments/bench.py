@@ -268,7 +268,7 @@ def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) ->
     }
 
 
-def kill_resume(times: int) -> str:
+def kill_resume(times: int) -> dict:
     """`kill -9` a CartPole PPO run at a random moment from its very start, `times` times: every run
     dir that exists must resume (`jaxrl train --resume`) and complete."""
     import random
@@ -300,12 +300,17 @@ def kill_resume(times: int) -> str:
             rows.append(row)
     existed = [row for row in rows if row["run_dir"]]
     before = [row for row in existed if row["checkpoint"] == 0]
+    resumed = sum(bool(row["resumed"]) for row in existed)
     lines = [
         f"{times} kills at uniform(0, 6) s: {len(existed)} left a run dir ({len(before)} before its first checkpoint); "
-        f"{sum(bool(row['resumed']) for row in existed)} of those resumed and completed.",
+        f"{resumed} of those resumed and completed.",
         f"per kill: {rows}",
     ]
-    return "\n".join(lines)
+    return {
+        "text": "\n".join(lines),
+        "figures": {"kills": rows},
+        "goals": [goal("every run dir left resumes and completes (resumed / left)", resumed, resumed == len(existed))],
+    }
 
 
 def child_peak_rss(argv: list[str], cwd: str) -> float:
@@ -490,19 +495,20 @@ def sweep_cost(repeats: int) -> dict:
     }
 
 
-def backends(repeats: int) -> str:
+def backends(repeats: int) -> dict:
     """PPO CartPole, 51,200 steps, compiled beforehand: host gymnasium envs through io_callback vs EnvPool."""
     budget = 51_200
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {name: fixed_budget_training(logdir, budget, backend=name) for name in ("envpool", "gymnasium")}
         times = fixed_budget_seconds(trainings, repeats)
     envpool, gym = statistics.median(times["envpool"]), statistics.median(times["gymnasium"])
-    return (
+    text = (
         f"| PPO CartPole-v1, {budget:,} steps, 8 envs | median s | env steps/s |\n|---|---|---|\n"
         f"| EnvPool | {envpool:.2f} | {budget / envpool:,.0f} |\n"
         f"| gymnasium (io_callback) | {gym:.2f} | {budget / gym:,.0f} |\n"
         f"\nThe gymnasium backend takes {gym / envpool:.2f}x EnvPool's time; runs: {times}"
     )
+    return {"text": text, "figures": {"steps": budget, "repeats": repeats, "wall_s": times}}
 
 
 def raw_envpool_sps(num_envs: int, repeats: int) -> float:
@@ -844,8 +850,8 @@ def sb3_mujoco(peer_python: str, algo: str, env: str, seed: int, steps: int, lea
     return json.loads(out.strip().splitlines()[-1])
 
 
-def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> str:
-    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row each.
+def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> tuple[str, dict]:
+    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row, and the figures.
     `learning_starts` (SAC) replaces both presets' (a throughput check on a short budget)."""
     from jaxrl.analysis.statistics import iqm
 
@@ -855,26 +861,44 @@ def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, le
         ours = jaxrl_population(algo, env, seeds, steps, logdir, *flags)
     ratio = ours["wall_s"] / sb3["wall_s"]
     per_seed = sb3["wall_s"] * seeds / ours["wall_s"]
+    figures = {
+        "steps": steps,
+        "sb3, 1 seed": sb3,
+        f"jaxrl, {seeds} seeds": {**ours, "iqm": float(iqm(ours["returns"]))},
+    }
     return (
         f"| {algo.upper()} {env}, {steps:,} steps | SB3, 1 seed: {sb3['wall_s']:,.0f} s, return {sb3['final_return']:.0f} "
         f"| jaxrl, {seeds} seeds: {ours['wall_s']:,.0f} s, IQM {float(iqm(ours['returns'])):.0f} "
         f"({', '.join(f'{r:.0f}' for r in ours['returns'])}) | {ratio:.2f} of SB3's wall-clock, "
         f"{per_seed:.1f}x its per-seed throughput |"
-    )
+    ), figures
 
 
 MUJOCO_HEADER = "| run | peer | jaxrl | wall-clock |\n|---|---|---|---|\n"
 
 
-def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> str:
+def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> dict:
     """Whole processes, SB3 first (~30 min for 100k steps on 2 quiet cores), then jaxrl; final
-    return: the mean of the last 20 training episodes of each seed."""
-    return MUJOCO_HEADER + mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
+    return: the mean of the last 20 training episodes of each seed. Issue 15's goals hold only
+    for its run: 100k steps, both presets' learning_starts."""
+    row, figures = mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
+    goals = []
+    if steps is None and learning_starts is None:
+        sb3, ours = figures["sb3, 1 seed"], figures[f"jaxrl, {seeds} seeds"]
+        goals.append(goal_met("jaxrl's wall-clock / SB3's", ours["wall_s"] / sb3["wall_s"], 0.5))
+        floor = sb3["final_return"] - 0.1 * abs(sb3["final_return"])
+        goals.append(goal(f"jaxrl's final-return IQM >= SB3's - 10% ({floor:.0f})", ours["iqm"], ours["iqm"] >= floor))
+    return {"text": MUJOCO_HEADER + row, "figures": figures, "goals": goals}
 
 
-def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
-    rows = [mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")]
-    return MUJOCO_HEADER + "\n".join(rows)
+def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> dict:
+    rows = {
+        env: mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")
+    }
+    return {
+        "text": MUJOCO_HEADER + "\n".join(row for row, _ in rows.values()),
+        "figures": {env: figures for env, (_, figures) in rows.items()},
+    }
 
 
 def sac_scaling(repeats: int) -> dict:
