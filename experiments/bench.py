@@ -378,7 +378,7 @@ def memory(buffer_size: int = 300_000) -> dict:
 PRESET_ALGOS = ("ppo", "a2c", "reinforce", "dqn", "ddqn")
 
 
-def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
+def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> dict:
     """Every CartPole preset at 1x and 5x its step budget: steps to its target per seed (the run
     stops there); a preset must reach it at both budgets for >= 4 of 5 seeds."""
     from jaxrl.algos import get_algorithm
@@ -387,6 +387,7 @@ def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
 
     enable_compilation_cache()
     lines = ["| preset | target | budget | steps to target, seeds 0.. | reached |", "|---|---|---|---|---|"]
+    figures, goals = {}, []
     with tempfile.TemporaryDirectory() as logdir:
         for algo in algos:
             algorithm = get_algorithm(algo)
@@ -408,7 +409,16 @@ def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
                     f"| {algo} | {base.target_return:g} | {scale}x = {scale * base.total_steps:,} | {shown} | {reached}/{seeds} |"
                 )
                 print(lines[-1], flush=True)
-    return "\n".join(lines)
+                figures[f"{algo} {scale}x"] = {"budget": scale * base.total_steps, "steps_to_target": steps}
+                enough = -(-4 * seeds // 5)  # 4 of 5
+                goals.append(
+                    goal(
+                        f"{algo} at {scale}x reaches {base.target_return:g} for >= {enough} of {seeds} seeds",
+                        reached,
+                        reached >= enough,
+                    )
+                )
+    return {"text": "\n".join(lines), "figures": figures, "goals": goals}
 
 
 def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[str, list[float]]:
@@ -577,7 +587,7 @@ def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options
     return statistics.median(sps), nbytes(state.agent) // seeds
 
 
-def pong_ppo(repeats: int) -> str:
+def pong_ppo(repeats: int) -> dict:
     """Where an iteration of Pong PPO (8 envs x 128 steps, CleanRL settings) goes: env stepping in
     the compiled rollout (random actions, no network), action selection (the rest of the rollout),
     learning; beside raw EnvPool stepped from Python, the floor any learner sits on."""
@@ -611,7 +621,8 @@ def pong_ppo(repeats: int) -> str:
     rows = [("env stepping (compiled rollout, random actions)", env_s), ("action selection", act_s),
             ("learning (4 epochs x 4 minibatches)", update_s)]  # fmt: skip
     table = "\n".join(f"| {name} | {1000 * s:,.1f} | {100 * s / total:.0f}% |" for name, s in rows)
-    return (
+    figures = {"repeats": repeats, "iteration_steps": steps, "seconds": parts, "raw_envpool_sps": raw}
+    text = (
         f"| Pong-v5 PPO, one iteration of {steps:,} env steps | ms, median | share |\n|---|---|---|\n{table}\n"
         f"| whole iteration | {1000 * total:,.1f} | 100% |\n\n"
         f"| Pong-v5, 8 envs | env steps/s, median |\n|---|---|\n"
@@ -620,6 +631,7 @@ def pong_ppo(repeats: int) -> str:
         f"| PPO training (rollout + learning) | {steps / total:,.0f} |\n"
         f"\ntraining / raw env = {steps / total / raw:.3f}"
     )
+    return {"text": text, "figures": figures}
 
 
 def iteration_parts(parts, state, handle, hyper):
@@ -771,7 +783,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
     return "\n".join(lines)
 
 
-def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> str:
+def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> dict:
     """Pong PPO (1 member, its preset: 8 envs x 128 steps), one iteration's env stepping, acting,
     learning and whole cost for each env-stepping setting, interleaved round by round; how much of
     min(env, device) the whole iteration hides, and the goal: whole <= 1.1 x max(env, learn) + act."""
@@ -802,6 +814,7 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
         "| env+act+learn | hidden of min(env, act+learn) | 1.1 x max(env, learn) + act | met |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    goals = []
     for label, parts in seconds.items():
         env, act, rollout, learn, whole = (1000 * statistics.median(parts[part]) for part in parts)
         bound = 1.1 * max(env, learn) + act
@@ -811,26 +824,26 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
             f"| {100 * (env + act + learn - whole) / min(env, act + learn):.0f}% | {bound:,.1f} "
             f"| {'yes' if whole <= bound else 'no'} |"
         )
-    return (
-        "\n".join(lines)
-        + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
-        + stepping_ways(repeats)
-    )
+        goals.append(goal_met(f"{label}: whole iteration, ms, <= 1.1 x max(env, learn) + act", whole, bound))
+    text = "\n".join(lines) + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
+    return {"text": text + stepping_ways(repeats), "figures": {"seconds": seconds, "cores": cores}, "goals": goals}
 
 
-def pong_dqn(repeats: int) -> str:
+def pong_dqn(repeats: int) -> dict:
     """DQN with its Pong preset (8 envs x 16 steps, 32 gradient steps per rollout), learning from the
     start, a 100k-transition replay per member; populations of 1 and 4 in one program each."""
     options = {"learning_starts": 0, "buffer_size": 100_000}
     rows = {seeds: training_sps("dqn", seeds, repeats, iterations=8, **options) for seeds in (1, 4)}
     raw = raw_envpool_sps(8, repeats)
     (one, agent_bytes), (four, _) = rows[1], rows[4]
-    return (
+    figures = {"repeats": repeats, "raw_envpool_sps": raw, "sps": {"1 member": one, "4 members": four}}
+    text = (
         "| Pong-v5 DQN, 8 envs per member | env steps/s of all members, median |\n|---|---|\n"
         f"| raw EnvPool, random actions | {raw:,.0f} |\n| 1 member | {one:,.0f} |\n| 4 members, one program | {four:,.0f} |\n"
         f"\n4 members train {four / one:.2f}x the env steps/s of 1 (4 = perfect amortisation); "
         f"agent state per member {agent_bytes / 2**20:,.0f} MiB (100k transitions)"
     )
+    return {"text": text, "figures": {**figures, "agent_state_bytes_per_member": agent_bytes}}
 
 
 def jaxrl_population(algo: str, env: str, seeds: int, steps: int, logdir: str, *flags: str) -> dict:
@@ -1053,7 +1066,7 @@ def pbt_search(repeats: int) -> dict:
     return {"text": text, "figures": figures, "goals": [goal_met("PBT / random search, wall-clock", cost, 1.1)]}
 
 
-def pbt_replay(repeats: int) -> str:
+def pbt_replay(repeats: int) -> dict:
     """DQN, 8 members from the same points (lr over three decades), CartPole-v1's DQN preset
     for 60k env steps, ready every 10k: exploit copying the parent's replay or keeping the
     child's own, seed by seed. Final return: the mean of each member's last 20 episodes."""
@@ -1082,7 +1095,8 @@ def pbt_replay(repeats: int) -> str:
                     f"{int((values >= 450).sum())}/8 | {result['wall_s']:.1f} |"
                 )
     summary = ", ".join(f"copy_replay={copy}: {statistics.median(medians[copy]):.1f}" for copy in (True, False))
-    return "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
+    text = "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
+    return {"text": text, "figures": {f"copy_replay={copy}: population medians": medians[copy] for copy in medians}}
 
 
 def in_child(function: str, *args, environment: dict | None = None, **kwargs):
@@ -1099,7 +1113,7 @@ def in_child(function: str, *args, environment: dict | None = None, **kwargs):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def pong_pqn(repeats: int) -> str:
+def pong_pqn(repeats: int) -> dict:
     """PQN with its Pong preset (128 envs x 32 steps per rollout, 2 epochs x 32 minibatches of 128):
     training SPS of 1 member and of 4 in one program, beside raw EnvPool Pong (128 envs) and DQN
     (its preset, learning from the start, a 100k replay); each in its own process, whose peak RSS
@@ -1134,14 +1148,22 @@ def pong_pqn(repeats: int) -> str:
     (one, _), _, _ = rows["PQN, 1 member"]
     (four, _), _, _ = rows["PQN, 4 members, one program"]
     (dqn_sps, _), _, _ = rows["DQN, 1 member (100k replay)"]
-    return "\n".join(lines) + (
+    text = "\n".join(lines) + (
         f"\n\nPQN trains {one / dqn_sps:.2f}x DQN's env steps/s and {one / raw:.3f} of raw EnvPool's; 4 members "
         f"train {four / one:.2f}x the env steps/s of 1 (4 = perfect amortisation). DQN's 1M replay: "
         f"{replay_1m / gib:.2f} GiB."
     )
+    figures = {
+        label: {"sps": sps, "peak_rss_bytes": peak, "end_rss_bytes": end}
+        for label, ((sps, _), peak, end) in rows.items()
+    }
+    return {
+        "text": text,
+        "figures": {"repeats": repeats, "raw_envpool_sps": raw, "replay_1m_bytes": replay_1m, **figures},
+    }
 
 
-def export_latency(repeats: int, calls: int = 100) -> str:
+def export_latency(repeats: int, calls: int = 100) -> dict:
     """A Nature-CNN PPO policy (Pong, one 1,024-step iteration) exported `repeats` times (whole
     `jaxrl export` process, and restore + convert in process); then, interleaved 5 x `repeats`
     times, `calls` single-observation calls of onnxruntime's session (default threads, and one),
@@ -1191,7 +1213,8 @@ def export_latency(repeats: int, calls: int = 100) -> str:
         f"| {min(ms) / onnx_best:.2f} |"
         for name, ms in times.items()
     ]
-    return "\n".join([
+    figures = {"policy_onnx_bytes": onnx_path.stat().st_size, "export_process_s": process_s, "convert_s": convert_s}
+    text = "\n".join([
         f"policy.onnx: {onnx_path.stat().st_size / 2**20:.2f} MiB; `jaxrl export` whole process "
         f"{statistics.median(process_s):.2f} s, restore + convert in process {statistics.median(convert_s):.2f} s "
         f"(medians of {repeats})",
@@ -1201,6 +1224,7 @@ def export_latency(repeats: int, calls: int = 100) -> str:
         "|---|---|---|---|---|",
         *rows,
     ])  # fmt: skip
+    return {"text": text, "figures": {**figures, "batch_1_ms_per_call_per_block": times}}
 
 
 def update_compile_and_run(algo: str, env: str, repeats: int, **options) -> dict:
@@ -1304,7 +1328,7 @@ def compiled_run(algo: str, env: str, steps: int, flags: tuple, cache: str, logd
     return {"wall_s": wall, **summary["compile_s"]}
 
 
-def compile_times(repeats: int) -> str:
+def compile_times(repeats: int) -> dict:
     """Each program's seconds to trace + lower + compile in a whole 2-iteration run, cold (an empty
     persistent cache) then warm (the same run again), median over `repeats` fresh caches; and the
     Pong PPO update compiled alone with its loops kept (a GPU's program) and unrolled (XLA:CPU's):
@@ -1313,8 +1337,10 @@ def compile_times(repeats: int) -> str:
         "| run | cache | whole process, s | compiling, s (sum) | " + " | ".join(["collect", "update", "chunk", "init", "other"])
         + " |", "|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
+    figures = {"repeats": repeats}
     for algo, env, steps, flags in COMPILE_RUNS:
         rows = {"cold": [], "warm": []}
+        figures[f"{algo} {env}, {steps:,} steps"] = rows
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as logdir:
                 for kind in rows:
@@ -1337,7 +1363,8 @@ def compile_times(repeats: int) -> str:
             f"| {unroll} | {result['trace']:.2f} | {result['lower']:.2f} | {result['compile']:.2f} "
             f"({result['compile_cpu']:.1f}) | {result['temp_bytes'] / 2**20:,.0f} | {result['run_s']:.3f} |"
         )
-    return "\n".join(lines)
+        figures[f"Pong PPO update alone, {unroll}"] = result
+    return {"text": "\n".join(lines), "figures": figures}
 
 
 @contextlib.contextmanager
@@ -1420,7 +1447,7 @@ def pong_update_forms(members: int, repeats: int) -> str:
     )
 
 
-def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> str:
+def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> dict:
     """Pong PPO (its preset) with populations of `sizes` members in one program each, each set beside
     one member in the same run (interleaved): collect and update ms, and env steps/s of all members
     together over whole iterations; then the update's forms at 4 members (`pong_update_forms`). A
@@ -1452,7 +1479,11 @@ def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_lim
             f"| {size} member{'s' * (size > 1)} | {1000 * row['collect_s']:,.0f} | {1000 * row['update_s']:,.0f} "
             f"| {row['update_s'] / one['update_s']:.2f}x | {sps:,.0f} | {sps / one_sps:.2f}x |"
         )
-    return "\n".join(lines + skipped) + "\n\n" + pong_update_forms(4, repeats)
+    text = "\n".join(lines + skipped) + "\n\n" + pong_update_forms(4, repeats)
+    return {
+        "text": text,
+        "figures": {"repeats": repeats, "seconds_median": {f"{n} members": row for n, row in times.items()}},
+    }
 
 
 def main() -> None:
