@@ -10,6 +10,9 @@ with its command, machine, date, tables, notes and goals, until someone writes p
   python experiments/benchmarks_md.py            rewrite BENCHMARKS.md (also `make benchmarks-md`,
                                                  `python experiments/bench.py --render`)
   python experiments/benchmarks_md.py --check    exit 1 if BENCHMARKS.md is not what the files give
+  python experiments/benchmarks_md.py --extract  move tables written by hand into the template (a
+                                                 section's prose pasted in with its tables) into
+                                                 result files, marked transcribed, then render
 
 A result file (all keys but `tables` may be empty):
   id, title, section (bench.py's --only name or null), command, date (YYYY-MM-DD, UTC),
@@ -207,10 +210,67 @@ def dumps(value, depth: int = 0) -> str:
     return json.dumps(value, ensure_ascii=False, default=lambda array: array.tolist())  # NumPy's values
 
 
+def extract_tables(template: str, folder: Path = RESULTS) -> str:
+    """The template with each table written in it replaced by a `{{table ID N}}` line, its cells
+    written to a result file per heading (ID: the heading's words), marked transcribed; the command
+    and the date are read from the text under the heading (the first bench.py command in
+    backticks, the first YYYY-MM-DD), the machine is what that text says."""
+    sections, heading = {}, ""
+    for line in template.splitlines():  # the text under each heading, for its command and date
+        heading = line.lstrip("#").strip() if line.startswith("#") else heading
+        sections.setdefault(heading, []).append(line)
+    lines, heading, ids = [], "", {}
+    for line in [*template.splitlines(), ""]:
+        if line.startswith("|"):
+            lines.append(line)
+            continue
+        block = []
+        while lines and lines[-1].startswith("|"):
+            block.insert(0, lines.pop())
+        if block:
+            result = ids.get(heading) or new_transcribed(heading, "\n".join(sections[heading]), folder)
+            ids[heading] = result
+            result["tables"].append({"columns": cells(block[0]), "rows": [cells(row) for row in block[2:]]})
+            lines.append(f"{{{{table {result['id']} {len(result['tables']) - 1}}}}}")
+        heading = line.lstrip("#").strip() if line.startswith("#") else heading
+        lines.append(line)
+    for result in ids.values():
+        (folder / f"{result['id']}.json").write_text(dumps(result) + "\n")
+    return "\n".join(lines[:-1]) + "\n"
+
+
+def new_transcribed(heading: str, text: str, folder: Path) -> dict:
+    """An empty result for the tables under `heading`, its id not yet taken in `folder`."""
+    stem = re.sub(r"[^a-z0-9]+", "-", heading.lower()).strip("-")[:60].rstrip("-") or "untitled"
+    rid = next(
+        f"{stem}{suffix}"
+        for suffix in ["", *(f"-{n}" for n in range(2, 100))]
+        if not (folder / f"{stem}{suffix}.json").exists()
+    )
+    commands = re.findall(r"`([^`]*bench\.py[^`]*)`", text.replace("\n", " "))
+    dates = re.findall(r"20\d\d-\d\d-\d\d", text)
+    return {
+        "id": rid,
+        "title": heading,
+        "section": (re.findall(r"--only ([\w-]+)", commands[0]) or [None])[0] if commands else None,
+        "command": re.sub(r"\s+", " ", commands[0]).strip() if commands else None,
+        "date": dates[0] if dates else None,
+        "machine": {"description": "as the text around the table says"},
+        "transcribed": {"from": "a table written by hand into BENCHMARKS.template.md", "note": "cells as printed"},
+        "tables": [],
+        "figures": {},
+        "goals": [],
+        "notes": "",
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="only compare; exit 1 if BENCHMARKS.md differs")
+    parser.add_argument("--extract", action="store_true", help="first move the template's own tables into results")
     args = parser.parse_args(argv)
+    if args.extract:
+        TEMPLATE.write_text(extract_tables(TEMPLATE.read_text()))
     text = render(TEMPLATE.read_text(), load_results())
     if args.check:
         if OUTPUT.read_text() != text:

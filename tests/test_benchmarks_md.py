@@ -78,6 +78,26 @@ def test_a_section_run_is_written_without_paths_and_rendered_after_the_prose(tmp
     assert "| jaxrl | 2.50 |" in rendered and "jaxrl <= 1/3 of SB3's: 0.417, **not met**" in rendered
 
 
+def test_the_template_holds_no_table_of_its_own():
+    assert [line for line in benchmarks_md.TEMPLATE.read_text().splitlines() if line.startswith("|")] == []
+
+
+def test_tables_written_into_the_template_become_result_files_and_render_the_same(tmp_path):
+    written = (
+        "# Benchmarks\n\n## A new section (issue 99)\n\n`python experiments/bench.py --only impala`, 2026-12-04:\n\n"
+        "| run | s |\n|---|---|\n| jaxrl | 1.5 |\n\nprose\n\n| other | x |\n|---|---|\n| a |  |\n## Next\n"
+    )
+    template = benchmarks_md.extract_tables(written, tmp_path)
+    results = benchmarks_md.load_results(tmp_path)
+
+    assert list(results) == ["a-new-section-issue-99"]
+    result = results["a-new-section-issue-99"]
+    assert (result["section"], result["date"]) == ("impala", "2026-12-04") and result["transcribed"]
+    assert result["command"] == "python experiments/bench.py --only impala"
+    assert "{{table a-new-section-issue-99 1}}" in template.splitlines() and "| run" not in template
+    assert benchmarks_md.render(template, results) == written
+
+
 def test_a_template_naming_a_missing_result_fails():
     with pytest.raises(KeyError, match="nowhere"):
         benchmarks_md.render("{{table nowhere 0}}", {})
