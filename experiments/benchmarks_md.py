@@ -51,10 +51,15 @@ def parse_tables(text: str) -> tuple[list[dict], str]:
             block.append(line)
             continue
         if block:
-            tables.append({"columns": cells(block[0]), "rows": [cells(row) for row in block[2:]]})
+            tables.append(table_of(block))
             block = []
         rest.append(line)
     return tables, "\n".join(rest).strip()
+
+
+def table_of(lines: list[str]) -> dict:
+    """A markdown table's lines (header, separator, rows) as {columns, rows}."""
+    return {"columns": cells(lines[0]), "rows": [cells(row) for row in lines[2:]]}
 
 
 def cells(line: str) -> list[str]:
@@ -230,7 +235,7 @@ def extract_tables(template: str, folder: Path = RESULTS) -> str:
         if block:
             result = ids.get(heading) or new_transcribed(heading, "\n".join(sections[heading]), folder)
             ids[heading] = result
-            result["tables"].append({"columns": cells(block[0]), "rows": [cells(row) for row in block[2:]]})
+            result["tables"].append(table_of(block))
             lines.append(f"{{{{table {result['id']} {len(result['tables']) - 1}}}}}")
         heading = line.lstrip("#").strip() if line.startswith("#") else heading
         lines.append(line)
