@@ -1542,7 +1542,7 @@ def main() -> None:
         output = sections[name]()
         print(f"\n### {name}\n\n{output['text'] if isinstance(output, dict) else output}", flush=True)
         path = benchmarks_md.write_result(name, sys.argv[1:], output, args.results)
-        print(f"\n(written to {benchmarks_md.portable_command([str(path.resolve())])})", flush=True)
+        print(f"\n(written to {path})", flush=True)
 
 
 if __name__ == "__main__":

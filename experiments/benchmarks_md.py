@@ -111,8 +111,11 @@ def result_markdown(result: dict) -> str:
     parts += [table_markdown(table) for table in result["tables"]]
     if result.get("notes"):
         parts.append(result["notes"])
+    # A goal met on a machine busier than its cores is not settled: say so beside it.
+    loaded = (machine.get("load_average_1_5_15_min") or [0])[0] > (machine.get("cores") or float("inf"))
+    caveat = " (measured with more runnable processes than cores: re-measure quietly)" if loaded else ""
     parts += [
-        f"Goal: {goal['goal']}: {goal['value']}, **{'met' if goal['holds'] else 'not met'}**."
+        f"Goal: {goal['goal']}: {goal['value']}, **{'met' if goal['holds'] else 'not met'}**{caveat}."
         for goal in result.get("goals", [])
     ]
     return "\n\n".join(parts)

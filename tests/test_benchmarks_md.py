@@ -75,7 +75,17 @@ def test_a_section_run_is_written_without_paths_and_rendered_after_the_prose(tmp
     assert result["notes"] == "logs in <path>"
     rendered = benchmarks_md.render("# Benchmarks\n\nprose", benchmarks_md.load_results(tmp_path))
     assert rendered.startswith("# Benchmarks\n\nprose\n\n" + benchmarks_md.UNRECORDED_HEADING)
-    assert "| jaxrl | 2.50 |" in rendered and "jaxrl <= 1/3 of SB3's: 0.417, **not met**" in rendered
+    assert "| jaxrl | 2.50 |" in rendered and "jaxrl <= 1/3 of SB3's: 0.417, **not met**." in rendered
+
+
+def test_a_goal_measured_on_a_loaded_machine_says_so():
+    result = {"id": "x", "title": "x", "command": "c", "date": "d", "tables": []}
+    result["goals"] = [{"goal": "g", "value": 0.1, "holds": True}]
+    quiet = benchmarks_md.result_markdown({**result, "machine": {"cores": 2, "load_average_1_5_15_min": [1.2, 1, 1]}})
+    busy = benchmarks_md.result_markdown({**result, "machine": {"cores": 2, "load_average_1_5_15_min": [9.9, 8, 6]}})
+    assert quiet.endswith("**met**.") and busy.endswith(
+        "**met** (measured with more runnable processes than cores: re-measure quietly)."
+    )
 
 
 def test_the_template_holds_no_table_of_its_own():
