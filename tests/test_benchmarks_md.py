@@ -49,11 +49,16 @@ def test_every_result_file_is_complete_and_its_tables_rectangular():
             assert all(len(row) == len(table["columns"]) for row in table["rows"]), result["id"]
 
 
-def test_every_table_of_every_result_is_placed_in_the_template():
-    template = benchmarks_md.TEMPLATE.read_text()
-    for result in benchmarks_md.load_results().values():
-        for index in range(len(result["tables"])):
-            assert f"{{{{table {result['id']} {index}}}}}" in template.splitlines()
+def test_a_result_the_template_places_has_every_table_placed():
+    """A result the template names is shown only where it says: a table it forgot would be lost
+    (a result it does not name at all is listed whole at the end)."""
+    lines = benchmarks_md.TEMPLATE.read_text().splitlines()
+    placed = {match["id"] for match in map(benchmarks_md.PLACEHOLDER.match, lines) if match}
+    transcribed = {rid for rid, result in benchmarks_md.load_results().items() if result["transcribed"]}
+    assert transcribed <= placed
+    for rid in placed:
+        for index in range(len(benchmarks_md.load_results()[rid]["tables"])):
+            assert f"{{{{table {rid} {index}}}}}" in lines
 
 
 def test_a_section_run_is_written_without_paths_and_rendered_after_the_prose(tmp_path, monkeypatch):
