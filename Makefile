@@ -1,4 +1,4 @@
-# make train ALGO=ppo ENV=CartPole SEEDS=1 ARGS="--lr 3e-4"   |   make test   |   make bench
+# make train ALGO=ppo ENV=CartPole SEEDS=1 ARGS="--lr 3e-4"   |   make test   |   make bench   |   make benchmarks-md
 # make sweep ALGO=ppo SEEDS=4 ARGS="--lr 1e-4,3e-4,1e-3 --ent-coef 0,0.01"   |   make compare RUNS="runs/A runs/B"
 # make pbt ALGO=ppo ARGS="--population 16 --lr 1e-5:1e-2:log --ent-coef 0:0.05 --ready-every 20000"
 # make resume RUN=runs/CartPole-v1/ppo/<name>   |   make eval RUN=runs/CartPole-v1/ppo/<name> ARGS="--video"
@@ -16,7 +16,7 @@ ifneq ($(origin ENV),command line)
 ENV := CartPole
 endif
 
-.PHONY: install train sweep pbt resume eval compare test test-fast lint bench clean
+.PHONY: install train sweep pbt resume eval compare test test-fast lint bench benchmarks-md clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,10 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed $(PEER)/bin/.installed $(REJAX)/bin/.installed
 	$(BIN)/python experiments/bench.py --peer-python $(PEER)/bin/python --rejax-python $(REJAX)/bin/python $(ARGS)
+
+# BENCHMARKS.md from experiments/results/*.json (what bench.py wrote) and experiments/BENCHMARKS.template.md
+benchmarks-md: $(BIN)/.installed
+	$(BIN)/python experiments/benchmarks_md.py
 
 clean:
 	rm -rf $(VENV) $(PEER) $(REJAX) runs .pytest_cache .mypy_cache build *.egg-info

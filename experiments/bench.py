@@ -1,8 +1,11 @@
 """Benchmarks (not timed tests): `make bench` or `python experiments/bench.py [--only NAME ...]`.
 
 Every comparison runs its peer in the same invocation, interleaved seed by seed, so a noisy
-shared machine slows both alike; the table reports medians and the ratio. Paste the output
-into BENCHMARKS.md with the machine it ran on.
+shared machine slows both alike; the table reports medians and the ratio. Each section's output
+is printed and written as data, experiments/results/<section>-<UTC time>.json (its command, this
+machine, the tables, and where the section gives them its figures and goals); `--render` (or
+`make benchmarks-md`) then regenerates BENCHMARKS.md from the result files and the prose of
+experiments/BENCHMARKS.template.md (see experiments/benchmarks_md.py).
 
   startup        import time and whole process to 475 of PPO CartPole, warm cache, beside SB3 and
                  (--baseline TREE) an older jaxrl source tree, e.g. a git worktree of an earlier commit
@@ -58,6 +61,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchmarks_md
+
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
@@ -112,12 +117,15 @@ def median(rows: list[dict], key: str) -> float | None:
 
 def cartpole(
     peer_python: str, algo: str, seeds: int, targets: tuple[float, ...] = (475.0,), backend: str | None = None
-) -> str:
+) -> dict:
     """jaxrl (cold, then warm cache; one process per target) and SB3 (one process for all
     targets), interleaved seed by seed. An unsolved run counts with its whole budget's time.
     `backend`: jaxrl's (SB3 steps gymnasium's CartPole-v1 either way)."""
     rows = cartpole_rows(peer_python, algo, seeds, targets, backend=backend)
-    return "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets)
+    return {
+        "text": "\n\n".join(cartpole_table(algo, target, seeds, rows[target]) for target in targets),
+        "figures": {f"to {target:g}": cartpole_figures(rows[target]) for target in targets},
+    }
 
 
 def cartpole_rows(
@@ -148,15 +156,43 @@ def cartpole_rows(
     return rows
 
 
-def cartpole_pqn(peer_python: str, seeds: int) -> str:
+def cartpole_pqn(peer_python: str, seeds: int) -> dict:
     """PQN beside jaxrl's DQN and SB3's DQN (rl-zoo), whole process to 450 (exploration on)."""
     rows = cartpole_rows(peer_python, "dqn", seeds, (450.0,), learners=("pqn", "dqn"))[450.0]
     pqn, dqn, sb3 = (median(rows[label], "wall_s") for label in ("jaxrl pqn warm", "jaxrl dqn warm", "sb3"))
-    return (
-        cartpole_table("pqn and dqn", 450.0, seeds, rows)
+    return {
+        "text": cartpole_table("pqn and dqn", 450.0, seeds, rows)
         + f"\n\nPQN (warm cache) takes {pqn / dqn:.2f} of jaxrl DQN's time (goal <= 0.5) and {pqn / sb3:.3f} "
-        "of SB3 DQN's (goal <= 0.1)"
-    )
+        "of SB3 DQN's (goal <= 0.1)",
+        "figures": {"to 450": cartpole_figures(rows)},
+        "goals": [
+            goal("PQN's whole process to 450 (warm) <= 0.5 of jaxrl DQN's", pqn / dqn, pqn / dqn <= 0.5),
+            goal("PQN's whole process to 450 (warm) <= 0.1 of SB3 DQN's", pqn / sb3, pqn / sb3 <= 0.1),
+        ],
+    }
+
+
+def cartpole_figures(rows: dict[str, list[dict]]) -> dict:
+    """{label: medians, solved runs and per-seed (wall s, steps)}; the peer's label is "sb3"."""
+    return {
+        label: {
+            "whole_process_median_s": median(results, "wall_s"),
+            "steps_median": median(results, "steps"),
+            "solved": sum(r["solved"] for r in results),
+            "per_seed_wall_s_steps": [[round(r["wall_s"], 3), r["steps"]] for r in results],
+        }
+        for label, results in rows.items()
+    }
+
+
+def goal(text: str, value: float, holds: bool) -> dict:
+    """A goal of the issue that asked for a section, its measured value and whether it holds."""
+    return {"goal": text, "value": round(value, 3), "holds": bool(holds)}
+
+
+def goal_met(what: str, value: float, at_most: float) -> dict:
+    """The goal `what` <= `at_most`."""
+    return goal(f"{what} <= {at_most:g}", value, value <= at_most)
 
 
 def cartpole_table(algo: str, target: float, seeds: int, rows: dict[str, list[dict]]) -> str:
@@ -195,7 +231,7 @@ def import_ms(logdir: str, tree: str | None = None) -> float:
     return sum(int(field) for field in fields if field.isdigit()) / 1000  # (the first line is a header)
 
 
-def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) -> str:
+def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) -> dict:
     """Import time and whole process to 475 (warm compilation cache) of PPO on CartPole, beside SB3
     and, with `--baseline TREE`, beside an older source tree of jaxrl, interleaved seed by seed."""
     trees = {"jaxrl": None, **({f"jaxrl {Path(baseline).name}": baseline} if baseline else {})}
@@ -219,10 +255,20 @@ def startup(peer_python: str, seeds: int, repeats: int, baseline: str | None) ->
         wall = median(rows[label], "wall_s")
         lines.append(f"| {label} | {statistics.median(imports[label]):.0f} | {wall:.2f} | {wall / sb3:.2f} of it |")
     per_seed = "; ".join(f"{k}: {[(round(r['wall_s'], 2), r['steps']) for r in v]}" for k, v in rows.items())
-    return "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}"
+    ratio = median(rows["jaxrl"], "wall_s") / sb3
+    return {
+        "text": "\n".join(lines) + f"\n\nimports (ms) per repeat: {imports}\nper seed (wall s, steps): {per_seed}",
+        "figures": {
+            "seeds": seeds,
+            "repeats": repeats,
+            "imports_ms_median": {label: statistics.median(values) for label, values in imports.items()},
+            **cartpole_figures(rows),
+        },
+        "goals": [goal("jaxrl's whole process to 475 (warm) <= 1/3 of SB3's", ratio, ratio <= 1 / 3)],
+    }
 
 
-def kill_resume(times: int) -> str:
+def kill_resume(times: int) -> dict:
     """`kill -9` a CartPole PPO run at a random moment from its very start, `times` times: every run
     dir that exists must resume (`jaxrl train --resume`) and complete."""
     import random
@@ -254,12 +300,17 @@ def kill_resume(times: int) -> str:
             rows.append(row)
     existed = [row for row in rows if row["run_dir"]]
     before = [row for row in existed if row["checkpoint"] == 0]
+    resumed = sum(bool(row["resumed"]) for row in existed)
     lines = [
         f"{times} kills at uniform(0, 6) s: {len(existed)} left a run dir ({len(before)} before its first checkpoint); "
-        f"{sum(bool(row['resumed']) for row in existed)} of those resumed and completed.",
+        f"{resumed} of those resumed and completed.",
         f"per kill: {rows}",
     ]
-    return "\n".join(lines)
+    return {
+        "text": "\n".join(lines),
+        "figures": {"kills": rows},
+        "goals": [goal("every run dir left resumes and completes (resumed / left)", resumed, resumed == len(existed))],
+    }
 
 
 def child_peak_rss(argv: list[str], cwd: str) -> float:
@@ -276,7 +327,7 @@ def child_peak_rss(argv: list[str], cwd: str) -> float:
     return int(result.stdout.strip().splitlines()[-1]) * 1024
 
 
-def memory(buffer_size: int = 300_000) -> str:
+def memory(buffer_size: int = 300_000) -> dict:
     """Peak RSS of Pong DQN (8 envs, learning from 80k steps: a 2,048-step run fills no more than
     it needs) with a `buffer_size` replay, checkpointed or not, each measured on its second run
     (compilation cache warm); beside the goal 1.1 x replay + 1.2 GiB, and projected to 1M."""
@@ -296,13 +347,14 @@ def memory(buffer_size: int = 300_000) -> str:
     rows.append("|---|---|---|---|---|")
     gib = 2**30
     buffer = replay_bytes(buffer_size)
-    overheads = []
+    overheads, peaks = [], {}
     with tempfile.TemporaryDirectory() as logdir:
         for keep in (True, False):
             argv = ["train", "dqn", "--env", "Pong-v5", "--buffer-size", str(buffer_size), "--total-steps", "2048"]
             argv += ["--log-every", "1024", "--logdir", logdir, "--checkpoint-replay", str(keep)]
             peak = [child_peak_rss(argv, logdir) for _ in range(2)][-1]
             overheads.append(peak - buffer)
+            peaks[f"checkpoint_replay={keep}"] = peak
             goal = 1.1 * buffer + 1.2 * gib
             rows.append(
                 f"| {buffer_size:,} | {buffer / gib:.2f} GiB | {keep} | {peak / gib:.2f} GiB | {goal / gib:.2f} GiB |"
@@ -311,13 +363,22 @@ def memory(buffer_size: int = 300_000) -> str:
     projected, goal = million + overheads[0], 1.1 * million + 1.2 * gib
     rows.append(f"| 1,000,000 (replay by jax.eval_shape + the overhead above) | {million / gib:.2f} GiB | True | "
                 f"{projected / gib:.2f} GiB | {goal / gib:.2f} GiB |")  # fmt: skip
-    return "\n".join(rows) + f"\n\noverhead beyond the replay: {[round(o / gib, 2) for o in overheads]} GiB"
+    figures = {"replay_bytes": buffer, "peak_rss_bytes": peaks, "projected_1m_peak_bytes": projected}
+    return {
+        "text": "\n".join(rows) + f"\n\noverhead beyond the replay: {[round(o / gib, 2) for o in overheads]} GiB",
+        "figures": {**figures, "replay_1m_bytes": million, "goal_bytes": 1.1 * buffer + 1.2 * gib},
+        "goals": [
+            *(goal_met(f"peak RSS, {name}, <= 1.1 x replay + 1.2 GiB (GiB)", peak / gib, (1.1 * buffer + 1.2 * gib) / gib)
+              for name, peak in peaks.items()),
+            goal_met("projected peak RSS, 1M replay, <= 1.1 x replay + 1.2 GiB (GiB)", projected / gib, goal / gib),
+        ],
+    }  # fmt: skip
 
 
 PRESET_ALGOS = ("ppo", "a2c", "reinforce", "dqn", "ddqn")
 
 
-def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
+def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> dict:
     """Every CartPole preset at 1x and 5x its step budget: steps to its target per seed (the run
     stops there); a preset must reach it at both budgets for >= 4 of 5 seeds."""
     from jaxrl.algos import get_algorithm
@@ -326,6 +387,7 @@ def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
 
     enable_compilation_cache()
     lines = ["| preset | target | budget | steps to target, seeds 0.. | reached |", "|---|---|---|---|---|"]
+    figures, goals = {}, []
     with tempfile.TemporaryDirectory() as logdir:
         for algo in algos:
             algorithm = get_algorithm(algo)
@@ -347,7 +409,16 @@ def presets(seeds: int, algos: tuple[str, ...] = PRESET_ALGOS) -> str:
                     f"| {algo} | {base.target_return:g} | {scale}x = {scale * base.total_steps:,} | {shown} | {reached}/{seeds} |"
                 )
                 print(lines[-1], flush=True)
-    return "\n".join(lines)
+                figures[f"{algo} {scale}x"] = {"budget": scale * base.total_steps, "steps_to_target": steps}
+                enough = -(-4 * seeds // 5)  # 4 of 5
+                goals.append(
+                    goal(
+                        f"{algo} at {scale}x reaches {base.target_return:g} for >= {enough} of {seeds} seeds",
+                        reached,
+                        reached >= enough,
+                    )
+                )
+    return {"text": "\n".join(lines), "figures": figures, "goals": goals}
 
 
 def fixed_budget_seconds(trainings: dict[str, callable], repeats: int) -> dict[str, list[float]]:
@@ -384,26 +455,32 @@ def fixed_budget_training(logdir: str, budget: int, sweep: dict | None = None, a
     return training
 
 
-def population_scaling(title: str, budget: int, size: int, goal: float, repeats: int, **options) -> str:
+def population_scaling(title: str, budget: int, size: int, goal: float, repeats: int, **options) -> dict:
     """Wall-clock of `size` members against one at the same `budget` of env steps per member
     (`options`: the training's, see fixed_budget_training), compiled first; medians of `repeats`."""
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {n: fixed_budget_training(logdir, budget, seeds=n, **options) for n in (1, size)}
         times = fixed_budget_seconds(trainings, repeats)
     one, many = statistics.median(times[1]), statistics.median(times[size])
-    return (
+    text = (
         f"| {title}, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
         f"| 1 member | {one:.2f} | {budget / one:,.0f} |\n"
         f"| {size} members, one program | {many:.2f} | {size * budget / many:,.0f} |\n"
         f"\n{size} members cost {many / one:.2f}x the wall-clock of 1 (goal <= {goal:g}x); runs: {times}"
     )
+    figures = {"steps_per_member": budget, "repeats": repeats, "wall_s": {f"{n} members": times[n] for n in times}}
+    return {
+        "text": text,
+        "figures": figures,
+        "goals": [goal_met(f"{size} members / 1 member, wall-clock", many / one, goal)],
+    }
 
 
-def scaling(repeats: int) -> str:
+def scaling(repeats: int) -> dict:
     return population_scaling("PPO CartPole", 25_600, 16, 6, repeats)
 
 
-def sweep_cost(repeats: int) -> str:
+def sweep_cost(repeats: int) -> dict:
     """A 24-member sweep (lr x ent_coef x 4 seeds) vs one run, same steps per member; medians."""
     budget = 51_200
     grid = {"lr": [1e-4, 3e-4, 1e-3], "ent_coef": [0.0, 0.01]}
@@ -414,27 +491,34 @@ def sweep_cost(repeats: int) -> str:
         }
         times = fixed_budget_seconds(trainings, repeats)
     one, sweep = statistics.median(times["1 run"]), statistics.median(times["24-member sweep"])
-    return (
+    text = (
         f"| PPO CartPole, {budget:,} steps per member | median s | env steps/s (all members) |\n|---|---|---|\n"
         f"| 1 run | {one:.2f} | {budget / one:,.0f} |\n"
         f"| sweep: 3 lr x 2 ent_coef x 4 seeds, one program | {sweep:.2f} | {24 * budget / sweep:,.0f} |\n"
         f"\nThe 24-member sweep costs {sweep / one:.2f}x the wall-clock of 1 run (target <= 8x); runs: {times}"
     )
+    figures = {"steps_per_member": budget, "repeats": repeats, "wall_s": times}
+    return {
+        "text": text,
+        "figures": figures,
+        "goals": [goal_met("24-member sweep / 1 run, wall-clock", sweep / one, 8)],
+    }
 
 
-def backends(repeats: int) -> str:
+def backends(repeats: int) -> dict:
     """PPO CartPole, 51,200 steps, compiled beforehand: host gymnasium envs through io_callback vs EnvPool."""
     budget = 51_200
     with tempfile.TemporaryDirectory() as logdir:
         trainings = {name: fixed_budget_training(logdir, budget, backend=name) for name in ("envpool", "gymnasium")}
         times = fixed_budget_seconds(trainings, repeats)
     envpool, gym = statistics.median(times["envpool"]), statistics.median(times["gymnasium"])
-    return (
+    text = (
         f"| PPO CartPole-v1, {budget:,} steps, 8 envs | median s | env steps/s |\n|---|---|---|\n"
         f"| EnvPool | {envpool:.2f} | {budget / envpool:,.0f} |\n"
         f"| gymnasium (io_callback) | {gym:.2f} | {budget / gym:,.0f} |\n"
         f"\nThe gymnasium backend takes {gym / envpool:.2f}x EnvPool's time; runs: {times}"
     )
+    return {"text": text, "figures": {"steps": budget, "repeats": repeats, "wall_s": times}}
 
 
 def raw_envpool_sps(num_envs: int, repeats: int) -> float:
@@ -503,7 +587,7 @@ def training_sps(algo: str, seeds: int, repeats: int, iterations: int, **options
     return statistics.median(sps), nbytes(state.agent) // seeds
 
 
-def pong_ppo(repeats: int) -> str:
+def pong_ppo(repeats: int) -> dict:
     """Where an iteration of Pong PPO (8 envs x 128 steps, CleanRL settings) goes: env stepping in
     the compiled rollout (random actions, no network), action selection (the rest of the rollout),
     learning; beside raw EnvPool stepped from Python, the floor any learner sits on."""
@@ -537,7 +621,8 @@ def pong_ppo(repeats: int) -> str:
     rows = [("env stepping (compiled rollout, random actions)", env_s), ("action selection", act_s),
             ("learning (4 epochs x 4 minibatches)", update_s)]  # fmt: skip
     table = "\n".join(f"| {name} | {1000 * s:,.1f} | {100 * s / total:.0f}% |" for name, s in rows)
-    return (
+    figures = {"repeats": repeats, "iteration_steps": steps, "seconds": parts, "raw_envpool_sps": raw}
+    text = (
         f"| Pong-v5 PPO, one iteration of {steps:,} env steps | ms, median | share |\n|---|---|---|\n{table}\n"
         f"| whole iteration | {1000 * total:,.1f} | 100% |\n\n"
         f"| Pong-v5, 8 envs | env steps/s, median |\n|---|---|\n"
@@ -546,6 +631,7 @@ def pong_ppo(repeats: int) -> str:
         f"| PPO training (rollout + learning) | {steps / total:,.0f} |\n"
         f"\ntraining / raw env = {steps / total / raw:.3f}"
     )
+    return {"text": text, "figures": figures}
 
 
 def iteration_parts(parts, state, handle, hyper):
@@ -609,33 +695,32 @@ def iteration_parts(parts, state, handle, hyper):
     }
 
 
+def pong_pool(num_envs: int, first: int = 0, **options):
+    """EnvPool's Pong-v5, envs `first`... of 8 (their seeds as training's 8 envs get them)."""
+    from jaxrl.envs import env_seeds
+    from jaxrl.envs.envpool import registry
+
+    seeds = env_seeds(0, 8)[first : first + num_envs]
+    return registry().make("Pong-v5", env_type="gymnasium", num_envs=num_envs, seed=seeds, **options)
+
+
+def busy(ms: float) -> None:
+    """Holds a core for `ms` milliseconds, as a device's act would."""
+    end = time.perf_counter() + ms / 1000
+    while time.perf_counter() < end:
+        pass
+
+
 def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
     """Pong, 8 envs, random actions, from Python: one synchronous pool, 2 pools of 4 received and
     sent in turn, EnvPool's asynchronous mode (batches of 4); with no act, and with a busy-wait
     of `act_ms` per step (half per batch of 4) holding a core as the device's act would."""
     import numpy as np
 
-    from jaxrl.envs import env_seeds
-    from jaxrl.envs.envpool import registry
-
     rng = np.random.default_rng(0)
 
-    def pool(num_envs, first=0, **options):
-        return registry().make(
-            "Pong-v5",
-            env_type="gymnasium",
-            num_envs=num_envs,
-            seed=env_seeds(0, 8)[first : first + num_envs],
-            **options,
-        )
-
-    def busy(ms):
-        end = time.perf_counter() + ms / 1000
-        while time.perf_counter() < end:
-            pass
-
     def synchronous(ms):
-        envs = pool(8)
+        envs = pong_pool(8)
         envs.reset()
 
         def run():
@@ -646,7 +731,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
         return [envs], run
 
     def in_turn(ms):
-        pools = [pool(4), pool(4, first=4)]
+        pools = [pong_pool(4), pong_pool(4, first=4)]
         for envs in pools:
             envs.reset()
 
@@ -664,7 +749,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
         return pools, run
 
     def asynchronous(ms):
-        envs = pool(8, batch_size=4)
+        envs = pong_pool(8, batch_size=4)
 
         def run():
             envs.async_reset()
@@ -698,7 +783,7 @@ def stepping_ways(repeats: int, act_ms: float = 1.0, steps: int = 300) -> str:
     return "\n".join(lines)
 
 
-def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> str:
+def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Pong") -> dict:
     """Pong PPO (1 member, its preset: 8 envs x 128 steps), one iteration's env stepping, acting,
     learning and whole cost for each env-stepping setting, interleaved round by round; how much of
     min(env, device) the whole iteration hides, and the goal: whole <= 1.1 x max(env, learn) + act."""
@@ -729,6 +814,7 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
         "| env+act+learn | hidden of min(env, act+learn) | 1.1 x max(env, learn) + act | met |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    goals = []
     for label, parts in seconds.items():
         env, act, rollout, learn, whole = (1000 * statistics.median(parts[part]) for part in parts)
         bound = 1.1 * max(env, learn) + act
@@ -738,26 +824,26 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
             f"| {100 * (env + act + learn - whole) / min(env, act + learn):.0f}% | {bound:,.1f} "
             f"| {'yes' if whole <= bound else 'no'} |"
         )
-    return (
-        "\n".join(lines)
-        + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
-        + stepping_ways(repeats)
-    )
+        goals.append(goal_met(f"{label}: whole iteration, ms, <= 1.1 x max(env, learn) + act", whole, bound))
+    text = "\n".join(lines) + f"\n\nms, medians of {repeats} interleaved rounds; {cores} cores.\n\n"
+    return {"text": text + stepping_ways(repeats), "figures": {"seconds": seconds, "cores": cores}, "goals": goals}
 
 
-def pong_dqn(repeats: int) -> str:
+def pong_dqn(repeats: int) -> dict:
     """DQN with its Pong preset (8 envs x 16 steps, 32 gradient steps per rollout), learning from the
     start, a 100k-transition replay per member; populations of 1 and 4 in one program each."""
     options = {"learning_starts": 0, "buffer_size": 100_000}
     rows = {seeds: training_sps("dqn", seeds, repeats, iterations=8, **options) for seeds in (1, 4)}
     raw = raw_envpool_sps(8, repeats)
     (one, agent_bytes), (four, _) = rows[1], rows[4]
-    return (
+    figures = {"repeats": repeats, "raw_envpool_sps": raw, "sps": {"1 member": one, "4 members": four}}
+    text = (
         "| Pong-v5 DQN, 8 envs per member | env steps/s of all members, median |\n|---|---|\n"
         f"| raw EnvPool, random actions | {raw:,.0f} |\n| 1 member | {one:,.0f} |\n| 4 members, one program | {four:,.0f} |\n"
         f"\n4 members train {four / one:.2f}x the env steps/s of 1 (4 = perfect amortisation); "
         f"agent state per member {agent_bytes / 2**20:,.0f} MiB (100k transitions)"
     )
+    return {"text": text, "figures": {**figures, "agent_state_bytes_per_member": agent_bytes}}
 
 
 def jaxrl_population(algo: str, env: str, seeds: int, steps: int, logdir: str, *flags: str) -> dict:
@@ -777,8 +863,8 @@ def sb3_mujoco(peer_python: str, algo: str, env: str, seed: int, steps: int, lea
     return json.loads(out.strip().splitlines()[-1])
 
 
-def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> str:
-    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row each.
+def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, learning_starts=None) -> tuple[str, dict]:
+    """SB3 with one seed, then jaxrl with `seeds` in one population: one table row, and the figures.
     `learning_starts` (SAC) replaces both presets' (a throughput check on a short budget)."""
     from jaxrl.analysis.statistics import iqm
 
@@ -788,29 +874,47 @@ def mujoco_row(algo: str, env: str, steps: int, peer_python: str, seeds: int, le
         ours = jaxrl_population(algo, env, seeds, steps, logdir, *flags)
     ratio = ours["wall_s"] / sb3["wall_s"]
     per_seed = sb3["wall_s"] * seeds / ours["wall_s"]
+    figures = {
+        "steps": steps,
+        "sb3, 1 seed": sb3,
+        f"jaxrl, {seeds} seeds": {**ours, "iqm": float(iqm(ours["returns"]))},
+    }
     return (
         f"| {algo.upper()} {env}, {steps:,} steps | SB3, 1 seed: {sb3['wall_s']:,.0f} s, return {sb3['final_return']:.0f} "
         f"| jaxrl, {seeds} seeds: {ours['wall_s']:,.0f} s, IQM {float(iqm(ours['returns'])):.0f} "
         f"({', '.join(f'{r:.0f}' for r in ours['returns'])}) | {ratio:.2f} of SB3's wall-clock, "
         f"{per_seed:.1f}x its per-seed throughput |"
-    )
+    ), figures
 
 
 MUJOCO_HEADER = "| run | peer | jaxrl | wall-clock |\n|---|---|---|---|\n"
 
 
-def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> str:
+def mujoco_sac(peer_python: str, seeds: int, steps: int | None, learning_starts: int | None) -> dict:
     """Whole processes, SB3 first (~30 min for 100k steps on 2 quiet cores), then jaxrl; final
-    return: the mean of the last 20 training episodes of each seed."""
-    return MUJOCO_HEADER + mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
+    return: the mean of the last 20 training episodes of each seed. Issue 15's goals hold only
+    for its run: 100k steps, both presets' learning_starts."""
+    row, figures = mujoco_row("sac", "HalfCheetah-v4", steps or 100_000, peer_python, seeds, learning_starts)
+    goals = []
+    if steps is None and learning_starts is None:
+        sb3, ours = figures["sb3, 1 seed"], figures[f"jaxrl, {seeds} seeds"]
+        goals.append(goal_met("jaxrl's wall-clock / SB3's", ours["wall_s"] / sb3["wall_s"], 0.5))
+        floor = sb3["final_return"] - 0.1 * abs(sb3["final_return"])
+        goals.append(goal(f"jaxrl's final-return IQM >= SB3's - 10% ({floor:.0f})", ours["iqm"], ours["iqm"] >= floor))
+    return {"text": MUJOCO_HEADER + row, "figures": figures, "goals": goals}
 
 
-def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> str:
-    rows = [mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")]
-    return MUJOCO_HEADER + "\n".join(rows)
+def mujoco_ppo(peer_python: str, seeds: int, steps: int | None) -> dict:
+    rows = {
+        env: mujoco_row("ppo", env, steps or 1_000_000, peer_python, seeds) for env in ("HalfCheetah-v4", "Hopper-v4")
+    }
+    return {
+        "text": MUJOCO_HEADER + "\n".join(row for row, _ in rows.values()),
+        "figures": {env: figures for env, (_, figures) in rows.items()},
+    }
 
 
-def sac_scaling(repeats: int) -> str:
+def sac_scaling(repeats: int) -> dict:
     """SAC's Pendulum preset; 3,000 of the 4,000 steps per member learn."""
     return population_scaling(
         "SAC Pendulum-v1", 4_000, 16, 6, repeats, algo="sac", env="Pendulum-v1", learning_starts=1000
@@ -837,7 +941,7 @@ def timed_process(argv: list[str], env: dict | None = None) -> tuple[float, floa
     return wall, cpu, json.loads(out.strip().splitlines()[-1])
 
 
-def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str:
+def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> dict:
     """Whole process (training every seed in one program, then 16 greedy games per seed) of rejax
     and of jaxrl (an empty compilation cache, then warm), interleaved repeat by repeat; medians of
     wall-clock and CPU seconds, returns of the last repeat (deterministic)."""
@@ -849,7 +953,7 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str
         "|---|---|---|---|---|---|---|---|",
     ]
     peers = {}  # env -> [(wall, cpu, out)]: one rejax run per repeat serves every jaxrl case of the env
-    shown = set()
+    shown, goals, figures = set(), [], {}
     with tempfile.TemporaryDirectory() as logdir:
         for env, budget, label, flags in cases or GYMNAX_CASES:
             runs = {"cold": [], "warm": []}
@@ -881,13 +985,21 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> str
                     f"| {env}: {name} | {budget:,} | {wall:.1f} | {cpu:.1f} | {per_seed} | {iqm(returns):.1f} "
                     f"| {wall / peer_wall:.2f}x | {cpu / peer_cpu:.2f}x |"
                 )
-    return (
+                figures[f"{env}: {name}"] = {"wall_s": wall, "cpu_s": cpu, "greedy_returns": returns}
+            peer_iqm, ours_iqm = (iqm(measured[-1][2]["returns"]) for measured in (peers[env], runs["warm"]))
+            warm_wall = statistics.median(run[0] for run in runs["warm"])
+            goals.append(goal_met(f"{env}: jaxrl {label}, warm, wall / rejax's", warm_wall / peer_wall, 0.7))
+            goals.append(
+                goal(f"{env}: jaxrl {label}: greedy IQM >= rejax's {peer_iqm:.1f}", ours_iqm, ours_iqm >= peer_iqm)
+            )
+    text = (
         "\n".join(lines)
         + f"\n\n{repeats} repeats. goal: jaxrl's whole process <= 0.7x rejax's, its greedy IQM >= rejax's"
     )
+    return {"text": text, "figures": {"seeds": seeds, "repeats": repeats, **figures}, "goals": goals}
 
 
-def gymnax_scaling(repeats: int) -> str:
+def gymnax_scaling(repeats: int) -> dict:
     return population_scaling("PPO gymnax CartPole-v1", 25_600, 64, 8, repeats, backend="gymnax")
 
 
@@ -896,7 +1008,7 @@ def gymnax_scaling(repeats: int) -> str:
 PBT_TASK = dict(env="CartPole-v1", total_steps=51_200, target_return=1e9, lr=(1e-6, 1e-2, "log"), ent_coef=(0.0, 0.05))
 
 
-def pbt_search(repeats: int) -> str:
+def pbt_search(repeats: int) -> dict:
     """PPO, 16 members: `jaxrl sweep --random 16` and `jaxrl pbt --population 16` (ready every
     5,120 env steps, the defaults otherwise) start from the same 16 points (both sample them
     with the run's seed), train the same env steps, seed by seed (seed r: repetition r), in one
@@ -944,15 +1056,17 @@ def pbt_search(repeats: int) -> str:
             f"[{estimate.low:.1f}, {estimate.high:.1f}], median {np.median(pooled[label]):.1f}"
         )
     cost = statistics.median(walls["pbt"]) / statistics.median(walls["random"])
-    return (
+    text = (
         "\n".join(lines)
         + "\n\n"
         + "; ".join(summary)
         + f"\n\nPBT's wall-clock: {cost:.2f}x the random search's (goal <= 1.1x)"
     )
+    figures = {"repeats": repeats, "wall_s": walls, "final_returns": pooled}
+    return {"text": text, "figures": figures, "goals": [goal_met("PBT / random search, wall-clock", cost, 1.1)]}
 
 
-def pbt_replay(repeats: int) -> str:
+def pbt_replay(repeats: int) -> dict:
     """DQN, 8 members from the same points (lr over three decades), CartPole-v1's DQN preset
     for 60k env steps, ready every 10k: exploit copying the parent's replay or keeping the
     child's own, seed by seed. Final return: the mean of each member's last 20 episodes."""
@@ -981,7 +1095,8 @@ def pbt_replay(repeats: int) -> str:
                     f"{int((values >= 450).sum())}/8 | {result['wall_s']:.1f} |"
                 )
     summary = ", ".join(f"copy_replay={copy}: {statistics.median(medians[copy]):.1f}" for copy in (True, False))
-    return "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
+    text = "\n".join(lines) + f"\n\nmedian of the per-seed population medians: {summary}"
+    return {"text": text, "figures": {f"copy_replay={copy}: population medians": medians[copy] for copy in medians}}
 
 
 def in_child(function: str, *args, environment: dict | None = None, **kwargs):
@@ -998,7 +1113,7 @@ def in_child(function: str, *args, environment: dict | None = None, **kwargs):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def pong_pqn(repeats: int) -> str:
+def pong_pqn(repeats: int) -> dict:
     """PQN with its Pong preset (128 envs x 32 steps per rollout, 2 epochs x 32 minibatches of 128):
     training SPS of 1 member and of 4 in one program, beside raw EnvPool Pong (128 envs) and DQN
     (its preset, learning from the start, a 100k replay); each in its own process, whose peak RSS
@@ -1033,14 +1148,22 @@ def pong_pqn(repeats: int) -> str:
     (one, _), _, _ = rows["PQN, 1 member"]
     (four, _), _, _ = rows["PQN, 4 members, one program"]
     (dqn_sps, _), _, _ = rows["DQN, 1 member (100k replay)"]
-    return "\n".join(lines) + (
+    text = "\n".join(lines) + (
         f"\n\nPQN trains {one / dqn_sps:.2f}x DQN's env steps/s and {one / raw:.3f} of raw EnvPool's; 4 members "
         f"train {four / one:.2f}x the env steps/s of 1 (4 = perfect amortisation). DQN's 1M replay: "
         f"{replay_1m / gib:.2f} GiB."
     )
+    figures = {
+        label: {"sps": sps, "peak_rss_bytes": peak, "end_rss_bytes": end}
+        for label, ((sps, _), peak, end) in rows.items()
+    }
+    return {
+        "text": text,
+        "figures": {"repeats": repeats, "raw_envpool_sps": raw, "replay_1m_bytes": replay_1m, **figures},
+    }
 
 
-def export_latency(repeats: int, calls: int = 100) -> str:
+def export_latency(repeats: int, calls: int = 100) -> dict:
     """A Nature-CNN PPO policy (Pong, one 1,024-step iteration) exported `repeats` times (whole
     `jaxrl export` process, and restore + convert in process); then, interleaved 5 x `repeats`
     times, `calls` single-observation calls of onnxruntime's session (default threads, and one),
@@ -1090,7 +1213,8 @@ def export_latency(repeats: int, calls: int = 100) -> str:
         f"| {min(ms) / onnx_best:.2f} |"
         for name, ms in times.items()
     ]
-    return "\n".join([
+    figures = {"policy_onnx_bytes": onnx_path.stat().st_size, "export_process_s": process_s, "convert_s": convert_s}
+    text = "\n".join([
         f"policy.onnx: {onnx_path.stat().st_size / 2**20:.2f} MiB; `jaxrl export` whole process "
         f"{statistics.median(process_s):.2f} s, restore + convert in process {statistics.median(convert_s):.2f} s "
         f"(medians of {repeats})",
@@ -1100,6 +1224,7 @@ def export_latency(repeats: int, calls: int = 100) -> str:
         "|---|---|---|---|---|",
         *rows,
     ])  # fmt: skip
+    return {"text": text, "figures": {**figures, "batch_1_ms_per_call_per_block": times}}
 
 
 def update_compile_and_run(algo: str, env: str, repeats: int, **options) -> dict:
@@ -1203,7 +1328,7 @@ def compiled_run(algo: str, env: str, steps: int, flags: tuple, cache: str, logd
     return {"wall_s": wall, **summary["compile_s"]}
 
 
-def compile_times(repeats: int) -> str:
+def compile_times(repeats: int) -> dict:
     """Each program's seconds to trace + lower + compile in a whole 2-iteration run, cold (an empty
     persistent cache) then warm (the same run again), median over `repeats` fresh caches; and the
     Pong PPO update compiled alone with its loops kept (a GPU's program) and unrolled (XLA:CPU's):
@@ -1212,8 +1337,10 @@ def compile_times(repeats: int) -> str:
         "| run | cache | whole process, s | compiling, s (sum) | " + " | ".join(["collect", "update", "chunk", "init", "other"])
         + " |", "|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
+    figures = {"repeats": repeats}
     for algo, env, steps, flags in COMPILE_RUNS:
         rows = {"cold": [], "warm": []}
+        figures[f"{algo} {env}, {steps:,} steps"] = rows
         for _ in range(repeats):
             with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as logdir:
                 for kind in rows:
@@ -1236,7 +1363,8 @@ def compile_times(repeats: int) -> str:
             f"| {unroll} | {result['trace']:.2f} | {result['lower']:.2f} | {result['compile']:.2f} "
             f"({result['compile_cpu']:.1f}) | {result['temp_bytes'] / 2**20:,.0f} | {result['run_s']:.3f} |"
         )
-    return "\n".join(lines)
+        figures[f"Pong PPO update alone, {unroll}"] = result
+    return {"text": "\n".join(lines), "figures": figures}
 
 
 @contextlib.contextmanager
@@ -1319,7 +1447,7 @@ def pong_update_forms(members: int, repeats: int) -> str:
     )
 
 
-def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> str:
+def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> dict:
     """Pong PPO (its preset) with populations of `sizes` members in one program each, each set beside
     one member in the same run (interleaved): collect and update ms, and env steps/s of all members
     together over whole iterations; then the update's forms at 4 members (`pong_update_forms`). A
@@ -1351,7 +1479,11 @@ def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_lim
             f"| {size} member{'s' * (size > 1)} | {1000 * row['collect_s']:,.0f} | {1000 * row['update_s']:,.0f} "
             f"| {row['update_s'] / one['update_s']:.2f}x | {sps:,.0f} | {sps / one_sps:.2f}x |"
         )
-    return "\n".join(lines + skipped) + "\n\n" + pong_update_forms(4, repeats)
+    text = "\n".join(lines + skipped) + "\n\n" + pong_update_forms(4, repeats)
+    return {
+        "text": text,
+        "figures": {"repeats": repeats, "seconds_median": {f"{n} members": row for n, row in times.items()}},
+    }
 
 
 def main() -> None:
@@ -1367,7 +1499,11 @@ def main() -> None:
         "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
     )
     parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
+    parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
+    parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
+    if args.render:
+        sys.exit(benchmarks_md.main([]))
     import jax
 
     print(
@@ -1403,7 +1539,10 @@ def main() -> None:
         "pong-population": lambda: pong_population(args.repeats),
     }
     for name in args.only:
-        print(f"\n### {name}\n\n{sections[name]()}", flush=True)
+        output = sections[name]()
+        print(f"\n### {name}\n\n{output['text'] if isinstance(output, dict) else output}", flush=True)
+        path = benchmarks_md.write_result(name, sys.argv[1:], output, args.results)
+        print(f"\n(written to {path})", flush=True)
 
 
 if __name__ == "__main__":

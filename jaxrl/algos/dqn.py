@@ -15,6 +15,7 @@ terminated one does not; EnvPool's reset steps never enter a minibatch (see `jax
 """
 
 import dataclasses
+import functools
 from typing import Literal
 
 import jax
@@ -108,15 +109,55 @@ def q_loss(q_taken, target, mask, loss: str):
     return jnp.sum(errors * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def optimizer(hyper: Hyper):
+    return optimizers.injected(optax.adam, learning_rate=hyper.lr)
+
+
+def td_loss(network: QNetwork, static: Static, params, target_params, batch: buffers.Batch, hyper: Hyper):
+    """L(theta) on one minibatch, and the mean Q(s, a) it was computed from."""
+    q = network.apply(params, batch.obs)
+    q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1)[:, 0]
+    next_q_target = network.apply(target_params, batch.next_obs)
+    next_q_online = network.apply(params, batch.next_obs) if static.double_q else next_q_target
+    target = jax.lax.stop_gradient(
+        td_target(batch.reward, batch.terminated, next_q_target, next_q_online, hyper.gamma, static.double_q)
+    )
+    return q_loss(q_taken, target, batch.mask, static.loss), jnp.mean(q_taken)
+
+
+def gradient_step(network: QNetwork, static: Static, hyper: Hyper, replay: buffers.Replay, carry, inputs):
+    """lax.scan's body: one minibatch step on L(theta), then theta^-'s update when it is due.
+    carry: (params, target_params, opt_state); outputs: (loss, mean Q, trained), zero while untrained."""
+    params, target_params, opt_state = carry
+    env_step, stored, sample_key = inputs  # this update's env step; steps in the replay by then
+    # Learning waits for `learning_starts` stored steps rather than env steps: the same on
+    # a fresh run, and a run resumed without its replay refills it before learning again.
+    trained = stored > static.learning_starts
+    # Computed always and kept only once learning has started, rather than skipped with a
+    # lax.cond: XLA:CPU runs convolutions inside a conditional (or a loop, hence `unroll`)
+    # several times slower, and under vmap a cond computes both branches anyway.
+    batch = buffers.sample(replay, sample_key, static.batch_size)
+    (loss, q_mean), grads = jax.value_and_grad(td_loss, argnums=2, has_aux=True)(
+        network, static, params, target_params, batch, hyper
+    )
+    updates, new_opt_state = optimizer(hyper).update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    params, opt_state = jax.tree.map(
+        lambda new, old: jnp.where(trained, new, old), (new_params, new_opt_state), (params, opt_state)
+    )
+    due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
+    target_params = jax.lax.cond(
+        due, lambda: optax.incremental_update(params, target_params, hyper.tau), lambda: target_params
+    )
+    return (params, target_params, opt_state), (jnp.where(trained, loss, 0.0), jnp.where(trained, q_mean, 0.0), trained)
+
+
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network = QNetwork(spec.num_actions, spec.obs_shape, static.hidden)
     steps_per_rollout = static.num_envs * static.rollout_steps
     total_steps = num_iterations * steps_per_rollout
     updates_per_rollout = steps_per_rollout // static.train_every
     stack = buffers.frame_stack(spec)
-
-    def optimizer(hyper: Hyper):
-        return optimizers.injected(optax.adam, learning_rate=hyper.lr)
 
     def init(key, hyper: Hyper) -> AgentState:
         params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
@@ -133,56 +174,15 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def act(state: AgentState, obs, key):
         return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon), {}
 
-    def loss_fn(params, target_params, batch: buffers.Batch, hyper: Hyper):
-        q = network.apply(params, batch.obs)
-        q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1)[:, 0]
-        next_q_target = network.apply(target_params, batch.next_obs)
-        next_q_online = network.apply(params, batch.next_obs) if static.double_q else next_q_target
-        target = jax.lax.stop_gradient(
-            td_target(batch.reward, batch.terminated, next_q_target, next_q_online, hyper.gamma, static.double_q)
-        )
-        return q_loss(q_taken, target, batch.mask, static.loss), jnp.mean(q_taken)
-
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         replay = buffers.add(
             state.replay, traj.obs, traj.action, traj.reward, traj.terminated, traj.valid, traj.last_obs
         )
-        tx = optimizer(hyper)
-
-        def train(params, opt_state, target_params, sample_key):
-            batch = buffers.sample(replay, sample_key, static.batch_size)
-            (loss, q_mean), grads = jax.value_and_grad(loss_fn, has_aux=True)(params, target_params, batch, hyper)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            return optax.apply_updates(params, updates), opt_state, loss, q_mean
-
-        def gradient_step(carry, inputs):
-            params, target_params, opt_state = carry
-            env_step, stored, sample_key = inputs  # this update's env step; steps in the replay by then
-            # Learning waits for `learning_starts` stored steps rather than env steps: the same on
-            # a fresh run, and a run resumed without its replay refills it before learning again.
-            trained = stored > static.learning_starts
-            # Computed always and kept only once learning has started, rather than skipped with a
-            # lax.cond: XLA:CPU runs convolutions inside a conditional (or a loop, hence `unroll`)
-            # several times slower, and under vmap a cond computes both branches anyway.
-            new_params, new_opt_state, loss, q_mean = train(params, opt_state, target_params, sample_key)
-            params, opt_state = jax.tree.map(
-                lambda new, old: jnp.where(trained, new, old), (new_params, new_opt_state), (params, opt_state)
-            )
-            due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
-            target_params = jax.lax.cond(
-                due, lambda: optax.incremental_update(params, target_params, hyper.tau), lambda: target_params
-            )
-            return (params, target_params, opt_state), (
-                jnp.where(trained, loss, 0.0),
-                jnp.where(trained, q_mean, 0.0),
-                trained,
-            )
-
         update_steps, stored_steps = buffers.update_schedule(
             state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout
         )
         (params, target_params, opt_state), (loss, q_mean, trained) = jax.lax.scan(
-            gradient_step,
+            functools.partial(gradient_step, network, static, hyper, replay),
             (state.params, state.target_params, state.opt_state),
             (update_steps, stored_steps, jax.random.split(key, updates_per_rollout)),
             unroll=unroll_gradient_loops(spec.obs_shape),  # see gradient_step

@@ -108,14 +108,44 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
     return loss, metrics
 
 
-def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network: Network
+def policy(static: Static, spec: EnvSpec) -> tuple[Network, distributions.PolicyHead]:
+    """The actor-critic network and its action distribution: Gaussian for Box actions, else categorical."""
     if spec.continuous:
         network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
-        head = distributions.DIAGONAL_GAUSSIAN
-    else:
-        network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
-        head = distributions.CATEGORICAL
+        return network, distributions.DIAGONAL_GAUSSIAN
+    return (
+        ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn),
+        distributions.CATEGORICAL,
+    )
+
+
+def advantage_batch(
+    traj: Trajectory, obs, last_value, reward_scale: normalization.RewardScale | None, hyper: Hyper
+) -> tuple[dict, normalization.RewardScale | None]:
+    """The rollout as one flat batch with GAE's advantages A_t and returns R_t (`obs` as the
+    networks see them); with norm_reward the rewards are scaled first. Returns (batch, reward_scale)."""
+    value = traj.extras["value"]
+    done = traj.terminated | traj.truncated
+    reward = traj.reward
+    if reward_scale is not None:
+        reward, reward_scale = normalization.scale_rewards(reward_scale, reward, done, traj.valid, hyper.gamma)
+    advantages, returns = gae(
+        reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
+    )
+    batch = {
+        "obs": obs,
+        "action": traj.action,
+        "log_prob": traj.extras["log_prob"],
+        "value": value,
+        "advantages": advantages,
+        "returns": returns,
+        "valid": traj.valid,
+    }
+    return flatten_steps(batch), reward_scale
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network, head = policy(static, spec)
     unroll = unroll_gradient_loops(spec.obs_shape)
 
     def optimizer(hyper: Hyper, lr_scale=1.0):
@@ -148,24 +178,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         _, last_value = network.apply(state.params, seen(state, traj.last_obs))
-        value = traj.extras["value"]
-        done = traj.terminated | traj.truncated
-        reward, reward_scale = traj.reward, state.reward_scale
-        if reward_scale is not None:
-            reward, reward_scale = normalization.scale_rewards(reward_scale, reward, done, traj.valid, hyper.gamma)
-        advantages, returns = gae(
-            reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
-        )
-        batch = {
-            "obs": seen(state, traj.obs),
-            "action": traj.action,
-            "log_prob": traj.extras["log_prob"],
-            "value": value,
-            "advantages": advantages,
-            "returns": returns,
-            "valid": traj.valid,
-        }
-        batch = flatten_steps(batch)
+        batch, reward_scale = advantage_batch(traj, seen(state, traj.obs), last_value, state.reward_scale, hyper)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         (params, opt_state), metrics = minibatch_epochs(

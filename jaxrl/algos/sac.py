@@ -21,6 +21,7 @@ with w = pi. A truncated episode bootstraps from its last observation, a termina
 """
 
 import dataclasses
+import functools
 import math
 from typing import Any, NamedTuple
 
@@ -191,100 +192,119 @@ def discrete_actions(spec: EnvSpec, static: Static) -> Actions:
     )
 
 
+def adam(static: Static, lr):
+    return optimizers.injected(lambda learning_rate: optax.adam(learning_rate, eps=static.adam_eps), learning_rate=lr)
+
+
+def init_state(actions: Actions, spec: EnvSpec, static: Static, key, hyper: Hyper) -> AgentState:
+    actor_key, critic_key = jax.random.split(key)
+    actor = actions.actor.init(actor_key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+    # one after the other, not vmapped: see `twin` (and init_learning: batched orthogonal inits)
+    critics = [actions.critic.init(k, *actions.critic_inputs) for k in jax.random.split(critic_key)]
+    critic = jax.tree.map(lambda *pair: jnp.stack(pair), *critics)
+    log_alpha = jnp.log(jnp.asarray(hyper.alpha, jnp.float32))
+    return AgentState(
+        actor=actor,
+        critic=critic,
+        target_critic=jax.tree.map(jnp.copy, critic),
+        log_alpha=log_alpha,
+        actor_opt_state=adam(static, hyper.lr).init(actor),
+        critic_opt_state=adam(static, hyper.q_lr).init(critic),
+        alpha_opt_state=adam(static, hyper.q_lr).init(log_alpha),
+        replay=buffers.init(
+            buffers.slots_per_env(static.buffer_size, static.num_envs),
+            static.num_envs,
+            spec.obs_shape,
+            spec.obs_dtype,
+            buffers.frame_stack(spec),
+            spec.action_shape,
+        ),
+        env_steps=jnp.zeros((), jnp.int32),
+    )
+
+
+def critic_step(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, target, hyper: Hyper):
+    """One Adam step on L_Q towards the fixed target y: (critic, its optimizer state, L_Q, mean Q)."""
+
+    def critic_objective(critic):
+        q_taken = actions.taken(critic, batch.obs, batch.action)
+        return critic_loss(q_taken, target, batch.mask), masked_mean(jnp.mean(q_taken, axis=0), batch.mask)
+
+    (q_loss, q_mean), grads = jax.value_and_grad(critic_objective, has_aux=True)(nets["critic"])
+    updates, critic_opt_state = adam(static, hyper.q_lr).update(grads, nets["critic_opt_state"], nets["critic"])
+    return optax.apply_updates(nets["critic"], updates), critic_opt_state, q_loss, q_mean
+
+
+def actor_step(actions: Actions, static: Static, nets: dict, critic, batch: buffers.Batch, alpha, hyper: Hyper, key):
+    """One Adam step on L_pi through `critic`: (actor, its optimizer state, L_pi, (weights, log_probs))."""
+
+    def actor_objective(actor):
+        weights, log_probs, q = actions.evaluate(actor, critic, batch.obs, key)
+        return actor_loss(weights, log_probs, q, alpha, batch.mask), (weights, log_probs)
+
+    (pi_loss, (weights, log_probs)), grads = jax.value_and_grad(actor_objective, has_aux=True)(nets["actor"])
+    updates, actor_opt_state = adam(static, hyper.lr).update(grads, nets["actor_opt_state"], nets["actor"])
+    return optax.apply_updates(nets["actor"], updates), actor_opt_state, pi_loss, (weights, log_probs)
+
+
+def alpha_step(actions: Actions, static: Static, nets: dict, weights, log_probs, mask, hyper: Hyper):
+    """L_alpha, and with autotune one Adam step on it: (log alpha, its optimizer state, L_alpha)."""
+    log_alpha, alpha_opt_state = nets["log_alpha"], nets["alpha_opt_state"]
+    temperature_loss, grad = jax.value_and_grad(alpha_loss)(
+        log_alpha, weights, log_probs, actions.target_entropy(hyper), mask
+    )
+    if static.autotune:
+        step, alpha_opt_state = adam(static, hyper.q_lr).update(grad, alpha_opt_state, log_alpha)
+        log_alpha = optax.apply_updates(log_alpha, step)
+    return log_alpha, alpha_opt_state, temperature_loss
+
+
+def update(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, hyper: Hyper, key):
+    """One step on L_Q, then on L_pi through the new critics, then on L_alpha. `nets`: the
+    NETWORKS fields of the agent state. Returns (nets, metrics)."""
+    target_key, actor_key = jax.random.split(key)
+    alpha = jnp.exp(nets["log_alpha"])
+    weights, log_probs, next_q = actions.evaluate(nets["actor"], nets["target_critic"], batch.next_obs, target_key)
+    target = jax.lax.stop_gradient(
+        td_target(batch.reward, batch.terminated, soft_value(weights, log_probs, next_q, alpha), hyper.gamma)
+    )
+    critic, critic_opt_state, q_loss, q_mean = critic_step(actions, static, nets, batch, target, hyper)
+    actor, actor_opt_state, pi_loss, (weights, log_probs) = actor_step(
+        actions, static, nets, critic, batch, alpha, hyper, actor_key
+    )
+    weights, log_probs = jax.lax.stop_gradient((weights, log_probs))
+    log_alpha, alpha_opt_state, temperature_loss = alpha_step(
+        actions, static, nets, weights, log_probs, batch.mask, hyper
+    )
+    nets = dict(
+        nets,
+        actor=actor,
+        critic=critic,
+        log_alpha=log_alpha,
+        actor_opt_state=actor_opt_state,
+        critic_opt_state=critic_opt_state,
+        alpha_opt_state=alpha_opt_state,
+    )
+    metrics = {
+        "qf_loss": q_loss,
+        "actor_loss": pi_loss,
+        "alpha_loss": temperature_loss,
+        "q_values": q_mean,
+        "entropy": -masked_mean(jnp.sum(weights * log_probs, axis=-1), batch.mask),
+    }
+    return nets, metrics
+
+
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     actions = box_actions(spec, static) if spec.continuous else discrete_actions(spec, static)
     steps_per_rollout = static.num_envs * static.rollout_steps
     updates_per_rollout = steps_per_rollout // static.train_every
-    stack = buffers.frame_stack(spec)
-
-    def adam(lr):
-        return optimizers.injected(
-            lambda learning_rate: optax.adam(learning_rate, eps=static.adam_eps), learning_rate=lr
-        )
-
-    def init(key, hyper: Hyper) -> AgentState:
-        actor_key, critic_key = jax.random.split(key)
-        actor = actions.actor.init(actor_key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
-        # one after the other, not vmapped: see `twin` (and init_learning: batched orthogonal inits)
-        critics = [actions.critic.init(k, *actions.critic_inputs) for k in jax.random.split(critic_key)]
-        critic = jax.tree.map(lambda *pair: jnp.stack(pair), *critics)
-        log_alpha = jnp.log(jnp.asarray(hyper.alpha, jnp.float32))
-        return AgentState(
-            actor=actor,
-            critic=critic,
-            target_critic=jax.tree.map(jnp.copy, critic),
-            log_alpha=log_alpha,
-            actor_opt_state=adam(hyper.lr).init(actor),
-            critic_opt_state=adam(hyper.q_lr).init(critic),
-            alpha_opt_state=adam(hyper.q_lr).init(log_alpha),
-            replay=buffers.init(
-                buffers.slots_per_env(static.buffer_size, static.num_envs),
-                static.num_envs,
-                spec.obs_shape,
-                spec.obs_dtype,
-                stack,
-                spec.action_shape,
-            ),
-            env_steps=jnp.zeros((), jnp.int32),
-        )
 
     def act(state: AgentState, obs, key):
         policy_key, uniform_key = jax.random.split(key)
         sampled = actions.sample(state.actor, obs, policy_key)
         uniform = actions.uniform(uniform_key, obs.shape[0])
         return jnp.where(state.env_steps < static.learning_starts, uniform, sampled).astype(sampled.dtype), {}
-
-    def update(nets: dict, batch: buffers.Batch, hyper: Hyper, key) -> tuple[dict, dict]:
-        """One step on L_Q, then on L_pi through the new critics, then on L_alpha. `nets`: the
-        NETWORKS fields of the agent state."""
-        target_key, actor_key = jax.random.split(key)
-        alpha = jnp.exp(nets["log_alpha"])
-        weights, log_probs, next_q = actions.evaluate(nets["actor"], nets["target_critic"], batch.next_obs, target_key)
-        target = jax.lax.stop_gradient(
-            td_target(batch.reward, batch.terminated, soft_value(weights, log_probs, next_q, alpha), hyper.gamma)
-        )
-
-        def critic_objective(critic):
-            q_taken = actions.taken(critic, batch.obs, batch.action)
-            return critic_loss(q_taken, target, batch.mask), masked_mean(jnp.mean(q_taken, axis=0), batch.mask)
-
-        (q_loss, q_mean), grads = jax.value_and_grad(critic_objective, has_aux=True)(nets["critic"])
-        updates, critic_opt_state = adam(hyper.q_lr).update(grads, nets["critic_opt_state"], nets["critic"])
-        critic = optax.apply_updates(nets["critic"], updates)
-
-        def actor_objective(actor):
-            weights, log_probs, q = actions.evaluate(actor, critic, batch.obs, actor_key)
-            return actor_loss(weights, log_probs, q, alpha, batch.mask), (weights, log_probs)
-
-        (pi_loss, (weights, log_probs)), grads = jax.value_and_grad(actor_objective, has_aux=True)(nets["actor"])
-        updates, actor_opt_state = adam(hyper.lr).update(grads, nets["actor_opt_state"], nets["actor"])
-        actor = optax.apply_updates(nets["actor"], updates)
-
-        weights, log_probs = jax.lax.stop_gradient((weights, log_probs))
-        log_alpha, alpha_opt_state = nets["log_alpha"], nets["alpha_opt_state"]
-        temperature_loss, grad = jax.value_and_grad(alpha_loss)(
-            log_alpha, weights, log_probs, actions.target_entropy(hyper), batch.mask
-        )
-        if static.autotune:
-            step, alpha_opt_state = adam(hyper.q_lr).update(grad, alpha_opt_state, log_alpha)
-            log_alpha = optax.apply_updates(log_alpha, step)
-        nets = dict(
-            nets,
-            actor=actor,
-            critic=critic,
-            log_alpha=log_alpha,
-            actor_opt_state=actor_opt_state,
-            critic_opt_state=critic_opt_state,
-            alpha_opt_state=alpha_opt_state,
-        )
-        metrics = {
-            "qf_loss": q_loss,
-            "actor_loss": pi_loss,
-            "alpha_loss": temperature_loss,
-            "q_values": q_mean,
-            "entropy": -masked_mean(jnp.sum(weights * log_probs, axis=-1), batch.mask),
-        }
-        return nets, metrics
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         replay = buffers.add(
@@ -298,7 +318,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             # refills it first); the step is computed always and kept only once learning has
             # started, as in DQN (a lax.cond would compute both branches under vmap anyway).
             trained = stored > static.learning_starts
-            new_nets, metrics = update(nets, buffers.sample(replay, sample_key, static.batch_size), hyper, update_key)
+            batch = buffers.sample(replay, sample_key, static.batch_size)
+            new_nets, metrics = update(actions, static, nets, batch, hyper, update_key)
             nets = jax.tree.map(lambda new, old: jnp.where(trained, new, old), new_nets, nets)
             due = trained & buffers.crossed(env_step, static.target_update_every, static.train_every)
             nets["target_critic"] = jax.lax.cond(
@@ -331,7 +352,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             return {"mean": mean, "log_std": log_std}
         return {"logits": actions.actor.apply(state.actor, obs)}
 
-    return Agent(init, act, learn, preferences, outputs)
+    return Agent(functools.partial(init_state, actions, spec, static), act, learn, preferences, outputs)
 
 
 NETWORKS = ("actor", "critic", "target_critic", "log_alpha", "actor_opt_state", "critic_opt_state", "alpha_opt_state")
