@@ -10,6 +10,20 @@ import numpy as np
 LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
 
+def masked_logits(logits: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """Logits [..., A] with illegal actions (`mask` False) at the lowest finite float: softmax
+    gives them probability exactly 0, so sampling never picks them, log-probs and entropy run over
+    the legal actions only, and 0 * log 0 stays 0 (-inf would make it NaN). None: unmasked."""
+    if mask is None:
+        return logits
+    return jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
+
+
+def masked_argmax(values: jax.Array, mask: jax.Array | None) -> jax.Array:
+    """The best legal action of values [..., A] (Q-values, logits) as int32 [...]."""
+    return jnp.argmax(masked_logits(values, mask), axis=-1).astype(jnp.int32)
+
+
 def log_prob(logits: jax.Array, action: jax.Array) -> jax.Array:
     log_p = jax.nn.log_softmax(logits)
     return jnp.take_along_axis(log_p, action[..., None].astype(jnp.int32), axis=-1)[..., 0]
