@@ -1,0 +1,84 @@
+"""The asynchronous actor-learner: the deterministic lag makes a run's losses independent of the
+threads' timing, members of a population train as single runs do, it learns CartPole within a
+CI-sized budget, and a run it cannot do is refused in one line before anything is built."""
+
+import random
+
+import numpy as np
+import pytest
+
+from jaxrl.algos import get_algorithm
+from jaxrl.config import resolve
+from jaxrl.errors import ConfigError
+from jaxrl.training.actor_learner import ActorLearner, runner_for
+from jaxrl.training.fleet import Fleet
+from jaxrl.training.population import seed_population
+from tests.conftest import assert_member_is_the_single_run, train
+
+LOSSES = ("policy_loss", "value_loss", "entropy", "importance_ratio")
+
+
+def losses(options: dict, updates: int, delay=None, chunks: int = 1) -> list[dict]:
+    """The metrics of `updates` learner updates in `chunks` chunks, from a fresh actor-learner."""
+    algorithm = get_algorithm("impala")
+    config = resolve(algorithm, {"env": "CartPole-v1", "seed": 3, **options})
+    runner = ActorLearner(config, seed_population(algorithm, config), 0, delay)
+    try:
+        runner.init()
+        return [runner.train_chunk(updates // chunks) for _ in range(chunks)]
+    finally:
+        runner.close()
+
+
+def test_the_same_seed_gives_bit_identical_losses_whatever_the_threads_timing():
+    options = {"num_envs": 4, "actor_threads": 2, "rollout_steps": 5, "lag": 1}
+    steady = losses(options, 50)[0]
+    jitter = random.Random(0)
+    slowed = losses(options, 50, delay=lambda: jitter.choice([0.0, 0.0, 0.0, 0.002, 0.01]))[0]
+    for name in LOSSES:
+        np.testing.assert_array_equal(steady[name], slowed[name], err_msg=name)
+    assert np.all(steady["importance_ratio"][2:] != 1.0)  # the actors did lag: V-trace had work
+    assert steady["charts/actor_lag"][:, 0].tolist() == [0, 1] + [1] * 48  # unroll 0 acts with version 0
+
+
+def test_members_train_as_single_runs_do():
+    options = {"num_envs": 4, "rollout_steps": 5}
+    population = losses({**options, "seeds": 2}, 8, chunks=2)
+    single = losses(options | {"seed": 4}, 8, chunks=2)
+    charts = [key for key in single[0] if key.startswith("charts/")]  # timings: each run its own
+    for metrics in population + single:
+        for key in charts:
+            del metrics[key]
+    assert_member_is_the_single_run(population, single, member=1)
+
+
+@pytest.mark.slow
+def test_impala_solves_envpool_cartpole_within_a_ci_budget(tmp_path):
+    config = resolve(get_algorithm("impala"), {"env": "CartPole-v1", "seed": 0, "logdir": str(tmp_path)})
+    assert runner_for(config) is ActorLearner
+    run = train(config)["runs"][0]
+    assert run["steps_to_target"] is not None, run
+    assert run["seconds_to_target"] < 60, run
+
+
+def test_the_synchronous_limit_runs_on_the_fleet():
+    config = resolve(get_algorithm("impala"), {"env": "CartPole-v1", "lag": 0})
+    assert runner_for(config) is Fleet
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ("Breakout-MinAtar", "runs on gymnax: the fused loop has nothing to overlap, use ppo"),
+        ("gymnax:CartPole-v1", "runs on gymnax: the fused loop has nothing to overlap, use ppo"),
+    ],
+)
+def test_a_lagged_run_on_a_jax_env_is_refused_in_one_line(env, message, tmp_path):
+    options = {"env": env.partition(":")[2] or env, "logdir": str(tmp_path)}
+    if ":" in env:
+        options["backend"] = env.partition(":")[0]
+    config = resolve(get_algorithm("impala"), options)
+    with pytest.raises(ConfigError, match=message) as error:
+        train(config)
+    assert "\n" not in str(error.value)
+    assert not list(tmp_path.iterdir())  # refused before the run dir was made
