@@ -41,6 +41,12 @@ class Static:
     rollout_steps: int = static(20, "env steps per env in an unroll: one update each")
     lag: int = static(1, "parameter versions the actors lag the learner by (0: synchronous, A2C's loop)", minimum=0)
     actor_threads: int = static(1, "actor threads per member, each with its own EnvPool of num_envs / actor_threads")
+    actor_devices: tuple[int, ...] = static(
+        (), "local device indices the actor threads act on, in turn (default: the first device)", minimum=0
+    )
+    learner_devices: tuple[int, ...] = static(
+        (), "local device indices the learner's update is split over along the env axis (default: the first)", minimum=0
+    )
     anneal_lr: bool = static(False, "decay lr linearly to 0 over the run")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
 

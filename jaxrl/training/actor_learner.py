@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.algos import get_algorithm
-from jaxrl.config import RunConfig
+from jaxrl.config import RunConfig, flag
 from jaxrl.core.programs import make_programs
 from jaxrl.core.types import Agent, Env, Trajectory
 from jaxrl.envs import env_seeds, env_spec
@@ -44,11 +44,29 @@ def asynchronous(config: RunConfig) -> bool:
     return config.static.get("lag", 0) > 0
 
 
+def check_devices(config: RunConfig) -> None:
+    """--actor-devices and --learner-devices name local devices, and the learner's split the envs evenly."""
+    count = len(jax.local_devices())
+    for name in ("actor_devices", "learner_devices"):
+        missing = [index for index in config.static.get(name, ()) if index >= count]
+        if missing:
+            raise ConfigError(
+                f"invalid {flag(name)} {' '.join(map(str, config.static[name]))}: there is no device {missing[0]} "
+                f"(this process has {count}: {', '.join(str(d) for d in jax.local_devices())})"
+            )
+    learners = len(config.static.get("learner_devices", ())) or 1
+    if config.static.get("num_envs", 0) % learners:
+        raise ConfigError(
+            f"--num-envs {config.static['num_envs']} does not split evenly over the {learners} --learner-devices"
+        )
+
+
 def runner_for(config: RunConfig) -> type:
     """The class that trains `config`'s population: ActorLearner or the synchronous Fleet.
     Refuses, in one line and before anything is built, what the actor-learner cannot run."""
     if not asynchronous(config):
         return Fleet
+    check_devices(config)
     if config.backend != "envpool":
         hint = "use ppo" if config.backend == "gymnax" else "use EnvPool's id of the env, or --lag 0"
         raise ConfigError(
@@ -62,8 +80,32 @@ def runner_for(config: RunConfig) -> type:
     return ActorLearner
 
 
-class LearnerDevice(NamedTuple):
+class MemberGroup(NamedTuple):
+    """What the session reads of Fleet's groups: the actor-learner has one group of members (its
+    learner devices split the envs, not the members), on the first learner device."""
+
     device: Any
+
+
+def local_devices(indices: tuple[int, ...]) -> list:
+    """The local devices of `indices`; none given: the first."""
+    return [jax.local_devices()[index] for index in indices or (0,)]
+
+
+class Placement(NamedTuple):
+    """Where the learner's arrays live: its state replicated on every learner device, the unrolls
+    split along the env axis, so XLA averages the gradients over the devices (one device: all on it)."""
+
+    state: Any  # sharding of the state and hyperparameters
+    steps: Any  # of [T, P, E, ...] leaves
+    last: Any  # of [P, E, ...] leaves
+
+    @staticmethod
+    def over(devices: list) -> "Placement":
+        mesh = jax.sharding.Mesh(np.asarray(devices), ("env",))
+        spec = jax.sharding.PartitionSpec
+        named = jax.sharding.NamedSharding
+        return Placement(named(mesh, spec()), named(mesh, spec(None, None, "env")), named(mesh, spec(None, "env")))
 
 
 def no_env_step(*_):
@@ -102,14 +144,17 @@ class ActorLearner:
         # only `update` is ever run: the envs are the actors', outside any program
         stand_in = Env(self.spec, size * envs, reset=no_env_step, step=no_env_step, close=lambda: None)
         self.programs = make_programs(self.agent, stand_in, size, static.rollout_steps, self.algorithm.networks)
-        self.hyper = population.hyper
-        self.groups = [LearnerDevice(jax.devices()[0])]
+        learners = local_devices(static.learner_devices)
+        self.placement = Placement.over(learners)
+        self.hyper = jax.device_put(population.hyper, self.placement.state)
+        self.groups = [MemberGroup(learners[0])]
         self.stop = threading.Event()
         self.versions = Versions(self.stop)
         self.actors: list[list[Actor]] = []
         per_thread = envs // static.actor_threads
         pools = size * static.actor_threads
         env_threads = max(1, (config.env_threads or os.cpu_count() or 1) // pools)
+        actor_devices = local_devices(static.actor_devices)
         try:
             for member, seed in enumerate(population.seeds):
                 seeds = env_seeds(seed, envs, restarts)
@@ -118,11 +163,10 @@ class ActorLearner:
                         Actor(
                             config,
                             self.agent,
-                            member,
-                            seed,
-                            j,
+                            (member, seed, j),
                             seeds[j * per_thread : (j + 1) * per_thread],
                             env_threads,
+                            actor_devices[(member * static.actor_threads + j) % len(actor_devices)],
                         )
                         for j in range(static.actor_threads)
                     ]
@@ -141,7 +185,7 @@ class ActorLearner:
         state = self.programs.start(self.seeds, self.hyper, obs)
         if saved is not None:
             state = resumed_state(self.algorithm, state, jax.device_put(saved), None)
-        self.state = state
+        self.state = jax.device_put(state, self.placement.state)
         self.versions.publish(0, jax.tree.map(jnp.copy, state.agent), self.static.lag)
         for member in self.actors:
             for actor in member:
@@ -173,6 +217,11 @@ class ActorLearner:
         for _ in range(num_iterations):
             unrolls, waited = self.next_unrolls()
             traj, ended = join_unrolls(unrolls)
+            steps = traj._replace(last_obs=None)
+            traj = jax.device_put(steps, self.placement.steps)._replace(
+                last_obs=jax.device_put(traj.last_obs, self.placement.last)
+            )
+            ended = jax.device_put(ended, self.placement.steps)
             self.state, metrics = self.programs.update(self.state, traj, ended, self.hyper)
             self.update_index += 1
             self.versions.publish(self.update_index, jax.tree.map(jnp.copy, self.state.agent), self.static.lag)

@@ -106,7 +106,10 @@ def episodes_over(stats: EpisodeStats, game_reward, game_over, counted):
 class Actor:
     """One thread of one member: its own pool of `len(seeds)` envs, unroll after unroll into `out`."""
 
-    def __init__(self, config, agent: Agent, member: int, seed: int, thread: int, seeds: list[int], env_threads: int):
+    def __init__(self, config, agent: Agent, who: tuple[int, int, int], seeds: list[int], env_threads: int, device):
+        """`who`: (member, its run seed, this thread's index among the member's); `seeds`: its envs'."""
+        member, seed, thread = who
+        self.device = device
         self.lag = config.static["lag"]
         self.steps = config.static["rollout_steps"]
         self.pool = make_pool(config, seeds, env_threads)
@@ -135,7 +138,7 @@ class Actor:
             index = 0
             while not stop.is_set():
                 version = max(0, index - self.lag)
-                agent = versions.get(version)
+                agent = jax.device_put(versions.get(version), self.device)
                 unroll, obs, prev_done, stats = self.unroll(spec, agent, obs, prev_done, stats, index, delay)
                 put(self.out, unroll._replace(version=version), stop)
                 index += 1

@@ -2,7 +2,11 @@
 threads' timing, members of a population train as single runs do, it learns CartPole within a
 CI-sized budget, and a run it cannot do is refused in one line before anything is built."""
 
+import json
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -82,3 +86,39 @@ def test_a_lagged_run_on_a_jax_env_is_refused_in_one_line(env, message, tmp_path
         train(config)
     assert "\n" not in str(error.value)
     assert not list(tmp_path.iterdir())  # refused before the run dir was made
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"learner_devices": (0, 7)}, r"invalid --learner-devices 0 7: there is no device 7 \(this process has 1: "),
+        ({"actor_devices": (3,)}, r"invalid --actor-devices 3: there is no device 3 \(this process has 1: "),
+    ],
+)
+def test_devices_that_do_not_exist_are_refused_in_one_line(options, message, tmp_path):
+    config = resolve(get_algorithm("impala"), {"env": "CartPole-v1", "logdir": str(tmp_path), **options})
+    with pytest.raises(ConfigError, match=message) as error:
+        train(config)
+    assert "\n" not in str(error.value)
+
+
+TWO_LEARNER_DEVICES = """
+import json, sys
+import numpy as np
+from tests.training.test_actor_learner import losses
+options = {"num_envs": 4, "actor_threads": 2, "rollout_steps": 5}
+one = losses(options, 12)[0]
+two = losses(dict(options, learner_devices=(0, 1), actor_devices=(0, 1)), 12)[0]
+print(json.dumps({name: [one[name].tolist(), two[name].tolist()] for name in ("policy_loss", "value_loss", "entropy")}))
+"""
+
+
+@pytest.mark.slow
+def test_two_learner_devices_average_the_gradients_of_one(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    result = subprocess.run(
+        [sys.executable, "-c", TWO_LEARNER_DEVICES], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    for name, (one, two) in json.loads(result.stdout.splitlines()[-1]).items():
+        np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6, err_msg=name)
