@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +123,21 @@ def test_two_learner_devices_average_the_gradients_of_one(tmp_path):
     assert result.returncode == 0, result.stderr
     for name, (one, two) in json.loads(result.stdout.splitlines()[-1]).items():
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.slow
+def test_a_stopped_run_resumes_at_an_unroll_boundary_and_solves_cartpole(tmp_path):
+    from tests.training.test_checkpoints import saved_arrays
+
+    options = {"env": "CartPole-v1", "logdir": str(tmp_path), "name": "stopped", "total_steps": 400_000}
+    config = resolve(get_algorithm("impala"), options)
+    stopped = train(config, should_stop=lambda env_steps: env_steps >= 20480)
+    assert stopped["interrupted_by"] == "request" and stopped["runs"][0]["steps_to_target"] is None
+    run_dir = Path(stopped["run_dir"])
+    saved = saved_arrays(run_dir)
+    assert int(saved["env_steps"]) == stopped["runs"][0]["env_steps"]  # a whole number of unrolls
+    assert int(saved["env_steps"]) % (config.static["num_envs"] * config.static["rollout_steps"]) == 0
+
+    summary = train(config, resume=run_dir)
+    assert summary["interrupted_by"] is None
+    assert summary["runs"][0]["steps_to_target"] is not None, summary["runs"][0]
