@@ -141,3 +141,28 @@ def test_a_stopped_run_resumes_at_an_unroll_boundary_and_solves_cartpole(tmp_pat
     summary = train(config, resume=run_dir)
     assert summary["interrupted_by"] is None
     assert summary["runs"][0]["steps_to_target"] is not None, summary["runs"][0]
+
+
+@pytest.mark.slow
+def test_two_processes_on_localhost_each_train_their_members_with_their_own_actors(tmp_path):
+    """`--distributed` with two jax.distributed processes on CPU: each trains one of two members
+    with its own actors and learner (no unroll crosses processes) into the same run; the
+    checkpoint holds both members, each as the one-process run trains it."""
+    import jax
+
+    from tests.training.test_checkpoints import saved_arrays
+    from tests.training.test_devices import free_port, start_processes
+
+    flags = ["--seeds", "2", "--total-steps", "2560", "--log-every", "640", "--target-return", "1000"]
+    command = [sys.executable, "-m", "jaxrl.cli", "train", "impala", *flags, "--logdir", str(tmp_path)]
+    single = subprocess.run([*command, "--name", "one"], env=dict(os.environ, CI="true"), capture_output=True)
+    assert single.returncode == 0, single.stderr
+    processes = start_processes([*command, "--name", "two", "--distributed", "True"], free_port())
+    for process in processes:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+    root = tmp_path / "CartPole-v1" / "impala"
+    one, two = (saved_arrays(root / name) for name in ("one", "two"))
+    assert int(one["env_steps"]) == int(two["env_steps"]) == 2560
+    for a, b in zip(jax.tree.leaves(one["agent"]), jax.tree.leaves(two["agent"]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
