@@ -190,6 +190,7 @@ class ActorLearner:
         for member in self.actors:
             for actor in member:
                 actor.start(self.spec, self.versions, self.stop, self.delay)
+        self.last_finished = time.perf_counter()  # when the unrolls before the next chunk's were done
 
     def next_unrolls(self) -> tuple[list[list[Unroll]], float]:
         """Unroll `update_index` of every actor, and the seconds the learner waited for them."""
@@ -211,8 +212,9 @@ class ActorLearner:
     def train_chunk(self, num_iterations: int) -> dict:
         """`num_iterations` learner updates, each on the actors' next unrolls; metrics
         [num_iterations, P], with charts/actor_lag (versions), charts/queue_wait_s (the learner's
-        wait for its unrolls) and charts/frames_per_s (env steps of all members per second)."""
-        start, size = time.perf_counter(), len(self.seeds)
+        wait for its unrolls) and charts/frames_per_s (the actors' env steps per second, all
+        members together, from the end of the unrolls before the chunk's to the end of its last)."""
+        size = len(self.seeds)
         rows = []
         for _ in range(num_iterations):
             unrolls, waited = self.next_unrolls()
@@ -231,7 +233,10 @@ class ActorLearner:
             )
         metrics = host_metrics([rows])
         steps = num_iterations * self.static.rollout_steps * self.static.num_envs * size
-        metrics["charts/frames_per_s"] = np.full((num_iterations, size), steps / (time.perf_counter() - start))
+        finished = max(unroll.finished for member in unrolls for unroll in member)
+        rate = steps / max(finished - self.last_finished, 1e-9)
+        self.last_finished = finished
+        metrics["charts/frames_per_s"] = np.full((num_iterations, size), rate)
         return metrics
 
     def saved(self) -> dict:

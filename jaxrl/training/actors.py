@@ -95,6 +95,7 @@ class Unroll(NamedTuple):
     version: int  # the parameter version it acted with
     traj: Trajectory  # [T, e, ...], e: this actor's envs
     ended: Any  # EndedEpisodes [T, e]
+    finished: float  # time.perf_counter() when its last step was received
 
 
 @jax.jit
@@ -172,7 +173,7 @@ class Actor:
             extras=jax.tree.map(lambda *xs: jnp.stack(xs), *extras),
             last_obs=obs,
         )
-        return Unroll(index, -1, traj, ended), obs, prev_done, stats
+        return Unroll(index, -1, traj, ended, time.perf_counter()), obs, prev_done, stats
 
     def close(self) -> None:
         if self.thread is not None:
