@@ -46,6 +46,8 @@ experiments/BENCHMARKS.template.md (see experiments/benchmarks_md.py).
   pong-population Pong PPO populations of 1, 2, 4, 8 members beside 1 in the same run: update and
                  collect ms, whole-iteration env steps/s; the update's forms (convolutions or patch
                  matmuls, vmap or lax.map over members) at 4 members (`pong_update_forms`: GPU too)
+  impala         IMPALA (--lag 1) beside synchronous PPO: whole process to 475 on CartPole-v1 and env
+                 steps/s, seed by seed; Breakout-v5 steady env steps/s (experiments/bench_impala.py)
 """
 
 import argparse
@@ -61,6 +63,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench_impala  # (experiments/ is the script's directory: first on sys.path)
 import benchmarks_md
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +71,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
+    "impala",
 ]  # fmt: skip
 
 
@@ -1537,6 +1541,7 @@ def main() -> None:
         "export": lambda: export_latency(args.repeats),
         "compile": lambda: compile_times(args.repeats),
         "pong-population": lambda: pong_population(args.repeats),
+        "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
     }
     for name in args.only:
         output = sections[name]()

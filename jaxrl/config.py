@@ -313,8 +313,9 @@ def check_value(name: str, value: Any, expected_type: type, minimum: int | None 
         raise ConfigError(f"invalid {flag(name)} {value!r}: must be a finite number")
     if expected_type is int and minimum is not None and (not isinstance(value, int) or value < minimum):
         raise ConfigError(f"invalid {flag(name)} {value!r}: must be an integer >= {minimum}")
-    if expected_type is tuple and not all(v >= 1 for v in value):
-        raise ConfigError(f"invalid {flag(name)} {' '.join(map(str, value))}: must be integers >= 1")
+    floor = 1 if minimum is None else minimum  # (device indices start at 0)
+    if expected_type is tuple and not all(v >= floor for v in value):
+        raise ConfigError(f"invalid {flag(name)} {' '.join(map(str, value))}: must be integers >= {floor}")
     if valid is not None and value not in valid:
         raise ConfigError(f"invalid {flag(name)} {value}: must be {valid}")
 

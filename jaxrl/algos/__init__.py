@@ -13,6 +13,7 @@ MODULES = {
     "ddqn": "jaxrl.algos.dqn:DOUBLE_DQN",  # "module:ATTRIBUTE" where one module holds several
     "sac": "jaxrl.algos.sac",
     "pqn": "jaxrl.algos.pqn",
+    "impala": "jaxrl.algos.impala",
 }
 
 

@@ -101,10 +101,17 @@ def quiet_gymnasium() -> None:
 
 
 def pool_options(
-    env_id: str, *, frame_size: int = 84, episodic_life: bool = True, reward_clip: bool = True, noop_max: int = 30
+    env_id: str,
+    *,
+    frame_size: int = 84,
+    episodic_life: bool = True,
+    reward_clip: bool = True,
+    noop_max: int = 30,
+    repeat_action_probability: float = 0.0,
 ) -> dict:
     """EnvPool's settings for an id: for Atari, the standard (Machado-free) setup used by CleanRL:
-    frameskip 4, 4-frame stack, grayscale, noop starts, fire reset, no sticky actions."""
+    frameskip 4, 4-frame stack, grayscale, noop starts, fire reset, no sticky actions (Machado's
+    protocol, as Cleanba: `repeat_action_probability` 0.25, no episodic life)."""
     if not is_atari_id(env_id):
         return {}
     return dict(
@@ -113,7 +120,7 @@ def pool_options(
         episodic_life=episodic_life,
         reward_clip=reward_clip,
         noop_max=noop_max,
-        repeat_action_probability=0.0,
+        repeat_action_probability=repeat_action_probability,
     )
 
 

@@ -18,6 +18,7 @@ from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
 from jaxrl.search import PBT_IN_ONE_PROCESS
 from jaxrl.training import checkpoints, memory
+from jaxrl.training.actor_learner import runner_for
 from jaxrl.training.assembly import num_iterations as iterations_of
 from jaxrl.training.compile_times import CompileTimes
 from jaxrl.training.distributed import Peers
@@ -95,6 +96,7 @@ def session(
         raise ConfigError(PBT_IN_ONE_PROCESS)
     algorithm = get_algorithm(config.algo)
     static = algorithm.Static(**config.static)
+    runner = runner_for(config)  # Fleet, or the actor-learner where actors lag (refused here if it cannot run)
     everyone = population or population_of(algorithm, config)
     mine = peers.members(len(everyone.seeds))
     population = members_slice(everyone, mine)
@@ -135,7 +137,7 @@ def session(
         )
 
     with contextlib.ExitStack() as cleanup:  # closes whatever was opened, however this ends
-        fleet = Fleet(config, population, record.restarts)
+        fleet = runner(config, population, record.restarts)
         cleanup.callback(fleet.close)
         if len(fleet.groups) > 1:
             devices = ", ".join(str(group.device) for group in fleet.groups)

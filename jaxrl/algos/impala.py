@@ -1,0 +1,158 @@
+"""IMPALA: importance-weighted actor-learner (Espeholt et al., 2018, "IMPALA: scalable distributed
+deep-RL with importance weighted actor-learner architectures", ICML).
+
+Actors step envs with a copy of the parameters that may be older than the learner's (`lag`
+versions: Cleanba's deterministic rule, see `jaxrl.training.actor_learner`) and record the
+behaviour policy's log-probabilities mu(a_t|s_t). The learner corrects for the lag with V-trace
+(`jaxrl.core.vtrace`, rho_bar = c_bar = 1, lambda = `vtrace_lambda`) and takes ONE gradient step
+per unroll of T steps from E envs on A2C's loss with V-trace's targets and advantages:
+
+    L(theta) = -E[log pi(a_t|s_t) rho_t (r_t + gamma v_{t+1} - V(s_t))]
+               + c_v E[0.5 (v_t - V(s_t))^2] - c_e E[H(pi(.|s_t))]
+
+(`jaxrl.core.losses.policy_gradient_loss`), gradients clipped to a global norm of
+`max_grad_norm`, RMSProp as in the paper and Cleanba (PyTorch's form: eps outside the square
+root). With `lag` 0 the actor acts with the learner's current parameters, rho = 1, and the
+update is A2C's with GAE(lambda) returns: the synchronous loop runs it like any other algorithm.
+"""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+from flax.core.scope import VariableDict
+
+from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.core import distributions, optimizers
+from jaxrl.core.losses import policy_gradient_loss
+from jaxrl.core.networks import ActorCritic
+from jaxrl.core.returns import masked_mean
+from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
+from jaxrl.core.vtrace import vtrace
+
+RMS_DECAY = 0.99  # the paper's and Cleanba's
+
+
+@dataclasses.dataclass(frozen=True)
+class Static:
+    num_envs: int = static(16, "envs per member (all its actor threads together)")
+    rollout_steps: int = static(20, "env steps per env in an unroll: one update each")
+    lag: int = static(1, "parameter versions the actors lag the learner by (0: synchronous, A2C's loop)", minimum=0)
+    actor_threads: int = static(1, "actor threads per member, each with its own EnvPool of num_envs / actor_threads")
+    actor_devices: tuple[int, ...] = static(
+        (), "local device indices the actor threads act on, in turn (default: the first device)", minimum=0
+    )
+    learner_devices: tuple[int, ...] = static(
+        (), "local device indices the learner's update is split over along the env axis (default: the first)", minimum=0
+    )
+    anneal_lr: bool = static(False, "decay lr linearly to 0 over the run")
+    hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
+
+
+@struct.dataclass
+class Hyper:
+    lr: float = hyper(6e-4, "RMSProp's learning rate (its start, with anneal_lr)", POSITIVE)
+    rms_eps: float = hyper(0.01, "RMSProp's epsilon, added to the root of the mean square", POSITIVE)
+    gamma: float = hyper(0.99, "discount factor", DISCOUNT)
+    vtrace_lambda: float = hyper(1.0, "V-trace's lambda: 1, n-step returns; below 1, their mix", UNIT)
+    ent_coef: float = hyper(0.01, "weight of the entropy bonus", NON_NEGATIVE)
+    vf_coef: float = hyper(0.5, "weight of the value loss (0.5 * MSE)", NON_NEGATIVE)
+    max_grad_norm: float = hyper(40.0, "gradients are clipped to this global norm", POSITIVE)
+
+
+class AgentState(struct.PyTreeNode):
+    params: VariableDict
+    opt_state: optax.OptState
+    iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+
+
+def check(static: Static) -> None:
+    if static.actor_threads > static.num_envs:
+        raise ValueError(
+            f"--actor-threads {static.actor_threads} is more than --num-envs {static.num_envs}: "
+            "every actor thread needs at least one env"
+        )
+    if static.num_envs % static.actor_threads:
+        raise ValueError(
+            f"--num-envs {static.num_envs} does not split evenly over --actor-threads {static.actor_threads}"
+        )
+
+
+def optimizer(hyper: Hyper, lr_scale=1.0):
+    def rmsprop(lr):
+        return optax.rmsprop(lr, decay=RMS_DECAY, eps=hyper.rms_eps, eps_in_sqrt=False)
+
+    return optimizers.clipped(rmsprop, hyper.lr * lr_scale, hyper.max_grad_norm)
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
+
+    def init(key, hyper: Hyper) -> AgentState:
+        params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+        return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
+
+    def act(state: AgentState, obs, key):
+        logits, value = network.apply(state.params, obs)
+        action = jax.random.categorical(key, logits)
+        return action, {"log_prob": distributions.log_prob(logits, action), "value": value}
+
+    def loss_fn(params, traj: Trajectory, hyper: Hyper):
+        steps, envs = traj.action.shape
+        logits, value = network.apply(params, flatten_steps({"obs": traj.obs})["obs"])
+        logits, value = logits.reshape(steps, envs, -1), value.reshape(steps, envs)
+        _, last_value = network.apply(params, traj.last_obs)
+        log_prob = distributions.log_prob(logits, traj.action)
+        log_rho = log_prob - traj.extras["log_prob"]
+        next_value = jnp.concatenate([value[1:], last_value[None]], axis=0)
+        targets, advantages = vtrace(
+            traj.reward,
+            jax.lax.stop_gradient(value),
+            jax.lax.stop_gradient(next_value),
+            traj.terminated,
+            traj.terminated | traj.truncated,
+            log_rho,
+            hyper.gamma,
+            hyper.vtrace_lambda,
+        )
+        batch = flatten_steps({"returns": targets, "advantages": advantages, "mask": traj.valid})
+        loss, metrics = policy_gradient_loss(
+            log_prob.reshape(-1),
+            distributions.entropy(logits).reshape(-1),
+            value.reshape(-1),
+            batch,
+            hyper,
+            baseline=True,
+            norm_adv=False,
+        )
+        # how far the behaviour policy was from this one: 1 on-policy
+        ratio = masked_mean(jnp.exp(jax.lax.stop_gradient(log_rho)), traj.valid)
+        return loss, dict(metrics, importance_ratio=ratio)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
+        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, traj, hyper)
+        updates, opt_state = optimizer(hyper, lr_scale).update(grads, state.opt_state, state.params)
+        return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
+
+    def preferences(state: AgentState, obs):
+        return network.apply(state.params, obs)[0]
+
+    def outputs(state: AgentState, obs):
+        logits, value = network.apply(state.params, obs)
+        return {"logits": logits, "value": value}
+
+    return Agent(init, act, learn, preferences, outputs)
+
+
+ALGORITHM = Algorithm(
+    name="impala",
+    summary="IMPALA: asynchronous actor-learner with V-trace (EnvPool; --lag 0: synchronous)",
+    Static=Static,
+    Hyper=Hyper,
+    build=build,
+    networks=("params", "opt_state"),
+    check=check,
+)
