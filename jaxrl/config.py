@@ -17,10 +17,12 @@ from typing import Any
 import tomllib
 
 from jaxrl.algos.base import Algorithm, field_help, field_names
+from jaxrl.core.types import EnvSpec
 from jaxrl.envs import (
     UnknownEnvError,
     action_space,
     env_family,
+    env_spec,
     is_atari_id,
     resolve_env_id,
     resolve_env_object,
@@ -82,6 +84,13 @@ RUN_FLAGS = {
         "every this many env steps per member, record a greedy game of the first member into <run dir>/videos/ "
         "and TensorBoard (default: never)",
     ),
+    "eval_every": (
+        int,
+        "every this many env steps per member, play --eval-episodes greedy games of each member on envs of their "
+        "own (whole games, unclipped) and log their mean as eval/return to the loggers and summary.json "
+        "(default: never)",
+    ),
+    "eval_episodes": (int, "greedy games per member at each --eval-every evaluation (default 10)"),
     "checkpoint_every": (
         int,
         "env steps per member between checkpoints (default: one every 10 minutes); one is always written at the end",
@@ -114,6 +123,8 @@ RUN_DEFAULTS = dict(
     env_groups=1,
     env_threads=0,
     capture_video=None,
+    eval_every=None,
+    eval_episodes=10,
     checkpoint_every=None,
     keep_checkpoints=3,
     checkpoint_replay=True,
@@ -146,6 +157,8 @@ class RunConfig:
     env_groups: int = 1  # EnvPool: pipelined pools per member's envs (Env.groups)
     env_threads: int = 0  # EnvPool: threads of all pools together; 0: EnvPool's choice
     capture_video: int | None = None  # env steps per member between recorded games
+    eval_every: int | None = None  # env steps per member between greedy evaluations
+    eval_episodes: int = 10  # games per member at each evaluation
     checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
     keep_checkpoints: int = 3
     checkpoint_replay: bool = True
@@ -156,14 +169,16 @@ class RunConfig:
     # in config.json; `env_instance` is the (env, params) pair itself, never written.
     env_object: str | None = None
     env_instance: Any = dataclasses.field(default=None, repr=False, compare=False)
+    # The env's spec, probed once by `resolve`; never written (config.json names the env).
+    spec: EnvSpec | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def run_seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
 
     def to_json(self) -> dict:
-        record = dataclasses.asdict(dataclasses.replace(self, env_instance=None))  # (asdict deep-copies values)
-        del record["env_instance"]
+        record = dataclasses.asdict(dataclasses.replace(self, env_instance=None, spec=None))  # (deep copies)
+        del record["env_instance"], record["spec"]
         return record
 
 
@@ -389,7 +404,9 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         check_static(f, merged[key])
     for key, f in hyper_fields.items():
         check_hyper(f, merged[key])
-    for key in ("seeds", "total_steps", "log_every", "capture_video", "checkpoint_every", "keep_checkpoints"):
+    for key in ("seeds", "total_steps", "log_every", "capture_video", "eval_every", "eval_episodes"):
+        check_value(key, merged[key], int)
+    for key in ("checkpoint_every", "keep_checkpoints"):
         check_value(key, merged[key], int)
     if merged["seed"] < 0:
         raise ConfigError(f"invalid --seed {merged['seed']}: must be >= 0")
@@ -429,6 +446,8 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         static=dataclasses.asdict(static),
         hyper={key: float(merged[key]) for key in hyper_fields},
         capture_video=merged["capture_video"],
+        eval_every=merged["eval_every"],
+        eval_episodes=merged["eval_episodes"],
         checkpoint_every=merged["checkpoint_every"],
         keep_checkpoints=merged["keep_checkpoints"],
         checkpoint_replay=bool(merged["checkpoint_replay"]),
@@ -439,4 +458,5 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         env_threads=merged["env_threads"],
         env_object=None if env_instance is None else f"{type(env_instance[0]).__module__}:{env_id}",
         env_instance=env_instance,
+        spec=env_spec(env_id, backend, env_instance, **{key: merged[key] for key in env_fields}),
     )

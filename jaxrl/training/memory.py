@@ -21,7 +21,6 @@ import numpy as np
 from jaxrl.config import RunConfig
 from jaxrl.core.buffers import nbytes
 from jaxrl.core.population import init_learning
-from jaxrl.envs import env_spec
 from jaxrl.errors import ConfigError
 from jaxrl.training.assembly import num_iterations
 from jaxrl.training.population import Population
@@ -52,7 +51,7 @@ class MemoryEstimate(NamedTuple):
 def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEstimate:
     """What training `population` with `config` will allocate, computed without allocating it."""
     static = algorithm.Static(**config.static)
-    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
+    spec = config.spec  # probed once, by config.resolve
     agent = algorithm.build(static, spec, num_iterations(config, static))
     size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps
     learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)
