@@ -37,6 +37,7 @@ class Result(NamedTuple):
     run_dir: Path
     config: RunConfig
     report: str | None = None  # a sweep's ranked table (sweep.md)
+    primary: bool = True  # this process speaks for the run (a distributed run has several)
 
 
 def algorithm_named(algo: str):
@@ -124,7 +125,7 @@ def run(
         summary, report = sweep_report.report(summary, config)
     if config.pbt and not summary["interrupted_by"]:  # (PBT trains in one process)
         summary, report = pbt_report.report(summary, config)
-    return Result(summary, Path(summary["run_dir"]), config, report)
+    return Result(summary, Path(summary["run_dir"]), config, report, primary)
 
 
 def object_of(env: dict) -> tuple | None:
@@ -243,13 +244,14 @@ def resume(
     loggers: list | None = None,
     distributed=False,
     force=False,
+    algo: str | None = None,
     **env,
 ) -> Result:
     """Continues a stopped run from its latest checkpoint (or, stopped before its first, from the
     start), with its saved settings. A run trained on an env object from Python takes it again:
-    `env=`, `env_params=`."""
+    `env=`, `env_params=`. `algo`: refuse the run unless it is this algorithm's."""
     peers = join(distributed, None, run_dir)
-    config = distribute(saved_config(run_dir, instance=object_of(env)), peers, Path(run_dir))
+    config = distribute(saved_config(run_dir, algo, instance=object_of(env)), peers, Path(run_dir))
     return run(config, progress, loggers, resume=Path(run_dir), peers=peers, force=force)
 
 

@@ -5,7 +5,6 @@ costs a fraction of a second and one line of error.
 """
 
 import dataclasses
-import difflib
 import importlib.resources
 import json
 import math
@@ -29,7 +28,7 @@ from jaxrl.envs import (
     unsupported_actions,
     video_refusal,
 )
-from jaxrl.errors import ConfigError
+from jaxrl.errors import ConfigError, did_you_mean
 
 DEFAULT_ENV = "CartPole-v1"
 
@@ -217,8 +216,7 @@ def flag_table(algorithm: Algorithm, command: str) -> dict[str, tuple[type, str]
 
 
 def unknown_flag(name: str, known, command: str) -> ConfigError:
-    close = difflib.get_close_matches(flag(name), [flag(k) for k in known], n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
+    hint = did_you_mean(flag(name), [flag(k) for k in known], quote="")
     return ConfigError(f"unknown flag {flag(name)} for jaxrl {command}{hint}")
 
 
