@@ -43,8 +43,8 @@ def train(
     peers: Peers | None = None,
     force: bool = False,
 ) -> dict:
-    """Trains the population described by `config` and writes everything under its run dir.
-
+    """Trains the population described by `config` and writes everything under its run dir:
+    plans, opens (or resumes), starts the fleet, then runs the loop over hooks.
     `loggers`: the sinks each chunk is reported to (TensorBoard, progress, W&B; none: nothing is
     logged but the run's JSON files and checkpoints). `resume`: a run dir to continue from its
     latest checkpoint (its config.json is `config`). `should_stop(env_steps)`: asked after every
@@ -59,12 +59,10 @@ def train(
         plan = make_plan(config, population, peers)
         memory.check_fits(plan.need, force)
         opened = open_or_resume(config, plan, peers, resume)
-        fleet = Fleet(opened.config, plan.population, opened.record.restarts)
-        cleanup.callback(fleet.close)
+        fleet = cleanup.enter_context(contextlib.closing(Fleet(opened.config, plan.population, opened.record.restarts)))
         tuner = tuner_of(opened.config, plan, opened.record, fleet)
         compiled = start_fleet(fleet, plan, opened, peers, force)
-        log = Loggers(loggers or [])
-        cleanup.callback(log.close)
+        log = cleanup.enter_context(contextlib.closing(Loggers(loggers or [])))
         open_loggers(log, opened, plan, peers, fleet)
         scores = Scoreboard(opened.record, plan.mine, fleet.diverged_at(), config.target_return)
         hooks = make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, should_stop)
@@ -72,11 +70,7 @@ def train(
         # times continue from where the stopped run left them
         loop = Loop(plan, opened.record.iterations, opened.record.env_steps, began - opened.record.elapsed_s)
         run_loop(loop, fleet.train_chunk, hooks.all)
-    summary = summary_of(opened, plan, loop, peers.gather(scores.rows()), scores.evaluations, tuner)
-    summary["compile_s"] = compiles.summary()  # {program: {trace, lower, compile}}: this process's
-    # this process's: the estimate before compiling, the compiled programs' (where they were
-    # compiled before the state was made) and the peak RSS measured at the end
-    summary["memory"] = {"estimate_bytes": plan.need.total_bytes, **compiled, "peak_rss_bytes": memory.peak_rss_bytes()}
+    summary = summary_of(opened, plan, loop, peers.gather(scores.rows()), scores.evaluations, tuner, compiles, compiled)
     if peers.index == 0:
         write_json(Path(summary["run_dir"]) / "summary.json", summary)
     return summary
@@ -207,8 +201,18 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
 PBT_SUMMARY = ("population", "ready_every", "truncation", "resample_probability", "copy_replay", "ranges")
 
 
-def summary_of(opened: Opened, plan: RunPlan, loop: Loop, rows: np.ndarray, evaluations: list, tuner) -> dict:
-    """summary.json from the scoreboard's rows of every member (Scoreboard.rows, gathered)."""
+def summary_of(
+    opened: Opened,
+    plan: RunPlan,
+    loop: Loop,
+    rows: np.ndarray,
+    evaluations: list,
+    tuner: Tuner | None,
+    compiles: CompileTimes,
+    compiled: dict,
+) -> dict:
+    """summary.json from the scoreboard's rows of every member (Scoreboard.rows, gathered) and
+    evaluations, and this process's compile seconds and memory (`compiled`: start_fleet's)."""
     config, everyone = opened.config, plan.everyone
     steps, seconds, finals, diverged = rows.T
     hparams = member_hparams(everyone)
@@ -238,6 +242,10 @@ def summary_of(opened: Opened, plan: RunPlan, loop: Loop, rows: np.ndarray, eval
         "wall_s": round(loop.elapsed(), 3),
         "run_dir": str(opened.run_dir),
         "interrupted_by": loop.interrupted_by,
+        "compile_s": compiles.summary(),  # {program: {trace, lower, compile}}: this process's
+        # this process's: the estimate before compiling, the compiled programs' (where they were
+        # compiled before the state was made) and the peak RSS measured at the end
+        "memory": {"estimate_bytes": plan.need.total_bytes, **compiled, "peak_rss_bytes": memory.peak_rss_bytes()},
         "runs": runs,
     }
     if tuner:
