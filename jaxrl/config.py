@@ -169,8 +169,8 @@ class RunConfig(RunSettings):
     backend: str = "envpool"  # which library steps the envs: "envpool", "gymnax" or "gymnasium"
     name: str
     env_options: dict  # backend settings (Atari preprocessing: AtariOptions' fields)
-    static: dict  # the algorithm's static config, by field
-    hyper: dict  # the algorithm's numeric hyperparameters, by field
+    static: Any  # the algorithm's Static
+    hyper: Any  # the algorithm's Hyper, of Python floats (a population's arrays: training/population.py)
     processes: int = 1  # `--distributed`: how many processes share the population
     sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
@@ -462,8 +462,8 @@ def build(
         **settings,
         algo=algorithm.name,
         env_options=env_options,
-        static=dataclasses.asdict(static),
-        hyper={f.name: float(merged[f.name]) for f in dataclasses.fields(algorithm.Hyper)},
+        static=static,
+        hyper=algorithm.Hyper(**{f.name: float(merged[f.name]) for f in dataclasses.fields(algorithm.Hyper)}),
         env_object=None if env_instance is None else f"{type(env_instance[0]).__module__}:{env_id}",
         env_instance=env_instance,
         spec=env_spec(env_id, backend, env_instance, **env_options),

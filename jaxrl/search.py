@@ -208,7 +208,7 @@ def pbt_plan(algorithm: Algorithm, options: dict, values: dict[str, Values], env
         raise ConfigError(f"invalid --resample-probability {resample_probability}: must be in [0, 1]")
     run_options = dict(options, name=options.get("name") or time.strftime("pbt-%Y%m%d-%H%M%S"))
     config = resolve(algorithm, run_options | fixed, env_instance)
-    rollout = config.static["num_envs"] * config.static["rollout_steps"]
+    rollout = config.static.num_envs * config.static.rollout_steps
     if ready_every is None:
         ready_every = max(1, config.total_steps // 10 // rollout) * rollout
     if ready_every < rollout:

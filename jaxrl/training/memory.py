@@ -50,7 +50,7 @@ class MemoryEstimate(NamedTuple):
 
 def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEstimate:
     """What training `population` with `config` will allocate, computed without allocating it."""
-    static = algorithm.Static(**config.static)
+    static = config.static
     spec = config.spec  # probed once, by config.resolve
     agent = algorithm.build(static, spec, num_iterations(config, static))
     size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps

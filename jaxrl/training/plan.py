@@ -58,7 +58,7 @@ def make_plan(config: RunConfig, population: Population | None = None, peers: Pe
     if config.pbt and peers.count > 1:
         raise ConfigError(PBT_IN_ONE_PROCESS)
     algorithm = get_algorithm(config.algo)
-    static = algorithm.Static(**config.static)
+    static = config.static
     everyone = population or population_of(algorithm, config)
     mine = peers.members(len(everyone.seeds))
     share = members_slice(everyone, mine)

@@ -160,7 +160,7 @@ def open_loggers(log: Loggers, opened: Opened, plan: RunPlan, peers: Peers, flee
         RunInfo(
             run_dir=opened.run_dir,
             names=plan.population.names,
-            settings={"env": config.env, **config.static, **config.hyper},
+            settings={"env": config.env, **dataclasses.asdict(config.static), **dataclasses.asdict(config.hyper)},
             config=config.to_json(),
             resume_step=opened.record.env_steps if opened.resumed else None,  # 0: cut back to the start
             total_steps=plan.total_steps,
