@@ -20,7 +20,7 @@ import jax
 
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import pbt_report, sweep_report
-from jaxrl.config import RunConfig, check_options, check_value, resolve
+from jaxrl.config import RunConfig, check_options, check_value, records_of, resolve
 from jaxrl.core.networks import UNROLL_CHOICES
 from jaxrl.errors import ConfigError
 from jaxrl.exporter import folder
@@ -96,7 +96,7 @@ def distribute(config: RunConfig, peers: Peers | None, resume: Path | None = Non
         if config.processes > 1:
             raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
         return config
-    size = config.seeds * (len(config.sweep["points"]) if config.sweep else 1)
+    size = config.seeds * (len(config.sweep.points) if config.sweep else 1)
     if size % peers.count:
         raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
     if resume is not None and peers.count != config.processes:
@@ -216,7 +216,7 @@ def saved_config(
     try:
         saved = json.loads(config_path.read_text())
         saved_algo, name = saved["algo"], saved["name"]
-        records = {"sweep": saved.get("sweep"), "pbt": saved.get("pbt"), "processes": saved.get("processes", 1)}
+        records = records_of(saved)
         env_object = saved.get("env_object")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None

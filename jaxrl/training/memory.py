@@ -65,10 +65,10 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     # + per env the RunnerState's next observation, prev_done (bool) and running return and length (4 + 4)
     state = nbytes(learning) + size * envs * (obs_bytes + 1 + 4 + 4)
     if config.pbt:  # an exploit step holds the copied members' networks (and replays) once more, briefly
-        copy_replay = config.pbt["copy_replay"] and algorithm.replay
+        copy_replay = config.pbt.copy_replay and algorithm.replay
         copied = algorithm.networks + ((algorithm.replay,) if copy_replay else ())
         per_member = sum(nbytes(getattr(learning["agent"], name)) for name in copied) // size
-        state += config.seeds * max(1, int(config.pbt["truncation"] * config.pbt["population"])) * per_member
+        state += config.seeds * max(1, int(config.pbt.truncation * config.pbt.population)) * per_member
     kind = "image" if len(spec.obs_shape) == 3 else "vector"
     return MemoryEstimate(state, size * envs * steps * step_bytes, RUNTIME_BYTES[kind])
 

@@ -67,7 +67,7 @@ def make_plan(config: RunConfig, population: Population | None = None, peers: Pe
     chunk = max(1, min(iterations, config.log_every // steps_per_iteration))
     ready_every = None
     if config.pbt:
-        ready_every = max(1, config.pbt["ready_every"] // steps_per_iteration)
+        ready_every = max(1, config.pbt.ready_every // steps_per_iteration)
         chunk = min(chunk, ready_every)
     need = memory.estimate(algorithm, config, share)
     return RunPlan(algorithm, static, everyone, mine, share, steps_per_iteration, iterations, chunk, ready_every, need)

@@ -41,10 +41,10 @@ def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[st
 
 
 def pbt_population(algorithm: Algorithm, config: RunConfig) -> Population:
-    """`config.seeds` populations of `config.pbt["population"]` members: member s * N + n is
+    """`config.seeds` populations of `config.pbt.population` members: member s * N + n is
     member n of population s, with its own seed (config.seed + its index) and its starting point
-    (config.pbt["points"]), named m<n> (p<s>-m<n> with several populations)."""
-    size, points = config.pbt["population"], config.pbt["points"]
+    (config.pbt.points), named m<n> (p<s>-m<n> with several populations)."""
+    size, points = config.pbt.population, config.pbt.points
     seeds = [config.seed + member for member in range(len(points))]
     hyper = algorithm.Hyper(
         **{
@@ -62,7 +62,7 @@ def population_of(algorithm: Algorithm, config: RunConfig) -> Population:
         return pbt_population(algorithm, config)
     if config.sweep:
         return sweep_population(
-            algorithm.Hyper, dataclasses.asdict(config.hyper), config.sweep["points"], config.run_seeds
+            algorithm.Hyper, dataclasses.asdict(config.hyper), config.sweep.points, config.run_seeds
         )
     return seed_population(algorithm, config)
 

@@ -187,7 +187,7 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
     evaluation = Evaluation(config, fleet, peers, scores)
     hooks: list[Hook] = [Scoring(scores), evaluation]
     if tuner:
-        hooks.append(Exploit(tuner, fleet, scores, config.pbt["copy_replay"]))
+        hooks.append(Exploit(tuner, fleet, scores, config.pbt.copy_replay))
     hooks += [
         Logging(log, compiles, member_hparams(plan.everyone)[plan.mine], scores),
         StopAgreement(peers, stop, should_stop, scores, saver),
@@ -250,5 +250,5 @@ def summary_of(
     }
     if tuner:
         lineage = dict(zip(everyone.names, tuner.lineage, strict=True))
-        summary["pbt"] = {**{key: config.pbt[key] for key in PBT_SUMMARY}, "lineage": lineage}
+        summary["pbt"] = {**{key: getattr(config.pbt, key) for key in PBT_SUMMARY}, "lineage": lineage}
     return summary
