@@ -252,7 +252,7 @@ def records_of(saved: dict) -> dict:
     """RunConfig's records of a sweep or PBT run, typed, from its config.json."""
     return {
         "sweep": Sweep(**saved["sweep"]) if saved.get("sweep") else None,
-        "pbt": PBT(**saved["pbt"]) if saved.get("pbt") else None,
+        "pbt": PBT(**saved["pbt"] | {"perturb": tuple(saved["pbt"]["perturb"])}) if saved.get("pbt") else None,
         "processes": saved.get("processes", 1),
     }
 
