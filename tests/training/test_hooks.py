@@ -4,14 +4,17 @@ written, PBT exploits at ready points only, checkpoints are written when due and
 and the plan is computed without a run dir."""
 
 import numpy as np
+import pytest
 
 from jaxrl.algos import get_algorithm
 from jaxrl.config import resolve
 from jaxrl.search import Range, pbt_plan
 from jaxrl.training.distributed import Peers
+from jaxrl.training.hooks import video
 from jaxrl.training.hooks.agreement import StopAgreement
 from jaxrl.training.hooks.base import Hook, Loop, run_loop
 from jaxrl.training.hooks.checkpointing import Checkpoints
+from jaxrl.training.hooks.logs import Logging
 from jaxrl.training.hooks.pbt import Exploit
 from jaxrl.training.hooks.scoring import Scoring
 from jaxrl.training.plan import RunPlan, make_plan
@@ -172,3 +175,46 @@ def test_a_pbt_plan_ends_chunks_at_ready_points():
     assert made.ready_every and made.chunk <= made.ready_every
     assert made.next_chunk(made.ready_every - 1) == 1 and made.ready_point(made.ready_every)
     assert not made.ready_point(made.num_iterations)
+
+
+class Sink:
+    def __init__(self):
+        self.chunks, self.hparams, self.videos = [], [], []
+
+    def log_chunk(self, metrics, elapsed_s):
+        self.chunks.append(sorted(metrics))
+
+    def log_hparams(self, member_hparams, final_returns, step):
+        self.hparams.append(step)
+
+    def log_video(self, member, frames, fps, step):
+        self.videos.append(step)
+
+
+class Compiles:
+    def __init__(self):
+        self.pending = {"update": 1.5}
+
+    def take(self):
+        taken, self.pending = self.pending, {}
+        return taken
+
+
+@pytest.mark.parametrize("stop_at", [None, 40])
+def test_logging_reports_compile_seconds_once_and_hparams_only_when_the_run_completes(stop_at):
+    sink, scores = Sink(), scoreboard()
+    logging = Logging(sink, Compiles(), [{}] * MEMBERS, scores)
+    stop = StopAgreement(Peers(), Stop(), None if stop_at is None else lambda s: s >= stop_at, scores, Saver())
+    run_loop(Loop(plan(iterations=6, chunk=2), 0, 0, 0.0), fake_chunk(), [Scoring(scores), logging, stop])
+    assert "time/compile/update" in sink.chunks[0] and all("time/compile/update" not in c for c in sink.chunks[1:])
+    assert sink.hparams == ([] if stop_at else [60])
+
+
+def test_a_video_is_recorded_each_time_the_env_steps_cross_a_multiple(monkeypatch, tmp_path):
+    monkeypatch.setattr(video, "record", lambda *args: (np.zeros((2, 4, 4, 3), np.uint8), 30, 1.0))
+    monkeypatch.setattr(video, "write_video", lambda frames, fps, path: path)
+    fleet = type("F", (), {"agent": None, "first_member_agent": lambda self: None})()
+    sink = Sink()
+    hook = video.Video(config(capture_video=25), fleet, sink, tmp_path, "s0")
+    run_loop(Loop(plan(iterations=10, chunk=2), 0, 0, 0.0), fake_chunk(), [hook])
+    assert sink.videos == [40, 60, 80, 100]  # chunks end at 20, 40, ...: 25, 50, 75 and 100 are crossed there
