@@ -148,7 +148,8 @@ class Steering:
 def setting_help(field: dataclasses.Field) -> str:
     """A setting's --help: its text and its default."""
     shown = field.metadata["shown"] or repr(field.default).strip("'")
-    return f"{field.metadata['help']} (default: {shown})"
+    valid = f"; {field.metadata['valid']}" if field.metadata["valid"] else ""
+    return f"{field.metadata['help']}{valid} (default: {shown})"
 
 
 RUN_FIELDS = dataclasses.fields(RunSettings)
