@@ -54,25 +54,24 @@ def train(
     Returns the summary (also written to summary.json); "interrupted_by" names what stopped it early.
     """
     # from the first moment: a signal while the programs compile stops the run once they have
-    with StopRequests() as stop, CompileTimes() as compiles, contextlib.ExitStack() as cleanup:
+    with StopRequests() as stop, CompileTimes() as compiles:
         began, peers = time.perf_counter(), peers or Peers()
         plan = make_plan(config, population, peers)
         memory.check_fits(plan.need, force)
         opened = open_or_resume(config, plan, peers, resume)
-        fleet = cleanup.enter_context(contextlib.closing(Fleet(opened.config, plan.population, opened.record.restarts)))
-        tuner = tuner_of(opened.config, plan, opened.record, fleet)
-        compiled = start_fleet(fleet, plan, opened, peers, force)
-        log = cleanup.enter_context(contextlib.closing(Loggers(loggers or [])))
-        open_loggers(log, opened, plan, peers, fleet)
-        scores = Scoreboard(opened.record, plan.mine, fleet.diverged_at(), config.target_return)
-        hooks = make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, should_stop)
-        cleanup.callback(hooks.evaluation.close)
-        # times continue from where the stopped run left them
-        loop = Loop(plan, opened.record.iterations, opened.record.env_steps, began - opened.record.elapsed_s)
-        run_loop(loop, fleet.train_chunk, hooks.all)
-    summary = summary_of(opened, plan, loop, peers.gather(scores.rows()), scores.evaluations, tuner, compiles, compiled)
-    if peers.index == 0:
-        write_json(Path(summary["run_dir"]) / "summary.json", summary)
+        with contextlib.ExitStack() as cleanup:  # closes whatever was opened, however this ends
+            fleet, tuner, compiled = start_fleet(cleanup, opened, plan, peers, force)
+            log = open_loggers(cleanup, loggers, opened, plan, peers, fleet)
+            scores = Scoreboard(opened.record, plan.mine, fleet.diverged_at(), config.target_return)
+            hooks = make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, should_stop)
+            cleanup.callback(hooks.evaluation.close)
+            start = began - opened.record.elapsed_s  # times continue from where the stopped run left them
+            loop = Loop(plan, opened.record.iterations, opened.record.env_steps, start)
+            run_loop(loop, fleet.train_chunk, hooks.all)
+        rows = peers.gather(scores.rows())
+        summary = summary_of(opened, plan, loop, rows, scores.evaluations, tuner, compiles, compiled)
+        if peers.index == 0:
+            write_json(Path(summary["run_dir"]) / "summary.json", summary)
     return summary
 
 
@@ -118,7 +117,17 @@ def tuner_of(config: RunConfig, plan: RunPlan, record: Record, fleet: Fleet) -> 
     return tuner
 
 
-def start_fleet(fleet: Fleet, plan: RunPlan, opened: Opened, peers: Peers, force: bool) -> dict:
+def start_fleet(
+    cleanup: contextlib.ExitStack, opened: Opened, plan: RunPlan, peers: Peers, force: bool
+) -> tuple[Fleet, Tuner | None, dict]:
+    """(the fleet with its members' state made, PBT's tuner, summary.json's "memory" entries of
+    the compiled programs); the fleet is closed with `cleanup`."""
+    fleet = cleanup.enter_context(contextlib.closing(Fleet(opened.config, plan.population, opened.record.restarts)))
+    tuner = tuner_of(opened.config, plan, opened.record, fleet)
+    return fleet, tuner, make_state(fleet, plan, opened, peers, force)
+
+
+def make_state(fleet: Fleet, plan: RunPlan, opened: Opened, peers: Peers, force: bool) -> dict:
     """Makes the members' state, fresh or from the checkpoint (read before anything compiles: one
     that does not fit fails fast), checking the compiled programs' memory before a big state is
     allocated. Returns summary.json's "memory" entries of the compiled programs."""
@@ -148,8 +157,12 @@ def start_fleet(fleet: Fleet, plan: RunPlan, opened: Opened, peers: Peers, force
     return compiled_memory
 
 
-def open_loggers(log: Loggers, opened: Opened, plan: RunPlan, peers: Peers, fleet: Fleet) -> None:
-    """Tells the loggers about the run, then the notes gathered while opening it."""
+def open_loggers(
+    cleanup: contextlib.ExitStack, sinks: list | None, opened: Opened, plan: RunPlan, peers: Peers, fleet: Fleet
+) -> Loggers:
+    """The sinks as one, told about the run, then the notes gathered while opening it; closed
+    with `cleanup`."""
+    log = cleanup.enter_context(contextlib.closing(Loggers(sinks or [])))
     config, size = opened.config, len(plan.population.seeds)
     if len(fleet.groups) > 1:
         devices = ", ".join(str(group.device) for group in fleet.groups)
@@ -170,6 +183,7 @@ def open_loggers(log: Loggers, opened: Opened, plan: RunPlan, peers: Peers, flee
     )
     for note in opened.notes:
         log.note(note)
+    return log
 
 
 class Hooks(NamedTuple):
