@@ -343,9 +343,7 @@ def memory(buffer_size: int = 300_000) -> dict:
 
     def replay_bytes(size: int) -> int:
         config = resolve(algorithm, {"env": "Pong", "buffer_size": size})
-        return dqn.replay_bytes(
-            algorithm.Static(**config.static), env_spec(config.env, config.backend, **config.env_options)
-        )
+        return dqn.replay_bytes(config.static, env_spec(config.env, config.backend, **config.env_options))
 
     rows = ["| Pong-v5 DQN, --buffer-size | replay | --checkpoint-replay | peak RSS | goal 1.1 x replay + 1.2 GiB |"]
     rows.append("|---|---|---|---|---|")

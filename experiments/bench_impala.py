@@ -90,7 +90,7 @@ def steady_sps(env: str, repeats: int, iterations: int, options: dict | None = N
             runner.init()
             runner.train_chunk(2)
             settle(runner)
-            steps[algo] = config.static["num_envs"] * config.static["rollout_steps"] * iterations
+            steps[algo] = config.static.num_envs * config.static.rollout_steps * iterations
         times: dict[str, list[float]] = {algo: [] for algo in ALGOS}
         for _ in range(repeats):
             for algo, runner in runners.items():

@@ -20,7 +20,7 @@ import jax
 
 from jaxrl.algos import UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import pbt_report, sweep_report
-from jaxrl.config import RunConfig, check_options, check_value, resolve
+from jaxrl.config import RunConfig, check_options, check_value, records_of, resolve
 from jaxrl.core.networks import UNROLL_CHOICES
 from jaxrl.errors import ConfigError
 from jaxrl.exporter import folder
@@ -37,6 +37,7 @@ class Result(NamedTuple):
     run_dir: Path
     config: RunConfig
     report: str | None = None  # a sweep's ranked table (sweep.md)
+    primary: bool = True  # this process speaks for the run (a distributed run has several)
 
 
 def algorithm_named(algo: str):
@@ -95,7 +96,7 @@ def distribute(config: RunConfig, peers: Peers | None, resume: Path | None = Non
         if config.processes > 1:
             raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
         return config
-    size = config.seeds * (len(config.sweep["points"]) if config.sweep else 1)
+    size = config.seeds * (len(config.sweep.points) if config.sweep else 1)
     if size % peers.count:
         raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
     if resume is not None and peers.count != config.processes:
@@ -124,7 +125,7 @@ def run(
         summary, report = sweep_report.report(summary, config)
     if config.pbt and not summary["interrupted_by"]:  # (PBT trains in one process)
         summary, report = pbt_report.report(summary, config)
-    return Result(summary, Path(summary["run_dir"]), config, report)
+    return Result(summary, Path(summary["run_dir"]), config, report, primary)
 
 
 def object_of(env: dict) -> tuple | None:
@@ -215,7 +216,7 @@ def saved_config(
     try:
         saved = json.loads(config_path.read_text())
         saved_algo, name = saved["algo"], saved["name"]
-        records = {"sweep": saved.get("sweep"), "pbt": saved.get("pbt"), "processes": saved.get("processes", 1)}
+        records = records_of(saved)
         env_object = saved.get("env_object")
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
         raise ConfigError(f"{command} {run_dir}: config.json is damaged ({type(error).__name__}: {error})") from None
@@ -243,13 +244,14 @@ def resume(
     loggers: list | None = None,
     distributed=False,
     force=False,
+    algo: str | None = None,
     **env,
 ) -> Result:
     """Continues a stopped run from its latest checkpoint (or, stopped before its first, from the
     start), with its saved settings. A run trained on an env object from Python takes it again:
-    `env=`, `env_params=`."""
+    `env=`, `env_params=`. `algo`: refuse the run unless it is this algorithm's."""
     peers = join(distributed, None, run_dir)
-    config = distribute(saved_config(run_dir, instance=object_of(env)), peers, Path(run_dir))
+    config = distribute(saved_config(run_dir, algo, instance=object_of(env)), peers, Path(run_dir))
     return run(config, progress, loggers, resume=Path(run_dir), peers=peers, force=force)
 
 

@@ -4,13 +4,11 @@ anything compiled; a bad input is one line on stderr and exit code 2.
 """
 
 import dataclasses
-import difflib
 import inspect
 import itertools
 import signal
 import sys
 import typing
-from pathlib import Path
 from typing import Annotated, Union
 
 import tyro
@@ -18,9 +16,8 @@ import tyro
 from jaxrl import api
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
-from jaxrl.config import flag, flag_table, resolve
-from jaxrl.errors import ConfigError
-from jaxrl.search import PBT_IN_ONE_PROCESS, parse_values, pbt_plan, plan
+from jaxrl.config import flag, flag_table
+from jaxrl.errors import ConfigError, did_you_mean
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -69,23 +66,23 @@ def report_divergence(summary: dict) -> int:
     return 0
 
 
-def trained(config, resume: Path | None = None, peers=None, force: bool = False) -> int:
-    """Trains (or resumes) and reports; the exit status is 128 + the signal's number if a
-    signal stopped the run, 1 if every member diverged, else 0. `peers`: --distributed."""
-    result = api.run(config, progress=True, resume=resume, peers=peers, force=force)
+def report(result: api.Result) -> int:
+    """Prints how a run (or resume) ended and maps it to the exit status: 128 + the signal's
+    number if a signal stopped it, 1 if every member diverged, else 0. Only the run's primary
+    process prints (a distributed run's others give the status alone)."""
     summary = result.summary
-    if peers is not None and peers.index > 0:  # process 0 reports for the run
-        stop = summary["interrupted_by"]
+    stop = summary["interrupted_by"]
+    if not result.primary:
         if stop in ("SIGINT", "SIGTERM"):
             return 128 + signal.Signals[stop].value
         return int(all(run["diverged_at_step"] is not None for run in summary["runs"]))
-    if summary["interrupted_by"]:
+    if stop:
         print(
-            f"jaxrl: stopped by {summary['interrupted_by']} at env step {summary['runs'][0]['env_steps']:,} of "
+            f"jaxrl: stopped by {stop} at env step {summary['runs'][0]['env_steps']:,} of "
             f"{summary['total_steps']:,}; checkpoint written. Resume with: jaxrl train --resume {summary['run_dir']}",
             file=sys.stderr,
         )
-        return 128 + signal.Signals[summary["interrupted_by"]].value
+        return 128 + signal.Signals[stop].value
     if result.report is not None:
         print(result.report)
         return report_divergence(summary)
@@ -93,7 +90,7 @@ def trained(config, resume: Path | None = None, peers=None, force: bool = False)
         f"{run['run']} {run['final_return']:.1f}" if run["final_return"] is not None else f"{run['run']} -"
         for run in summary["runs"]
     )
-    solved = ""
+    config, solved = result.config, ""
     if config.target_return is not None:
         reached = sum(run["steps_to_target"] is not None for run in summary["runs"])
         solved = f"; target {config.target_return:g} reached by {reached}/{len(summary['runs'])}"
@@ -104,36 +101,13 @@ def trained(config, resume: Path | None = None, peers=None, force: bool = False)
     return report_divergence(summary)
 
 
-def train_main(flags) -> int:
-    options = {key: value for key, value in vars(flags).items() if key not in ("distributed", "force")}
-    peers = api.join(flags.distributed, flags.name)
-    config = api.distribute(resolve(get_algorithm(flags.ALGO), options), peers)
-    return trained(config, peers=peers, force=bool(flags.force))
+RUNS = {"train": api.train, "sweep": api.sweep, "pbt": api.pbt}
 
 
-def sweep_main(flags) -> int:
-    algorithm = get_algorithm(flags.ALGO)
-    options = vars(flags)
-    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
-    values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
-    run_options = {
-        key: value for key, value in options.items() if key not in (*hyper, "random", "distributed", "force")
-    }
-    peers = api.join(flags.distributed, flags.name)
-    config = api.distribute(plan(algorithm, run_options, values, options.get("random")), peers)
-    return trained(config, peers=peers, force=bool(flags.force))
-
-
-def pbt_main(flags) -> int:
-    algorithm = get_algorithm(flags.ALGO)
-    options = vars(flags)
-    if options.get("distributed"):
-        raise ConfigError(PBT_IN_ONE_PROCESS)
-    hyper = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
-    values = {name: parse_values(hyper[name], options[name]) for name in hyper if options.get(name) is not None}
-    run_options = {key: value for key, value in options.items() if key not in (*hyper, "distributed", "force")}
-    config = pbt_plan(algorithm, run_options, values)
-    return trained(config, force=bool(flags.force))
+def run_command(command: str, flags) -> int:
+    """`jaxrl train | sweep | pbt ALGO --flags`: the API's call of the same name with the flags given."""
+    options = {key: value for key, value in vars(flags).items() if value is not None}
+    return report(RUNS[command](flags.ALGO, progress=True, **options))
 
 
 RESUME_SWITCHES = ("--distributed", "--force")
@@ -258,8 +232,7 @@ def check_command(argv: list[str]) -> None:
         return
     if not argv or argv[0] not in COMMANDS:
         given = f"unknown command '{argv[0]}'" if argv else "no command"
-        close = difflib.get_close_matches(argv[0], COMMANDS, n=1) if argv else []
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = did_you_mean(argv[0], COMMANDS) if argv else ""
         raise ConfigError(f"{given}{hint} (jaxrl {' | '.join(COMMANDS)})")
     command, rest = argv[0], argv[1:]
     if command not in ALGO_COMMANDS or any(word in HELP for word in rest):
@@ -293,9 +266,7 @@ def check_flags(argv: list[str]) -> None:
             continue
         name, given, value = word.partition("=")
         if name not in kinds:
-            close = difflib.get_close_matches(name, list(kinds), n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
-            raise ConfigError(f"unknown flag {name} for jaxrl {command}{hint}")
+            raise ConfigError(f"unknown flag {name} for jaxrl {command}{did_you_mean(name, kinds, quote='')}")
         kind = kinds[name]
         if kind is None:
             if given:
@@ -348,19 +319,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_command(argv)
         resuming = resume_argv(argv)
-        if resuming:
-            run_dir, algo, switches = resuming
-            peers = api.join(switches["distributed"], None, run_dir)
-            config = api.distribute(api.saved_config(run_dir, algo), peers, Path(run_dir))
-        elif argv[0] not in HELP:
+        if not resuming and argv[0] not in HELP:
             check_sweep_argv(argv)  # first: `--num-envs 4,8` deserves the sweep's explanation
             check_flags(argv)
     except (UnknownAlgorithmError, ConfigError) as error:
         return bad_input(error)
     if resuming:
+        run_dir, algo, switches = resuming
         try:
-            return trained(config, Path(run_dir), peers, switches["force"])
-        except ConfigError as error:  # a checkpoint that does not fit: read before anything compiles
+            return report(api.resume(run_dir, algo=algo, progress=True, **switches))
+        except ConfigError as error:  # (a checkpoint that does not fit is read before anything compiles)
             return bad_input(error, checkpoint_read=True)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
     pbt_algorithms = algorithm_choice("pbt")
@@ -368,17 +336,17 @@ def main(argv: list[str] | None = None) -> int:
     def train_command(algo: Annotated[train_algorithms, tyro.conf.arg(name="")]):
         """Train an algorithm on an env: one or many seeds in one compiled program.
         `jaxrl train --resume RUN_DIR` continues a stopped run from its latest checkpoint."""
-        return train_main(algo)
+        return run_command("train", algo)
 
     def sweep_command(algo: Annotated[sweep_algorithms, tyro.conf.arg(name="")]):
         """Train a grid (or --random sample) of hyperparameter points x seeds in one compiled
         program; report each point's IQM of final return with a 95% bootstrap CI."""
-        return sweep_main(algo)
+        return run_command("sweep", algo)
 
     def pbt_command(algo: Annotated[pbt_algorithms, tyro.conf.arg(name="")]):
         """Population-based training in one compiled program: members start from points sampled
         in the given ranges; every --ready-every env steps the worst copy the best and explore."""
-        return pbt_main(algo)
+        return run_command("pbt", algo)
 
     commands = {
         "train": train_command, "sweep": sweep_command, "pbt": pbt_command, "eval": eval_command,

@@ -5,7 +5,6 @@ costs a fraction of a second and one line of error.
 """
 
 import dataclasses
-import difflib
 import importlib.resources
 import json
 import math
@@ -16,154 +15,182 @@ from typing import Any
 
 import tomllib
 
-from jaxrl.algos.base import Algorithm, field_help, field_names
+from jaxrl.algos.base import UNIT, Algorithm, Interval, field_help, field_names
+from jaxrl.core.types import EnvSpec
 from jaxrl.envs import (
     UnknownEnvError,
     action_space,
     env_family,
+    env_spec,
     is_atari_id,
     resolve_env_id,
     resolve_env_object,
     unsupported_actions,
     video_refusal,
 )
-from jaxrl.errors import ConfigError
+from jaxrl.errors import ConfigError, did_you_mean
 
 DEFAULT_ENV = "CartPole-v1"
+TRUNCATION = Interval(0.0, 0.5, low_open=True)
 
 
-# Run-level flags: name -> (type, help). Every flag defaults to None, meaning: take it from
-# --config, else the preset, else the default named in the help.
-RUN_FLAGS = {
-    "env": (
-        str,
+def setting(
+    default: Any, help: str, *, kind: type | None = None, minimum: int | None = 1, valid=None, shown: str | None = None
+) -> Any:
+    """A run-level setting, declared once: its default, its --help text and the values it takes
+    (integers >= `minimum`, None: any; numbers in `valid`, an Interval, None: any finite one).
+    `kind`: the type of its values where the default (None) does not say; `shown`: how --help
+    names a default that is no value of its own ("the preset's")."""
+    metadata = {"help": help, "kind": kind or type(default), "minimum": minimum, "valid": valid, "shown": shown}
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+# What a run is asked to do, beside the algorithm's fields: the flags of `jaxrl train`, the keywords
+# of `jaxrl.train`, the keys of config.json. A preset or --config may set each; a flag wins.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    env: str = setting(
+        DEFAULT_ENV,
         "env id or alias: CartPole, Pong, Breakout, an EnvPool id such as Breakout-v5, a gymnax id such as "
-        "Breakout-MinAtar, or package.module:factory, a function returning a gymnax-API (env, params) "
-        "(default CartPole-v1)",
-    ),
-    "backend": (
-        str,
-        "envpool, gymnax or gymnasium (default: EnvPool wherever it has the env id, else gymnax for its ids, "
-        "else gymnasium, which is slower)",
-    ),
-    "seeds": (int, "number of seeds trained together in one program: seeds K..K+N-1 (default 1)"),
-    "seed": (int, "first seed K (default 0)"),
-    "total_steps": (int, "env steps per population member (default: the preset's budget)"),
-    "target_return": (
-        float,
-        "record when each member's mean return over its last 20 episodes first reaches this; "
-        "stop when all have (default: the preset's)",
-    ),
-    "logdir": (str, "root folder of runs (default runs)"),
-    "name": (str, "run name (default: a timestamp); the run lands in <logdir>/<env>/<algo>/<name>"),
-    "config": (str, "a config.json written by an earlier run: its settings become the defaults"),
-    "log_every": (int, "env steps per member between host syncs: logging, progress, the target check"),
-    "env_groups": (
-        int,
+        "Breakout-MinAtar, or package.module:factory, a function returning a gymnax-API (env, params)",
+    )
+    backend: str | None = setting(
+        None,
+        "envpool, gymnax or gymnasium",
+        kind=str,
+        shown="EnvPool wherever it has the env id, else gymnax for its ids, else gymnasium, which is slower",
+    )
+    seeds: int = setting(1, "number of seeds trained together in one program: seeds K..K+N-1")
+    seed: int = setting(0, "first seed K", minimum=0)
+    total_steps: int = setting(100_000, "env steps per population member", shown="the preset's budget")
+    target_return: float | None = setting(
+        None,
+        "record when each member's mean return over its last 20 episodes first reaches this; stop when all have",
+        kind=float,
+        shown="the preset's",
+    )
+    logdir: str = setting("runs", "root folder of runs")
+    name: str | None = setting(
+        None, "run name; the run lands in <logdir>/<env>/<algo>/<name>", kind=str, shown="a timestamp"
+    )
+    log_every: int = setting(4096, "env steps per member between host syncs: logging, progress, the target check")
+    env_groups: int = setting(
+        1,
         "EnvPool: step each member's envs as this many pools in turn, so the others step while the device acts on "
-        "one (on-policy stays on-policy); num_envs must be a multiple (default 1: one synchronous pool, or the "
-        "preset's for this machine's cores)",
-    ),
-    "env_threads": (
-        int,
-        "EnvPool: threads stepping the envs, all pools together, at most the machine's cores (default 0: one per "
-        "env up to the cores)",
-    ),
-    "frame_size": (int, "Atari: observation height and width (default 84)"),
-    "episodic_life": (bool, "Atari: a life loss ends the agent's episode in training (default True)"),
-    "reward_clip": (bool, "Atari: clip training rewards to their sign (default True)"),
-    "distributed": (
-        bool,
-        "one run over several processes (hosts): jax.distributed.initialize() from JAX_COORDINATOR_ADDRESS, "
-        "JAX_NUM_PROCESSES, JAX_PROCESS_ID; each trains an equal slice of the population (default False)",
-    ),
-    "capture_video": (
-        int,
+        "one (on-policy stays on-policy); num_envs must be a multiple",
+        shown="1, one synchronous pool; or the preset's for this machine's cores",
+    )
+    env_threads: int = setting(
+        0,
+        "EnvPool: threads stepping the envs, all pools together, at most the machine's cores",
+        minimum=0,
+        shown="0, one per env up to the cores",
+    )
+    capture_video: int | None = setting(
+        None,
         "every this many env steps per member, record a greedy game of the first member into <run dir>/videos/ "
-        "and TensorBoard (default: never)",
-    ),
-    "checkpoint_every": (
-        int,
-        "env steps per member between checkpoints (default: one every 10 minutes); one is always written at the end",
-    ),
-    "keep_checkpoints": (int, "checkpoints kept in <run dir>/checkpoints, the latest ones (default 3)"),
-    "checkpoint_replay": (
-        bool,
-        "off-policy: put the replay buffer in checkpoints; False keeps them small and a resume refills it (default True)",
-    ),
-    "force": (
-        bool,
-        "start even where the memory the run needs (estimated before anything is allocated) exceeds what is free "
-        "(default False)",
-    ),
-    "track": (
-        bool,
-        "log to Weights & Biases too (pip install 'jaxrl[wandb]'; WANDB_MODE=offline works without a network)",
-    ),
-    "wandb_project": (str, "W&B project (default jaxrl)"),
-    "wandb_entity": (str, "W&B entity: a user or team (default: W&B's default)"),
+        "and TensorBoard",
+        kind=int,
+        shown="never",
+    )
+    eval_every: int | None = setting(
+        None,
+        "every this many env steps per member, play --eval-episodes greedy games of each member on envs of their "
+        "own (whole games, unclipped) and log their mean as eval/return to the loggers and summary.json",
+        kind=int,
+        shown="never",
+    )
+    eval_episodes: int = setting(10, "greedy games per member at each --eval-every evaluation")
+    checkpoint_every: int | None = setting(
+        None,
+        "env steps per member between checkpoints; one is always written at the end",
+        kind=int,
+        shown="one every 10 minutes",
+    )
+    keep_checkpoints: int = setting(3, "checkpoints kept in <run dir>/checkpoints, the latest ones")
+    checkpoint_replay: bool = setting(
+        True, "off-policy: put the replay buffer in checkpoints; False keeps them small and a resume refills it"
+    )
+    track: bool = setting(
+        False, "log to Weights & Biases too (pip install 'jaxrl[wandb]'; WANDB_MODE=offline works without a network)"
+    )
+    wandb_project: str = setting("jaxrl", "W&B project")
+    wandb_entity: str | None = setting(None, "W&B entity: a user or team", kind=str, shown="W&B's default")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class AtariOptions:
+    """The settings of Atari envs (RunConfig.env_options): the standard preprocessing."""
+
+    frame_size: int = setting(84, "Atari: observation height and width")
+    episodic_life: bool = setting(True, "Atari: a life loss ends the agent's episode in training")
+    reward_clip: bool = setting(True, "Atari: clip training rewards to their sign")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Steering:
+    """Flags that steer this one command and are no setting of the run: config.json does not keep them."""
+
+    config: str | None = setting(
+        None, "a config.json written by an earlier run: its settings become the defaults", kind=str, shown="none"
+    )
+    distributed: bool = setting(
+        False,
+        "one run over several processes (hosts): jax.distributed.initialize() from JAX_COORDINATOR_ADDRESS, "
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID; each trains an equal slice of the population",
+    )
+    force: bool = setting(
+        False,
+        "start even where the memory the run needs (estimated before anything is allocated) exceeds what is free",
+    )
+
+
+def setting_help(field: dataclasses.Field) -> str:
+    """A setting's --help: its text and its default."""
+    shown = field.metadata["shown"] or repr(field.default).strip("'")
+    valid = f"; {field.metadata['valid']}" if field.metadata["valid"] else ""
+    return f"{field.metadata['help']}{valid} (default: {shown})"
+
+
+RUN_FIELDS = dataclasses.fields(RunSettings)
+ATARI_FIELDS = dataclasses.fields(AtariOptions)
+STEERING = tuple(f.name for f in dataclasses.fields(Steering))
+# Every run-level flag by name: (type, help), in --help's order.
+RUN_FLAGS = {
+    f.name: (f.metadata["kind"], setting_help(f)) for f in (*RUN_FIELDS, *ATARI_FIELDS, *dataclasses.fields(Steering))
 }
-
-RUN_DEFAULTS = dict(
-    seeds=1,
-    seed=0,
-    total_steps=100_000,
-    target_return=None,
-    logdir="runs",
-    log_every=4096,
-    env_groups=1,
-    env_threads=0,
-    capture_video=None,
-    checkpoint_every=None,
-    keep_checkpoints=3,
-    checkpoint_replay=True,
-    track=False,
-    wandb_project="jaxrl",
-    wandb_entity=None,
-)
-ATARI_DEFAULTS = dict(frame_size=84, episodic_life=True, reward_clip=True)
+RUN_DEFAULTS = {f.name: f.default for f in RUN_FIELDS}
+ATARI_DEFAULTS = {f.name: f.default for f in ATARI_FIELDS}
 
 
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunConfig(RunSettings):
+    """A resolved run: its settings (RunSettings) and what resolving found; config.json is its JSON."""
+
     algo: str
-    env: str
-    seed: int
-    seeds: int
-    total_steps: int
-    target_return: float | None
-    logdir: str
-    name: str
-    log_every: int
-    env_options: dict  # backend settings (Atari preprocessing)
-    static: dict  # the algorithm's static config, by field
-    hyper: dict  # the algorithm's numeric hyperparameters, by field
     backend: str = "envpool"  # which library steps the envs: "envpool", "gymnax" or "gymnasium"
+    name: str
+    env_options: dict  # backend settings (Atari preprocessing: AtariOptions' fields)
+    static: Any  # the algorithm's Static
+    hyper: Any  # the algorithm's Hyper, of Python floats (a population's arrays: training/population.py)
     processes: int = 1  # `--distributed`: how many processes share the population
-    sweep: dict | None = None  # `jaxrl sweep`: the swept values and the points trained, for the record
+    sweep: "Sweep | None" = None  # `jaxrl sweep`: the swept values and the points trained, for the record
     memory: dict | None = None  # the estimate of what the run allocates (jaxrl.training.memory), for the record
-    pbt: dict | None = None  # `jaxrl pbt`: its settings and the members' starting points (jaxrl.search.pbt_plan)
-    env_groups: int = 1  # EnvPool: pipelined pools per member's envs (Env.groups)
-    env_threads: int = 0  # EnvPool: threads of all pools together; 0: EnvPool's choice
-    capture_video: int | None = None  # env steps per member between recorded games
-    checkpoint_every: int | None = None  # env steps per member; None: by time (CHECKPOINT_EVERY_S)
-    keep_checkpoints: int = 3
-    checkpoint_replay: bool = True
-    track: bool = False  # Weights & Biases too
-    wandb_project: str = "jaxrl"
-    wandb_entity: str | None = None
+    pbt: "PBT | None" = None  # `jaxrl pbt`: its settings and the members' starting points (jaxrl.search.pbt_plan)
     # A gymnax-API env object passed from Python: `env_object` records its class (module:name)
     # in config.json; `env_instance` is the (env, params) pair itself, never written.
     env_object: str | None = None
     env_instance: Any = dataclasses.field(default=None, repr=False, compare=False)
+    # The env's spec, probed once by `resolve`; never written (config.json names the env).
+    spec: EnvSpec | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def run_seeds(self) -> list[int]:
         return list(range(self.seed, self.seed + self.seeds))
 
     def to_json(self) -> dict:
-        record = dataclasses.asdict(dataclasses.replace(self, env_instance=None))  # (asdict deep-copies values)
-        del record["env_instance"]
+        record = dataclasses.asdict(dataclasses.replace(self, env_instance=None, spec=None))  # (deep copies)
+        del record["env_instance"], record["spec"]
         return record
 
 
@@ -171,17 +198,66 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-SWEEP_FLAGS = {
-    "random": (int, "sample N points from the given values and ranges instead of training the whole grid"),
-}
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepSettings:
+    random: int | None = setting(
+        None,
+        "sample N points from the given values and ranges instead of training the whole grid",
+        kind=int,
+        shown="the grid",
+    )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Sweep(SweepSettings):
+    """config.sweep: what `jaxrl sweep` trained, for the record."""
+
+    values: dict  # hyperparameter -> the values swept (a list, or a range as a dict)
+    points: list  # one {hyperparameter: value} per point, in member order
+
+
+# copy_replay: measured on CartPole DQN (BENCHMARKS.md), a copied replay learns no better than the
+# child's own (population medians 275.5 and 275.9) and costs 6% more time and a replay's bytes.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PBTSettings:
+    population: int = setting(16, "members per population (per seed of --seeds), at least 4")
+    ready_every: int | None = setting(
+        None, "env steps per member between exploit steps, at least one rollout", kind=int, shown="a tenth of the run"
+    )
+    truncation: float = setting(
+        0.25, "the bottom fraction of each population that copies a member of the top one", valid=TRUNCATION
+    )
+    resample_probability: float = setting(
+        0.25, "chance that explore draws a value afresh from its range instead of x0.8 / x1.2", valid=UNIT
+    )
+    copy_replay: bool = setting(False, "off-policy algorithms: exploit copies the parent's replay too (BENCHMARKS.md)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PBT(PBTSettings):
+    """config.pbt: PBT's settings and what `jaxrl.search.pbt_plan` decided."""
+
+    ready_every: int
+    perturb: tuple[float, ...]  # explore multiplies a value by one of these
+    ranges: dict  # hyperparameter -> its range (Range as a dict)
+    points: list  # the members' starting points, in member order
+
+
+SWEEP_FLAGS = {f.name: (f.metadata["kind"], setting_help(f)) for f in dataclasses.fields(SweepSettings)}
 SWEEP_VALUE_HELP = "a value, a list a,b,c (swept), or with --random a range low:high[:log]"
-PBT_FLAGS = {
-    "population": (int, "members per population (per seed of --seeds), at least 4 (default: 16)"),
-    "ready_every": (int, "env steps per member between exploit steps, at least one rollout (default: a tenth of the run)"),
-    "truncation": (float, "the bottom fraction of each population that copies a member of the top one, in (0, 0.5] (default: 0.25)"),
-    "resample_probability": (float, "chance that explore draws a value afresh from its range instead of x0.8 / x1.2 (default: 0.25)"),
-    "copy_replay": (bool, "off-policy algorithms: exploit copies the parent's replay too (default: False, BENCHMARKS.md)"),
-}  # fmt: skip
+PBT_FIELDS = dataclasses.fields(PBTSettings)
+PBT_FLAGS = {f.name: (f.metadata["kind"], setting_help(f)) for f in PBT_FIELDS}
+
+
+def records_of(saved: dict) -> dict:
+    """RunConfig's records of a sweep or PBT run, typed, from its config.json."""
+    return {
+        "sweep": Sweep(**saved["sweep"]) if saved.get("sweep") else None,
+        "pbt": PBT(**saved["pbt"] | {"perturb": tuple(saved["pbt"]["perturb"])}) if saved.get("pbt") else None,
+        "processes": saved.get("processes", 1),
+    }
+
+
 VALUE_HELP = {"sweep": SWEEP_VALUE_HELP, "pbt": "a value (fixed) or a range low:high[:log] (tuned)"}
 
 
@@ -202,13 +278,8 @@ def flag_table(algorithm: Algorithm, command: str) -> dict[str, tuple[type, str]
 
 
 def unknown_flag(name: str, known, command: str) -> ConfigError:
-    close = difflib.get_close_matches(flag(name), [flag(k) for k in known], n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
+    hint = did_you_mean(flag(name), [flag(k) for k in known], quote="")
     return ConfigError(f"unknown flag {flag(name)} for jaxrl {command}{hint}")
-
-
-# Flags that steer this one command and are no setting of the run: config.json does not keep them.
-STEERING = ("config", "distributed", "force")
 
 
 def setting_types(algorithm: Algorithm) -> dict[str, type]:
@@ -331,8 +402,6 @@ def check_hyper(field: dataclasses.Field, value: Any) -> None:
 def check_env_stepping(merged: dict, backend: str) -> None:
     """`--env-groups` and `--env-threads` against the backend, `--num-envs` and the machine."""
     groups, threads, cores = merged["env_groups"], merged["env_threads"], machine_cores()
-    check_value("env_groups", groups, int)
-    check_value("env_threads", threads, int, minimum=0)
     if groups > 1 and backend != "envpool":
         raise ConfigError(f"--env-groups {groups}: only EnvPool's pools are pipelined (this env runs on {backend})")
     if merged["num_envs"] % groups:
@@ -347,13 +416,30 @@ def check_env_stepping(merged: dict, backend: str) -> None:
 
 
 def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = None) -> RunConfig:
-    """Merges, lowest first: field defaults, run defaults, the preset, --config, explicit flags.
+    """The run `options` ask for (the parsed flags by field name, None where not given), merged
+    over --config, the preset and the defaults, validated, and built into a RunConfig.
+    `env_instance`: a gymnax-API (env, params) from Python, trained on instead of an env id."""
+    merged, env_id, backend = merge(algorithm, options, env_instance)
+    static = validate(algorithm, merged, env_id, backend, env_instance)
+    return build(algorithm, merged, static, env_id, backend, options.get("name"), env_instance)
 
-    `options` holds the parsed flags by field name, None where not given. `env_instance`: a
-    gymnax-API (env, params) from Python, trained on instead of an env id.
-    """
-    static_fields = {f.name: f for f in dataclasses.fields(algorithm.Static)}
-    hyper_fields = {f.name: f for f in dataclasses.fields(algorithm.Hyper)}
+
+def find_env(options: dict, from_file: dict, env_instance: tuple | None) -> tuple[str, str]:
+    """(env id, backend) of the flags, else --config's, else the default."""
+    try:
+        if env_instance is not None:
+            return resolve_env_object(*env_instance), "gymnax"
+        return resolve_env_id(
+            options.get("env") or from_file.get("env") or DEFAULT_ENV,
+            options.get("backend") or from_file.get("backend"),
+        )
+    except UnknownEnvError as error:
+        raise ConfigError(str(error)) from None
+
+
+def merge(algorithm: Algorithm, options: dict, env_instance: tuple | None) -> tuple[dict, str, str]:
+    """(every setting by name, env id, backend): lowest first, the fields' defaults, the run's,
+    Atari's, the preset, --config, the flags given."""
     # what a config.json may hold: every setting but the flags that only steer this command
     types = {key: kind for key, kind in setting_types(algorithm).items() if key not in STEERING}
     from_file = load_config_file(options["config"], types) if options.get("config") else {}
@@ -361,50 +447,42 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
         raise ConfigError(
             f"--config {options['config']} is for algorithm '{from_file['algo']}', not '{algorithm.name}'"
         )
-    try:
-        if env_instance is not None:
-            env_id, backend = resolve_env_object(*env_instance), "gymnax"
-        else:
-            env_id, backend = resolve_env_id(
-                options.get("env") or from_file.get("env") or DEFAULT_ENV,
-                options.get("backend") or from_file.get("backend"),
-            )
-    except UnknownEnvError as error:
-        raise ConfigError(str(error)) from None
-    space = action_space(env_id, backend, env_instance)
-    if space.partition("(")[0] not in algorithm.action_spaces:
-        raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
-    is_atari = is_atari_id(env_id)
-    env_fields = ATARI_DEFAULTS if is_atari else {}
-
-    merged: dict[str, Any] = dict(RUN_DEFAULTS)
-    merged.update({key: f.default for key, f in {**static_fields, **hyper_fields}.items()})
-    merged.update(env_fields)
+    env_id, backend = find_env(options, from_file, env_instance)
+    fields = (*dataclasses.fields(algorithm.Static), *dataclasses.fields(algorithm.Hyper))
+    merged: dict[str, Any] = dict(RUN_DEFAULTS) | {f.name: f.default for f in fields}
+    merged.update(ATARI_DEFAULTS if is_atari_id(env_id) else {})
     merged.update(load_preset(algorithm.name, env_id, env_family(env_id, backend), backend))
     merged.update({key: value for key, value in from_file.items() if key not in ("env", "backend", "name", "algo")})
     merged.update({key: value for key, value in options.items() if value is not None and key in types})
-
-    for key, f in static_fields.items():
+    for f in dataclasses.fields(algorithm.Static):
         if isinstance(f.default, tuple):
-            merged[key] = tuple(merged[key])
-        check_static(f, merged[key])
-    for key, f in hyper_fields.items():
-        check_hyper(f, merged[key])
-    for key in ("seeds", "total_steps", "log_every", "capture_video", "checkpoint_every", "keep_checkpoints"):
-        check_value(key, merged[key], int)
-    if merged["seed"] < 0:
-        raise ConfigError(f"invalid --seed {merged['seed']}: must be >= 0")
-    if merged["target_return"] is not None:
-        check_value("target_return", merged["target_return"], float)
-    if is_atari:
-        check_value("frame_size", merged["frame_size"], int)
+            merged[f.name] = tuple(merged[f.name])
+    return merged, env_id, backend
+
+
+def check_setting(field: dataclasses.Field, value: Any) -> None:
+    """A run setting's value against its declaration (`setting`)."""
+    meta = field.metadata
+    check_value(field.name, value, meta["kind"], minimum=meta["minimum"], valid=meta["valid"])
+
+
+def validate(algorithm: Algorithm, merged: dict, env_id: str, backend: str, env_instance: tuple | None):
+    """Raises ConfigError, in one line, on the first bad setting; returns the algorithm's Static."""
+    space = action_space(env_id, backend, env_instance)
+    if space.partition("(")[0] not in algorithm.action_spaces:
+        raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
+    for f in dataclasses.fields(algorithm.Static):
+        check_static(f, merged[f.name])
+    for f in dataclasses.fields(algorithm.Hyper):
+        check_hyper(f, merged[f.name])
+    for f in (*RUN_FIELDS, *(ATARI_FIELDS if is_atari_id(env_id) else ())):
+        check_setting(f, merged[f.name])
     check_env_stepping(merged, backend)
     if merged["capture_video"] is not None:
         refusal = video_refusal(env_id, backend, env_instance)
         if refusal:
             raise ConfigError(f"--capture-video: {refusal}")
-
-    static = algorithm.Static(**{key: merged[key] for key in static_fields})
+    static = algorithm.Static(**{f.name: merged[f.name] for f in dataclasses.fields(algorithm.Static)})
     try:
         algorithm.check(static)
     except ValueError as error:
@@ -415,29 +493,30 @@ def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = No
             f"--total-steps {merged['total_steps']} is below one rollout "
             f"(num_envs * rollout_steps = {steps_per_iteration})"
         )
-    return RunConfig(
-        algo=algorithm.name,
+    return static
+
+
+def build(
+    algorithm: Algorithm, merged: dict, static, env_id: str, backend: str, name: str | None, env_instance
+) -> RunConfig:
+    """The RunConfig of validated settings; `name` (None: a timestamp) is never taken from --config."""
+    env_options = {f.name: merged[f.name] for f in ATARI_FIELDS} if is_atari_id(env_id) else {}
+    target = merged["target_return"]
+    settings = {f.name: merged[f.name] for f in RUN_FIELDS} | dict(
         env=env_id,
         backend=backend,
-        seed=merged["seed"],
-        seeds=merged["seeds"],
-        total_steps=merged["total_steps"],
-        target_return=None if merged["target_return"] is None else float(merged["target_return"]),
-        logdir=merged["logdir"],
-        name=options.get("name") or time.strftime("%Y%m%d-%H%M%S"),
-        log_every=merged["log_every"],
-        env_options={key: merged[key] for key in env_fields},
-        static=dataclasses.asdict(static),
-        hyper={key: float(merged[key]) for key in hyper_fields},
-        capture_video=merged["capture_video"],
-        checkpoint_every=merged["checkpoint_every"],
-        keep_checkpoints=merged["keep_checkpoints"],
+        name=name or time.strftime("%Y%m%d-%H%M%S"),
+        target_return=None if target is None else float(target),
         checkpoint_replay=bool(merged["checkpoint_replay"]),
         track=bool(merged["track"]),
-        wandb_project=merged["wandb_project"],
-        wandb_entity=merged["wandb_entity"],
-        env_groups=merged["env_groups"],
-        env_threads=merged["env_threads"],
+    )
+    return RunConfig(
+        **settings,
+        algo=algorithm.name,
+        env_options=env_options,
+        static=static,
+        hyper=algorithm.Hyper(**{f.name: float(merged[f.name]) for f in dataclasses.fields(algorithm.Hyper)}),
         env_object=None if env_instance is None else f"{type(env_instance[0]).__module__}:{env_id}",
         env_instance=env_instance,
+        spec=env_spec(env_id, backend, env_instance, **env_options),
     )

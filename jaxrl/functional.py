@@ -73,7 +73,7 @@ def setup(algo: str, env: Any, env_params: Any, options: dict) -> Setup:
     options = dict(options, env=env, env_params=env_params, backend="gymnax")
     instance = env_instance(options)
     config = resolve(algorithm, options, instance)
-    static = algorithm.Static(**config.static)
+    static = config.static
     spec = env_spec(config.env, config.backend, config.env_instance)
     agent = algorithm.build(static, spec, num_iterations(config, static))
     return Setup(config, algorithm, static, spec, agent)
@@ -81,7 +81,7 @@ def setup(algo: str, env: Any, env_params: Any, options: dict) -> Setup:
 
 def scalar_hyper(setup: Setup):
     """The config's hyperparameters (presets applied) as the algorithm's Hyper of float32 scalars."""
-    return setup.algorithm.Hyper(**{name: jnp.float32(value) for name, value in setup.config.hyper.items()})
+    return jax.tree.map(jnp.float32, setup.config.hyper)
 
 
 def env_pool(setup: Setup, key: jax.Array, num_envs: int):

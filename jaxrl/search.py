@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from jaxrl.algos.base import Algorithm
-from jaxrl.config import RunConfig, check_hyper, check_value, flag, resolve
+from jaxrl.config import PBT, PBT_FIELDS, RunConfig, Sweep, check_hyper, check_setting, flag, resolve
 from jaxrl.errors import ConfigError
 
 
@@ -159,17 +159,10 @@ def plan(
     run_options = dict(options, name=options.get("name") or time.strftime("sweep-%Y%m%d-%H%M%S"))
     config = resolve(algorithm, run_options | fixed, env_instance)
     points = random_points(swept, count, config.seed) if count else grid_points(swept)
-    record = {
-        "random": count,
-        "values": {name: value._asdict() if isinstance(value, Range) else value for name, value in swept.items()},
-        "points": points,
-    }
-    return dataclasses.replace(config, sweep=record)
+    values = {name: value._asdict() if isinstance(value, Range) else value for name, value in swept.items()}
+    return dataclasses.replace(config, sweep=Sweep(random=count, values=values, points=points))
 
 
-# copy_replay: measured on CartPole DQN (BENCHMARKS.md), a copied replay learns no better than the
-# child's own (population medians 275.5 and 275.9) and costs 6% more time and a replay's bytes.
-PBT_DEFAULTS = dict(population=16, truncation=0.25, resample_probability=0.25, copy_replay=False)
 PBT_IN_ONE_PROCESS = "--distributed: PBT trains in one process (its exploit step copies members between devices)"
 PERTURB = (0.8, 1.2)  # explore: each hyperparameter times one of these (Jaderberg et al., 2017)
 
@@ -182,11 +175,8 @@ def pbt_plan(algorithm: Algorithm, options: dict, values: dict[str, Values], env
     run, and PBT's (PBT_DEFAULTS' and ready_every; None or missing: the default). `config.pbt`
     records the settings and the starting points; `env_instance`: a gymnax-API (env, params) from
     Python. Raises ConfigError, before anything is built, on any bad value."""
-    settings = {key: PBT_DEFAULTS[key] if options.get(key) is None else options[key] for key in PBT_DEFAULTS}
-    population, truncation = settings["population"], settings["truncation"]
-    resample_probability, copy_replay = settings["resample_probability"], settings["copy_replay"]
-    ready_every = options.get("ready_every")
-    options = {key: value for key, value in options.items() if key not in (*PBT_DEFAULTS, "ready_every")}
+    settings = {f.name: f.default if options.get(f.name) is None else options[f.name] for f in PBT_FIELDS}
+    options = {key: value for key, value in options.items() if key not in settings}
     lists = [flag(name) for name, value in values.items() if isinstance(value, list) and len(value) > 1]
     if lists:
         raise ConfigError(f"{', '.join(lists)}: PBT explores ranges; give low:high or low:high:log")
@@ -194,21 +184,15 @@ def pbt_plan(algorithm: Algorithm, options: dict, values: dict[str, Values], env
     fixed = {name: value[0] for name, value in values.items() if name not in ranges}
     if not ranges:
         raise ConfigError("nothing to tune: give a hyperparameter a range (--lr 1e-5:1e-2:log)")
-    for name, value in (("population", population), ("ready_every", ready_every)):
-        check_value(name, value, int)
-    for name, value in (("truncation", truncation), ("resample_probability", resample_probability)):
-        check_value(name, value, float)
-    if not isinstance(copy_replay, bool):
-        raise ConfigError(f"invalid --copy-replay {copy_replay!r}: expected True or False")
-    if population < 4:
-        raise ConfigError(f"invalid --population {population}: PBT needs at least 4 members per population")
-    if not 0 < truncation <= 0.5:
-        raise ConfigError(f"invalid --truncation {truncation}: must be in (0, 0.5]")
-    if not 0 <= resample_probability <= 1:
-        raise ConfigError(f"invalid --resample-probability {resample_probability}: must be in [0, 1]")
+    for f in PBT_FIELDS:
+        check_setting(f, settings[f.name])
+    if not isinstance(settings["copy_replay"], bool):
+        raise ConfigError(f"invalid --copy-replay {settings['copy_replay']!r}: expected True or False")
+    if settings["population"] < 4:
+        raise ConfigError(f"invalid --population {settings['population']}: PBT needs at least 4 members per population")
     run_options = dict(options, name=options.get("name") or time.strftime("pbt-%Y%m%d-%H%M%S"))
     config = resolve(algorithm, run_options | fixed, env_instance)
-    rollout = config.static["num_envs"] * config.static["rollout_steps"]
+    rollout, ready_every = config.static.num_envs * config.static.rollout_steps, settings.pop("ready_every")
     if ready_every is None:
         ready_every = max(1, config.total_steps // 10 // rollout) * rollout
     if ready_every < rollout:
@@ -219,14 +203,7 @@ def pbt_plan(algorithm: Algorithm, options: dict, values: dict[str, Values], env
         raise ConfigError(
             f"--ready-every {ready_every} is not below --total-steps {config.total_steps}: no member would ever be ready"
         )
-    record = {
-        "population": population,
-        "ready_every": ready_every,
-        "truncation": truncation,
-        "resample_probability": resample_probability,
-        "perturb": list(PERTURB),
-        "copy_replay": bool(copy_replay),
-        "ranges": {name: value._asdict() for name, value in ranges.items()},
-        "points": random_points(ranges, config.seeds * population, config.seed),
-    }
+    points = random_points(ranges, config.seeds * settings["population"], config.seed)
+    spans = {name: value._asdict() for name, value in ranges.items()}
+    record = PBT(**settings, ready_every=ready_every, perturb=PERTURB, ranges=spans, points=points)
     return dataclasses.replace(config, pbt=record)

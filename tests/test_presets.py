@@ -23,7 +23,7 @@ def test_a_machine_table_in_a_preset_sets_its_fields_and_flags_still_win(monkeyp
     monkeypatch.setattr(config, "tomllib", SimpleNamespace(loads=lambda _: tomllib.loads(text)))  # every algo's file
     monkeypatch.setattr(config, "machine_cores", lambda: 2)
     resolved = resolve(get_algorithm("ppo"), {"env": "Pong"})
-    assert (resolved.static["num_envs"], resolved.env_groups) == (16, 2)
-    assert resolve(get_algorithm("ppo"), {"env": "Pong", "num_envs": 4}).static["num_envs"] == 4
+    assert (resolved.static.num_envs, resolved.env_groups) == (16, 2)
+    assert resolve(get_algorithm("ppo"), {"env": "Pong", "num_envs": 4}).static.num_envs == 4
     monkeypatch.setattr(config, "machine_cores", lambda: 1)
-    assert resolve(get_algorithm("ppo"), {"env": "Pong"}).static["num_envs"] == 8
+    assert resolve(get_algorithm("ppo"), {"env": "Pong"}).static.num_envs == 8

@@ -147,7 +147,7 @@ def test_points_rank_by_iqm_and_a_point_that_diverged_ranks_last():
 
 def sweep_of(points):
     def population(algorithm, config):
-        return sweep_population(algorithm.Hyper, config.hyper, points, config.run_seeds)
+        return sweep_population(algorithm.Hyper, dataclasses.asdict(config.hyper), points, config.run_seeds)
 
     return population
 

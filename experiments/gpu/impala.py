@@ -46,7 +46,7 @@ def main() -> None:
     options = {"env": args.env, "seeds": args.seeds, "logdir": logdir, "total_steps": 10**9}
     config = resolve(get_algorithm("impala"), {**options, **{k: v for k, v in flags.items() if v is not None}})
     # a chunk of 20 updates: the window is checked after each
-    chunk = 20 * config.static["num_envs"] * config.static["rollout_steps"]
+    chunk = 20 * config.static.num_envs * config.static.rollout_steps
     config = dataclasses.replace(config, env_options={**config.env_options, **MACHADO}, log_every=chunk)
     start = time.perf_counter()
     deadline = start + 60 * args.minutes

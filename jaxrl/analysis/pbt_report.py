@@ -57,7 +57,7 @@ def plot(summary: dict, config: RunConfig) -> None:
     from matplotlib.lines import Line2D
     from matplotlib.ticker import LogLocator
 
-    run_dir, ranges, schedule = Path(summary["run_dir"]), config.pbt["ranges"], summary["pbt"]["ancestry"]
+    run_dir, ranges, schedule = Path(summary["run_dir"]), config.pbt.ranges, summary["pbt"]["ancestry"]
     names = [run["run"] for run in summary["runs"]]
     lineage = [summary["pbt"]["lineage"][name] for name in names]
     steps = summary["runs"][0]["env_steps"]  # (below total_steps when every member reached the target)
@@ -123,9 +123,9 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     median = "-" if not np.isfinite(scores).any() else f"{np.nanmedian(scores):.1f}"
     text = "\n\n".join(
         [
-            f"# PBT: {config.algo} on {config.env}, {len(names)} members, ready every {config.pbt['ready_every']:,} env steps",
+            f"# PBT: {config.algo} on {config.env}, {len(names)} members, ready every {config.pbt.ready_every:,} env steps",
             f"{summary['total_steps']:,} env steps per member; final return = mean of each member's last 20 episodes; "
-            f"{copies} copies made (the bottom {config.pbt['truncation']:g} of each population at each ready point).",
+            f"{copies} copies made (the bottom {config.pbt.truncation:g} of each population at each ready point).",
             "| final return IQM [95% CI] | median | best | best member's final values |\n|-|-|-|-|\n"
             f"| {iqm} | {median} | {names[best]} {np.nan_to_num(scores[best], nan=0):.1f} | {values} |",
         ]

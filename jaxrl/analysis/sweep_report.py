@@ -71,7 +71,7 @@ def report(summary: dict, config: RunConfig) -> tuple[dict, str]:
     learning_curves.png (IQM and 95% CI across seeds per point) into the run dir; returns the
     summary with its points and the markdown."""
     run_dir = Path(summary["run_dir"])
-    points = config.sweep["points"]
+    points = config.sweep.points
     rows = point_rows(summary, points)
     seeds = ", ".join(str(seed) for seed in config.run_seeds)
     text = "\n\n".join(

@@ -11,6 +11,7 @@ frames that EnvPool gives (gymnasium's AtariPreprocessing + FrameStackObservatio
 `onnx` and `onnxruntime` are the `export` extra, imported only here and only when used.
 """
 
+import dataclasses
 import importlib.metadata
 import importlib.util
 import json
@@ -89,7 +90,7 @@ def train_command(config: RunConfig, hyper: dict, seed: int) -> str | None:
         return None
     words = ["jaxrl train", config.algo, "--env", config.env, "--backend", config.backend, "--seed", str(seed)]
     words += ["--total-steps", str(config.total_steps)]
-    settings = {**config.env_options, **config.static, **hyper}
+    settings = {**config.env_options, **dataclasses.asdict(config.static), **hyper}
     for name, value in settings.items():
         if value is None:
             continue  # the default: no flag
@@ -111,7 +112,7 @@ def describe(config: RunConfig, run_dir: Path, population, member: evaluation.Me
     hyper = member_hparams(population)[member.index]
     seed = hyper.pop("seed")
     spec = member.spec
-    normalised = bool(config.static.get("norm_obs"))
+    normalised = bool(getattr(config.static, "norm_obs", False))
     return {
         "format": "jaxrl policy folder, version 1",
         "jaxrl_version": version(),
@@ -136,7 +137,7 @@ def describe(config: RunConfig, run_dir: Path, population, member: evaluation.Me
         "algorithm": config.algo,
         "member": {"name": member.name, "index": member.index, "seed": seed},
         "hyperparameters": hyper,
-        "static": config.static,
+        "static": dataclasses.asdict(config.static),
         "checkpoint_step": member.step,
         "command": train_command(config, hyper, seed),
         "returns": {"final": final_return(run_dir, member.name), "greedy": greedy},

@@ -41,23 +41,23 @@ from jaxrl.training.population import Population
 
 def asynchronous(config: RunConfig) -> bool:
     """Whether the run's actors lag its learner (an algorithm with a `lag`, set above 0)."""
-    return config.static.get("lag", 0) > 0
+    return getattr(config.static, "lag", 0) > 0
 
 
 def check_devices(config: RunConfig) -> None:
     """--actor-devices and --learner-devices name local devices, and the learner's split the envs evenly."""
     count = len(jax.local_devices())
     for name in ("actor_devices", "learner_devices"):
-        missing = [index for index in config.static.get(name, ()) if index >= count]
+        missing = [index for index in getattr(config.static, name, ()) if index >= count]
         if missing:
             raise ConfigError(
-                f"invalid {flag(name)} {' '.join(map(str, config.static[name]))}: there is no device {missing[0]} "
+                f"invalid {flag(name)} {' '.join(map(str, getattr(config.static, name)))}: there is no device {missing[0]} "
                 f"(this process has {count}: {', '.join(str(d) for d in jax.local_devices())})"
             )
-    learners = len(config.static.get("learner_devices", ())) or 1
-    if config.static.get("num_envs", 0) % learners:
+    learners = len(getattr(config.static, "learner_devices", ())) or 1
+    if getattr(config.static, "num_envs", 0) % learners:
         raise ConfigError(
-            f"--num-envs {config.static['num_envs']} does not split evenly over the {learners} --learner-devices"
+            f"--num-envs {config.static.num_envs} does not split evenly over the {learners} --learner-devices"
         )
 
 
@@ -70,13 +70,13 @@ def runner_for(config: RunConfig) -> type:
     if config.backend != "envpool":
         hint = "use ppo" if config.backend == "gymnax" else "use EnvPool's id of the env, or --lag 0"
         raise ConfigError(
-            f"{config.algo} --lag {config.static['lag']} steps EnvPool in actor threads; {config.env} runs on "
+            f"{config.algo} --lag {config.static.lag} steps EnvPool in actor threads; {config.env} runs on "
             f"{config.backend}"
             + (": the fused loop has nothing to overlap, " if config.backend == "gymnax" else ": ")
             + hint
         )
     if config.pbt:
-        raise ConfigError(f"{config.algo} --lag {config.static['lag']}: PBT runs on the synchronous loop (--lag 0)")
+        raise ConfigError(f"{config.algo} --lag {config.static.lag}: PBT runs on the synchronous loop (--lag 0)")
     return ActorLearner
 
 
@@ -135,7 +135,7 @@ class ActorLearner:
 
     def __init__(self, config: RunConfig, population: Population, restarts: int, delay: Callable | None = None):
         self.algorithm = get_algorithm(config.algo)
-        static = self.algorithm.Static(**config.static)
+        static = config.static
         self.spec = env_spec(config.env, config.backend, **config.env_options)
         self.agent: Agent = self.algorithm.build(static, self.spec, num_iterations(config, static))
         self.config, self.static, self.delay = config, static, delay

@@ -111,8 +111,8 @@ class Actor:
         """`who`: (member, its run seed, this thread's index among the member's); `seeds`: its envs'."""
         member, seed, thread = who
         self.device = device
-        self.lag = config.static["lag"]
-        self.steps = config.static["rollout_steps"]
+        self.lag = config.static.lag
+        self.steps = config.static.rollout_steps
         self.pool = make_pool(config, seeds, env_threads)
         self.num_envs = len(seeds)
         self.out: queue.Queue = queue.Queue(maxsize=1)  # bounded: an actor never runs far ahead

@@ -40,7 +40,7 @@ def assemble(
     (seeds[k], env index, restarts). `envs_per_member` (default: the config's num_envs) and
     `evaluation` (unclipped whole games) serve `jaxrl eval`."""
     algorithm = get_algorithm(config.algo)
-    static = algorithm.Static(**config.static)
+    static = config.static
     per_member = envs_per_member or static.num_envs
     groups = 1 if evaluation else config.env_groups  # evaluation steps whole games, nothing to overlap
     env = make_env(

@@ -20,8 +20,8 @@ from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
 from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec
-from jaxrl.envs import env_spec, make_env, video_refusal
 from jaxrl.envs import gymnasium as gymnasium_backend
+from jaxrl.envs import make_env, video_refusal
 from jaxrl.envs.gymnasium import make_game
 from jaxrl.envs.gymnax import FPS, picture
 from jaxrl.errors import ConfigError
@@ -139,8 +139,7 @@ def record(agent: Agent, member_state, config: RunConfig, seed: int, stochastic:
     the env, else from a JAX env's image observations."""
     if config.backend == "gymnax" and not gymnasium_backend.registered(config.env):
         return record_jax_game(agent, member_state, config, seed, stochastic)
-    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
-    return record_game(agent, member_state, spec, seed, stochastic, **config.env_options)
+    return record_game(agent, member_state, config.spec, seed, stochastic, **config.env_options)
 
 
 def score_lines(names: list[str], scores: Scores) -> list[str]:

@@ -284,6 +284,11 @@ class Fleet:
     def diverged_at(self) -> np.ndarray:
         return np.concatenate([np.asarray(jax.device_get(state.diverged_at)) for state in self.states])
 
+    def agent_states(self):
+        """Every member's agent state without its replay, as host arrays (evaluation plays with
+        the networks only)."""
+        return join_members([jax.device_get(drop_replay(self.algorithm, state.agent)) for state in self.states])
+
     def first_member_agent(self):
         """Member 0's agent state without its replay (videos need the networks only)."""
         return jax.tree.map(lambda x: x[0], drop_replay(self.algorithm, self.states[0].agent))

@@ -21,7 +21,6 @@ import numpy as np
 from jaxrl.config import RunConfig
 from jaxrl.core.buffers import nbytes
 from jaxrl.core.population import init_learning
-from jaxrl.envs import env_spec
 from jaxrl.errors import ConfigError
 from jaxrl.training.assembly import num_iterations
 from jaxrl.training.population import Population
@@ -51,8 +50,8 @@ class MemoryEstimate(NamedTuple):
 
 def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEstimate:
     """What training `population` with `config` will allocate, computed without allocating it."""
-    static = algorithm.Static(**config.static)
-    spec = env_spec(config.env, config.backend, config.env_instance, **config.env_options)
+    static = config.static
+    spec = config.spec  # probed once, by config.resolve
     agent = algorithm.build(static, spec, num_iterations(config, static))
     size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps
     learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)
@@ -66,10 +65,10 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     # + per env the RunnerState's next observation, prev_done (bool) and running return and length (4 + 4)
     state = nbytes(learning) + size * envs * (obs_bytes + 1 + 4 + 4)
     if config.pbt:  # an exploit step holds the copied members' networks (and replays) once more, briefly
-        copy_replay = config.pbt["copy_replay"] and algorithm.replay
+        copy_replay = config.pbt.copy_replay and algorithm.replay
         copied = algorithm.networks + ((algorithm.replay,) if copy_replay else ())
         per_member = sum(nbytes(getattr(learning["agent"], name)) for name in copied) // size
-        state += config.seeds * max(1, int(config.pbt["truncation"] * config.pbt["population"])) * per_member
+        state += config.seeds * max(1, int(config.pbt.truncation * config.pbt.population)) * per_member
     kind = "image" if len(spec.obs_shape) == 3 else "vector"
     return MemoryEstimate(state, size * envs * steps * step_bytes, RUNTIME_BYTES[kind])
 

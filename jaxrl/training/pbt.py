@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jaxrl.config import PBT
 from jaxrl.search import Range, sample_range
 
 
@@ -29,11 +30,11 @@ class Exploit(NamedTuple):
 class Tuner:
     """The PBT state of a run: settings (config.pbt), current values, lineage, RNG."""
 
-    def __init__(self, settings: dict, initial: dict[str, np.ndarray], seed: int, saved: dict | None = None):
-        self.population, self.ready_every = settings["population"], settings["ready_every"]
-        self.truncation, self.resample = settings["truncation"], settings["resample_probability"]
-        self.perturb = tuple(settings["perturb"])
-        self.ranges = {name: Range(**value) for name, value in settings["ranges"].items()}
+    def __init__(self, settings: PBT, initial: dict[str, np.ndarray], seed: int, saved: dict | None = None):
+        self.population, self.ready_every = settings.population, settings.ready_every
+        self.truncation, self.resample = settings.truncation, settings.resample_probability
+        self.perturb = tuple(settings.perturb)
+        self.ranges = {name: Range(**value) for name, value in settings.ranges.items()}
         self.rng = np.random.default_rng([seed, 0x5B7])
         if saved is None:
             self.hyper = {name: np.asarray(values, np.float32) for name, values in initial.items()}

@@ -1,5 +1,6 @@
 """Who trains: the members of a run, their seeds, hyperparameters and names."""
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +21,7 @@ class Population(NamedTuple):
 def seed_population(algorithm: Algorithm, config: RunConfig) -> Population:
     """Every member shares the config's hyperparameters; members differ by seed."""
     seeds = config.run_seeds
-    hyper = algorithm.Hyper(**{key: jnp.full((len(seeds),), value, jnp.float32) for key, value in config.hyper.items()})
+    hyper = jax.tree.map(lambda value: jnp.full((len(seeds),), value, jnp.float32), config.hyper)
     return Population(seeds, hyper, [f"s{seed}" for seed in seeds])
 
 
@@ -40,15 +41,15 @@ def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[st
 
 
 def pbt_population(algorithm: Algorithm, config: RunConfig) -> Population:
-    """`config.seeds` populations of `config.pbt["population"]` members: member s * N + n is
+    """`config.seeds` populations of `config.pbt.population` members: member s * N + n is
     member n of population s, with its own seed (config.seed + its index) and its starting point
-    (config.pbt["points"]), named m<n> (p<s>-m<n> with several populations)."""
-    size, points = config.pbt["population"], config.pbt["points"]
+    (config.pbt.points), named m<n> (p<s>-m<n> with several populations)."""
+    size, points = config.pbt.population, config.pbt.points
     seeds = [config.seed + member for member in range(len(points))]
     hyper = algorithm.Hyper(
         **{
             key: jnp.asarray([point.get(key, default) for point in points], jnp.float32)
-            for key, default in config.hyper.items()
+            for key, default in dataclasses.asdict(config.hyper).items()
         }
     )
     names = [f"m{m % size:02d}" if config.seeds == 1 else f"p{m // size}-m{m % size:02d}" for m in range(len(points))]
@@ -60,7 +61,9 @@ def population_of(algorithm: Algorithm, config: RunConfig) -> Population:
     if config.pbt:
         return pbt_population(algorithm, config)
     if config.sweep:
-        return sweep_population(algorithm.Hyper, config.hyper, config.sweep["points"], config.run_seeds)
+        return sweep_population(
+            algorithm.Hyper, dataclasses.asdict(config.hyper), config.sweep.points, config.run_seeds
+        )
     return seed_population(algorithm, config)
 
 

@@ -24,6 +24,23 @@ class Record(NamedTuple):
     seconds_to_target: tuple = ()
     final_return: tuple = ()  # per member, None before the first finished episode
     tuner: dict | None = None  # PBT: the members' values, lineage and generator (Tuner.to_json)
+    evaluations: tuple = ()  # --eval-every: {"step", "returns": every member's mean greedy return}
+
+    @classmethod
+    def of(cls, iterations, env_steps, elapsed_s, restarts, rows: np.ndarray, tuner=None, evaluations=()) -> "Record":
+        """The record of a loop whose every member's scores are `rows` (Scoreboard.rows, gathered)."""
+        steps, seconds, finals, _ = rows.T
+        return cls(
+            iterations,
+            env_steps,
+            elapsed_s,
+            restarts,
+            tuple(optional(s, int) for s in steps),
+            tuple(optional(s) for s in seconds),
+            tuple(optional(r) for r in finals),
+            tuner=tuner,
+            evaluations=tuple(evaluations),
+        )
 
     def to_json(self) -> dict:
         return self._asdict()
@@ -43,6 +60,7 @@ class Scoreboard:
         self.seconds_to_target = list(record.seconds_to_target[members])
         self.final_return = np.array([np.nan if r is None else r for r in record.final_return[members]], float)
         self.diverged_at, self.target = diverged_at, target
+        self.evaluations = list(record.evaluations)  # every member's, from every process
 
     def update(self, metrics: dict, seconds_at) -> None:
         """One chunk's metrics [n, P]; `seconds_at(i)`: the run's clock at the chunk's i-th iteration."""
@@ -54,6 +72,10 @@ class Scoreboard:
                 self.seconds_to_target[member] = round(seconds_at(hits[0]), 3)
         self.final_return = metrics["recent_return"][-1]
         self.diverged_at = metrics["diverged_at"][-1]
+
+    def add_evaluation(self, env_steps: int, returns: list[float]) -> None:
+        """Every member's mean greedy return at `env_steps` (--eval-every)."""
+        self.evaluations.append({"step": env_steps, "returns": [float(r) for r in returns]})
 
     def finished(self) -> bool:
         """Nothing left to learn for any member: frozen after diverging, or at the target."""

@@ -135,4 +135,4 @@ def test_member_1_of_dqn_population_equals_single_run_with_seed_1(run_chunks):
 
 @pytest.mark.parametrize("algo", ["dqn", "ddqn"])
 def test_ddqn_is_dqn_with_double_q(algo):
-    assert resolve(get_algorithm(algo), {"env": "CartPole"}).static["double_q"] == (algo == "ddqn")
+    assert resolve(get_algorithm(algo), {"env": "CartPole"}).static.double_q == (algo == "ddqn")

@@ -18,6 +18,6 @@ from tests.conftest import train
 def test_ppo_reaches_the_threshold_on_minatar_within_the_budget(tmp_path, env, target, budget):
     options = dict(env=env, seed=0, total_steps=budget, target_return=target, log_every=16_384, logdir=str(tmp_path))
     config = resolve(get_algorithm("ppo"), options)
-    assert config.backend == "gymnax" and config.static["num_envs"] == 32  # the minatar preset
+    assert config.backend == "gymnax" and config.static.num_envs == 32  # the minatar preset
     run = train(config)["runs"][0]
     assert run["steps_to_target"] is not None, run

@@ -106,6 +106,6 @@ def test_continuous_preferences_are_the_mean_of_the_normalised_observations():
 @pytest.mark.slow
 def test_continuous_ppo_solves_inverted_pendulum_within_budget(tmp_path):
     config = resolve(get_algorithm("ppo"), {"env": "InvertedPendulum-v4", "seed": 0, "logdir": str(tmp_path)})
-    assert config.target_return == 950 and config.static["norm_obs"] and config.static["num_minibatches"] == 32
+    assert config.target_return == 950 and config.static.norm_obs and config.static.num_minibatches == 32
     run = train(config)["runs"][0]
     assert run["steps_to_target"] is not None, run

@@ -100,6 +100,6 @@ def test_sac_solves_pendulum_within_budget(tmp_path, backend):
     config = resolve(
         get_algorithm("sac"), {"env": "Pendulum-v1", "backend": backend, "seed": 0, "logdir": str(tmp_path)}
     )
-    assert config.target_return == -250 and config.static["hidden"] == (64, 64)
+    assert config.target_return == -250 and config.static.hidden == (64, 64)
     run = train(config)["runs"][0]
     assert run["steps_to_target"] is not None, run

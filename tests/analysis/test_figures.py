@@ -93,7 +93,9 @@ def test_the_pbt_figure_is_written_from_the_run_files(tmp_path):
     schedule = pbt_report.ancestry(lineage, 0)
     assert [segment["member"] for segment in schedule] == [3, 0]
     config = types.SimpleNamespace(
-        algo="ppo", env="CartPole-v1", pbt={"ranges": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}}
+        algo="ppo",
+        env="CartPole-v1",
+        pbt=types.SimpleNamespace(ranges={"lr": {"low": 1e-4, "high": 1e-2, "log": True}}),
     )
     runs = [
         {"run": name, "final_return": final, "diverged_at_step": None, "env_steps": 1000}

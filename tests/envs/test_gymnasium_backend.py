@@ -245,4 +245,4 @@ def test_ids_envpool_lacks_go_to_gymnasium_and_envpool_stays_the_default():
     assert resolve(ppo, {"env": "MountainCar-v0"}).backend == "envpool"
     assert resolve(ppo, {"env": "CartPole-v0"}).backend == "gymnasium"  # not in EnvPool
     pong = resolve(ppo, {"env": "ALE/Pong-v5"})
-    assert pong.backend == "gymnasium" and pong.target_return == 20 and pong.static["num_envs"] == 8
+    assert pong.backend == "gymnasium" and pong.target_return == 20 and pong.static.num_envs == 8

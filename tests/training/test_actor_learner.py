@@ -136,7 +136,7 @@ def test_a_stopped_run_resumes_at_an_unroll_boundary_and_solves_cartpole(tmp_pat
     run_dir = Path(stopped["run_dir"])
     saved = saved_arrays(run_dir)
     assert int(saved["env_steps"]) == stopped["runs"][0]["env_steps"]  # a whole number of unrolls
-    assert int(saved["env_steps"]) % (config.static["num_envs"] * config.static["rollout_steps"]) == 0
+    assert int(saved["env_steps"]) % (config.static.num_envs * config.static.rollout_steps) == 0
 
     summary = train(config, resume=run_dir)
     assert summary["interrupted_by"] is None

@@ -7,7 +7,7 @@ import numpy as np
 
 from jaxrl.logs.base import member_scalars
 from jaxrl.training.compile_times import CompileTimes, program_of
-from jaxrl.training.session import compile_metrics
+from jaxrl.training.hooks.logs import compile_metrics
 
 
 def test_jax_names_map_to_the_programs_of_a_run():

@@ -14,6 +14,7 @@ import pytest
 import jaxrl
 from jaxrl.algos import get_algorithm
 from jaxrl.analysis import compare
+from jaxrl.config import PBT
 from jaxrl.search import Range, parse_values, pbt_plan
 from jaxrl.training.fleet import Fleet
 from jaxrl.training.pbt import Tuner
@@ -24,9 +25,19 @@ from tests.training.test_checkpoints import jax_leaves, saved_arrays
 RANGES = {"lr": Range(1e-5, 1e-2, True)._asdict(), "ent_coef": Range(0.0, 0.05, False)._asdict()}
 
 
+def settings_of(population: int, resample: float) -> PBT:
+    return PBT(
+        population=population,
+        ready_every=1,
+        resample_probability=resample,
+        perturb=(0.8, 1.2),
+        ranges=RANGES,
+        points=[],
+    )
+
+
 def tuner(population=8, resample=0.25, members=8, seed=0):
-    settings = dict(population=population, ready_every=1, truncation=0.25, resample_probability=resample)
-    settings.update(perturb=[0.8, 1.2], ranges=RANGES)
+    settings = settings_of(population, resample)
     initial = {
         "lr": np.geomspace(1e-5, 1e-2, members),
         "ent_coef": np.linspace(0, 0.05, members),
@@ -75,9 +86,7 @@ def test_the_tuner_round_trips_through_json_and_decides_as_if_never_stopped():
     for row in scores[:3]:
         whole.step(row, 1)
         stopped.step(row, 1)
-    settings = dict(population=8, ready_every=1, truncation=0.25, resample_probability=0.25)
-    settings.update(perturb=[0.8, 1.2], ranges=RANGES)
-    resumed = Tuner(settings, {}, 0, json.loads(json.dumps(stopped.to_json())))
+    resumed = Tuner(settings_of(8, 0.25), {}, 0, json.loads(json.dumps(stopped.to_json())))
     for row in scores[3:]:
         a, b = whole.step(row, 2), resumed.step(row, 2)
         np.testing.assert_array_equal(a.children, b.children)

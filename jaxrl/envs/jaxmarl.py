@@ -1,0 +1,233 @@
+"""JaxMARL backend: multi-agent envs written in JAX, with the agents folded into the env axis.
+
+A pool of E games of A agents is E x A rows, game-major (row e * A + a is agent a of game e), so
+every algorithm trains one network shared by all agents without knowing about agents (JaxMARL's
+IPPO does the same). Observations are padded with zeros to the longest agent's, Discrete action
+counts to the largest agent's; `Step.info["action_mask"]` [E x A, num_actions] marks what each
+agent may do (the env's own available actions where it has them, e.g. SMAX, and never a padded
+action). With `agent_ids`, each row's observation ends with a one-hot of its agent.
+
+JaxMARL's API: `reset(key) -> (obs, state)`, `step(key, state, actions) -> (obs, state, rewards,
+dones, infos)`, each a dict by agent name, `dones["__all__"]` the end of the game; the step that
+ends a game returns the next game's first obs (it resets inside the step), so every end is a
+termination here, as in JaxMARL's baselines (its time limits come without a final obs).
+
+Ids: any `jaxmarl.make` id (`MPE_simple_spread_v3`, ...) and SMAX scenarios as `SMAX-<map>`
+(`SMAX-3m`, `SMAX-2s3z`: the heuristic enemy, with JaxMARL's baselines' settings). `--num-envs`
+counts rows (JaxMARL's "actors"): a multiple of the agent count (48 = 16 games of 3 agents).
+"""
+
+import importlib.util
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl.core.types import Env, EnvSpec, Step
+from jaxrl.envs.base import Backend, cannot_draw
+from jaxrl.envs.ids import UnknownEnvError
+
+SMAX_PREFIX = "SMAX-"
+# JaxMARL's SMAX baselines (ippo_rnn_smax, mappo_homogenous_rnn_smax) train against this enemy.
+SMAX_SETTINGS = dict(see_enemy_actions=True, walls_cause_death=True, attack_mode="closest")
+
+
+class Handle(NamedTuple):
+    state: Any  # the games' states, leaves [E, ...]
+    key: jax.Array  # [E, 2] uint32, each game's own key
+
+
+class Layout(NamedTuple):
+    """How a game's agents fill its rows: names in row order, each agent's observation and
+    action sizes, and the padded sizes every row has."""
+
+    agents: tuple[str, ...]
+    obs_sizes: tuple[int, ...]
+    action_counts: tuple[int, ...]
+    obs_size: int  # padded, before any agent id
+    num_actions: int  # padded
+    agent_ids: bool
+
+    @property
+    def row_obs_size(self) -> int:
+        return self.obs_size + len(self.agents) * self.agent_ids
+
+
+def installed() -> bool:
+    return importlib.util.find_spec("jaxmarl") is not None
+
+
+def jaxmarl():
+    if not installed():
+        raise UnknownEnvError("multi-agent envs need JaxMARL: pip install 'jaxrl[marl]'")
+    import jaxmarl as module
+
+    return module
+
+
+def registered(env_id: str) -> bool:
+    """Whether JaxMARL knows the id (without importing it for ids it cannot have)."""
+    if env_id.startswith(SMAX_PREFIX):
+        return installed()
+    if not installed():
+        return False
+    from jaxmarl.registration import registered_envs
+
+    return env_id in registered_envs
+
+
+def candidates() -> list[str]:
+    """Ids to suggest for a misspelt one."""
+    if not installed():
+        return []
+    from jaxmarl.registration import registered_envs
+
+    return list(registered_envs)
+
+
+def named(env_id: str):
+    """The JaxMARL env of an id, or one line saying why not."""
+    module = jaxmarl()
+    try:
+        if env_id.startswith(SMAX_PREFIX):
+            from jaxmarl.environments.smax import map_name_to_scenario
+
+            scenario = map_name_to_scenario(env_id[len(SMAX_PREFIX) :])
+            return module.make("HeuristicEnemySMAX", scenario=scenario, **SMAX_SETTINGS)
+        return module.make(env_id)
+    except Exception as error:  # JaxMARL's own refusal (an unknown map, a bad id), in one line
+        raise UnknownEnvError(f"{env_id}: JaxMARL cannot make it: {type(error).__name__}: {error}") from None
+
+
+def layout_of(env, env_id: str, agent_ids: bool = False) -> Layout:
+    """The rows' layout, or one line saying why jaxrl cannot fold this env: observations that are
+    not vectors, or actions that are not Discrete."""
+    agents = tuple(env.agents)
+    obs_sizes, action_counts = [], []
+    for agent in agents:
+        shape = tuple(env.observation_space(agent).shape)
+        if len(shape) != 1:
+            raise UnknownEnvError(f"{env_id}: agent {agent} observes shape {list(shape)}; folded agents need vectors")
+        space = env.action_space(agent)
+        if not isinstance(getattr(space, "n", None), int | np.integer):
+            raise UnknownEnvError(
+                f"{env_id}: agent {agent} acts in a {type(space).__name__}; multi-agent training takes Discrete actions"
+            )
+        obs_sizes.append(shape[0])
+        action_counts.append(int(space.n))
+    return Layout(agents, tuple(obs_sizes), tuple(action_counts), max(obs_sizes), max(action_counts), agent_ids)
+
+
+def spec_of(layout: Layout, env_id: str) -> EnvSpec:
+    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions)
+
+
+def spec(env_id: str, instance: Any = None, agent_ids: bool = False, **_) -> EnvSpec:
+    return spec_of(layout_of(named(env_id), env_id, agent_ids), env_id)
+
+
+def action_space(env_id: str, instance: Any = None) -> str:
+    return f"Discrete({spec(env_id).num_actions})"
+
+
+def knows(env_id: str) -> bool:
+    """A JaxMARL id jaxrl can fold (raises, with the reason, for one it cannot)."""
+    if not registered(env_id):
+        return False
+    layout_of(named(env_id), env_id)
+    return True
+
+
+def rows(layout: Layout, by_agent: dict, pad_to: int) -> jax.Array:
+    """A dict of per-agent arrays [E, n_agent] as rows [E x A, pad_to], zero-padded."""
+    padded = [jnp.pad(by_agent[name], ((0, 0), (0, pad_to - by_agent[name].shape[-1]))) for name in layout.agents]
+    return jnp.stack(padded, axis=1).reshape(-1, pad_to)
+
+
+def observations(layout: Layout, obs: dict) -> jax.Array:
+    """Rows [E x A, row_obs_size] float32 of the agents' observations [E, n_agent]."""
+    folded = rows(layout, {name: obs[name].astype(jnp.float32) for name in layout.agents}, layout.obs_size)
+    if not layout.agent_ids:
+        return folded
+    games = folded.shape[0] // len(layout.agents)
+    ids = jnp.tile(jnp.eye(len(layout.agents), dtype=jnp.float32), (games, 1))
+    return jnp.concatenate([folded, ids], axis=1)
+
+
+def action_masks(layout: Layout, env, state) -> jax.Array:
+    """bool [E x A, num_actions]: the env's available actions (all where it does not say), never
+    a padded action."""
+    games = jax.tree.leaves(state)[0].shape[0]
+    if hasattr(env, "get_avail_actions"):
+        available = jax.vmap(env.get_avail_actions)(state)
+    else:
+        available = {
+            name: jnp.ones((games, n), bool) for name, n in zip(layout.agents, layout.action_counts, strict=True)
+        }
+    return rows(layout, {name: available[name].astype(bool) for name in layout.agents}, layout.num_actions)
+
+
+def per_agent(layout: Layout, values: dict) -> jax.Array:
+    """Per-agent scalars by name, [E] each, as rows [E x A]."""
+    return jnp.stack([values[name] for name in layout.agents], axis=1).reshape(-1)
+
+
+def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
+    """A pool of len(seeds) rows, len(seeds) / A games; game e's keys come from seeds[e * A]."""
+    env = named(env_id)
+    layout = layout_of(env, env_id, agent_ids)
+    num_agents = len(layout.agents)
+    if len(seeds) % num_agents:
+        raise UnknownEnvError(
+            f"--num-envs {len(seeds)} does not split into {env_id}'s {num_agents} agents: "
+            f"use a multiple of {num_agents} (rows = games x agents)"
+        )
+    seeds = seeds[::num_agents]
+    reset_games = jax.vmap(env.reset)
+    step_games = jax.vmap(env.step)
+
+    def split(keys):  # [E, 2] -> (next keys, keys to use now)
+        keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        return keys, use
+
+    @jax.jit
+    def first(seeds):
+        keys, reset_keys = split(jax.vmap(jax.random.PRNGKey)(seeds))
+        obs, state = reset_games(reset_keys)
+        return Handle(state, keys), observations(layout, obs)
+
+    def reset():
+        return first(jnp.asarray(seeds, jnp.int32))
+
+    def step(handle: Handle, action: jax.Array):
+        keys, step_keys = split(handle.key)
+        by_game = action.astype(jnp.int32).reshape(-1, num_agents)
+        actions = {name: by_game[:, index] for index, name in enumerate(layout.agents)}
+        obs, state, rewards, dones, _ = step_games(step_keys, handle.state, actions)
+        reward = per_agent(layout, rewards).astype(jnp.float32)
+        over = jnp.repeat(dones["__all__"].astype(bool), num_agents)
+        no = jnp.zeros_like(over)
+        return Handle(state, keys), Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no)
+
+    return Env(spec=spec_of(layout, env_id), num_envs=len(seeds) * num_agents, reset=reset, step=step,
+               close=lambda: None, jax_native=True)  # fmt: skip
+
+
+def family(env_id: str) -> str:
+    """The preset table: "smax" or "mpe" (JaxMARL's baselines' settings), else "marl"."""
+    if env_id.startswith(SMAX_PREFIX):
+        return "smax"
+    return "mpe" if env_id.startswith("MPE_") else "marl"
+
+
+BACKEND = Backend(
+    name="jaxmarl",
+    knows=knows,
+    candidates=candidates,
+    spec=spec,
+    make=make,
+    action_space=action_space,
+    renderer=cannot_draw("JaxMARL's games are not drawn yet"),
+    family=family,
+)
