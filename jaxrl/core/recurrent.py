@@ -15,7 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl.core.networks import Network, make_torso, orthogonal
+from jaxrl.core.networks import Network, make_torso, orthogonal, relu_mlp
 
 KINDS = ("none", "gru", "lstm")  # the `recurrent` setting: "none" is the feed-forward network
 DEFAULT_SIZE = 128  # the `recurrent_size` setting's default (PureJaxRL's PPO-RNN uses 128)
@@ -99,7 +99,8 @@ class RecurrentActorCritic(Network):
     """A recurrent torso shared by a policy head and a value head (PureJaxRL's PPO-RNN shape).
     (carry, obs [T, E, ...], first [T, E]) -> (carry, (policy, value [T, E])); the policy is
     logits [T, E, A], or for Box actions (`continuous`) the Gaussian's (mean, log_std) [T, E, A]
-    with a learned state-independent log-std, as `GaussianActorCritic` has it."""
+    with a learned state-independent log-std, as `GaussianActorCritic` has it. `head_hidden`:
+    ReLU layers of each head between the cell and its output (Craftax's PPO-RNN: two of 512)."""
 
     num_actions: int
     obs_shape: tuple[int, ...]
@@ -108,13 +109,15 @@ class RecurrentActorCritic(Network):
     recurrent_size: int = DEFAULT_SIZE
     continuous: bool = False
     cnn: bool = True
+    head_hidden: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, carry: Carry, obs: jax.Array, first: jax.Array):
         torso = RecurrentTorso(self.obs_shape, self.hidden, self.recurrent, self.recurrent_size, self.cnn)
         carry, features = torso(carry, obs, first)
-        policy = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(features)
-        value = nn.Dense(1, kernel_init=orthogonal(1.0))(features)[..., 0]
+        actor, critic = (relu_mlp(features, self.head_hidden) for _ in range(2))
+        policy = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))(actor)
+        value = nn.Dense(1, kernel_init=orthogonal(1.0))(critic)[..., 0]
         if self.continuous:
             log_std = self.param("log_std", nn.initializers.zeros, (self.num_actions,))
             policy = (policy, jnp.broadcast_to(log_std, policy.shape))

@@ -74,7 +74,7 @@ def test_without_first_the_state_carries_over():
 @pytest.mark.parametrize("continuous", [False, True])
 def test_actor_critic_acts_one_step_as_it_learns_over_the_sequence(kind, continuous):
     obs_shape = (5,)
-    network = RecurrentActorCritic(2, obs_shape, (16,), kind, H, continuous=continuous)
+    network = RecurrentActorCritic(2, obs_shape, (16,), kind, H, continuous=continuous, head_hidden=(8,))
     obs = jax.random.normal(jax.random.PRNGKey(2), (T, E, *obs_shape))
     _, first = inputs()
     carry = initial_carry(E, H, kind)
