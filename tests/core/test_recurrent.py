@@ -148,3 +148,20 @@ def test_shuffled_minibatches_are_minibatch_epochs_default_split():
     _, default = minibatch_epochs(loss_fn, tx, jnp.ones(()), tx.init(jnp.ones(())), batch, key, 2, 4, False)
     expected = [shuffled_minibatches(batch, k, 4) for k in jax.random.split(key, 2)]
     np.testing.assert_array_equal(default, np.stack(expected))
+
+
+def test_a_minibatch_of_envs_replays_the_rollout_outputs_from_its_stored_carry():
+    """What PPO's loss sees on an env-axis minibatch equals the whole rollout's outputs for
+    those envs: the sequences are whole and start from their own carry."""
+    steps, envs, obs_shape = 5, 4, (3,)
+    network = RecurrentActorCritic(2, obs_shape, (8,), "gru", H)
+    obs = jax.random.normal(jax.random.PRNGKey(5), (steps, envs, *obs_shape))
+    first = jnp.zeros((steps, envs), bool).at[2, 0].set(True)
+    carry = jax.random.normal(jax.random.PRNGKey(6), (envs, H))  # mid-episode carries
+    params = network.init(jax.random.PRNGKey(7), carry, obs, first)
+    _, (_, value) = network.apply(params, carry, obs, first)
+    rollout = {"obs": obs, "first": first, "value": value}
+    parts, carries = env_minibatches((rollout, carry), jax.random.PRNGKey(8), 2)
+    for m in range(2):
+        _, (_, replayed) = network.apply(params, carries[m], parts["obs"][m], parts["first"][m])
+        np.testing.assert_allclose(replayed, parts["value"][m], rtol=1e-5, atol=1e-6)
