@@ -13,7 +13,9 @@ class EnvSpec(NamedTuple):
     obs_shape: tuple[int, ...]
     obs_dtype: str  # numpy dtype name: "float32" for CartPole, "uint8" for Atari frames
     num_actions: int  # Discrete: the number of actions; Box: the size of an action vector
-    is_atari: bool
+    # Observations are stacks of this many frames on their first axis ([4, 84, 84] for Atari),
+    # consecutive steps sharing all but one: the replay stores one frame per step. 1: no stack.
+    frame_stack: int = 1
     # Box action spaces: the shape of one action ((A,)) and its bounds, one per component;
     # Discrete: all empty.
     action_shape: tuple[int, ...] = ()

@@ -63,7 +63,7 @@ def test_pong_smoke_shapes_dtypes_and_uint8_frames():
 
 def test_box_actions_reach_the_env_clipped_and_the_trajectory_keeps_them_as_sampled():
     """A fake pool whose observation is the action it was given: what the env saw is visible."""
-    spec = EnvSpec("Echo", (2,), "float32", 2, False, (2,), (-1.0, 0.0), (1.0, 0.5))
+    spec = EnvSpec("Echo", (2,), "float32", 2, 1, (2,), (-1.0, 0.0), (1.0, 0.5))
     zeros, false = jnp.zeros(3, jnp.float32), jnp.zeros(3, bool)
     env = Env(
         spec, 3, reset=lambda: (jnp.zeros(()), jnp.zeros((3, 2))), step=lambda h, a: (h, Step(a, zeros, false, false, zeros, false)), close=lambda: None
@@ -104,7 +104,7 @@ def counting_env(population: int, num_envs: int, groups: int) -> Env:
     env's observation is its id x 1000 plus the steps it took, its reward the action it was sent."""
     size = population * num_envs // groups
     ids = group_major([[p * num_envs + j for j in range(num_envs)] for p in range(population)], groups)
-    spec = EnvSpec("Counter", (1,), "float32", 2, False)
+    spec = EnvSpec("Counter", (1,), "float32", 2)
     false = jnp.zeros(size, bool)
 
     def send(handles, group, action):  # a pool's handle: [2, size], its counters and the actions sent
