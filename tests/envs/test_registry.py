@@ -71,11 +71,11 @@ def test_a_backend_that_raises_is_named_in_one_line(toy):
 
 def counting_agent() -> Agent:
     """A recurrent agent whose carry counts the steps since its episode began (reset where
-    `first`), and which reports its carry and the env's info as extras."""
+    `first`), and which reports its carry as extras."""
 
     def act(state, carry, obs, first, info, key):
         carry = jnp.where(first, 0, carry)
-        return jnp.zeros(obs.shape[0], jnp.int32), carry + 1, {"carry": carry, "time": info["time"]}
+        return jnp.zeros(obs.shape[0], jnp.int32), carry + 1, {"carry": carry}
 
     return Agent(
         init=lambda key, hyper: {},
@@ -99,6 +99,25 @@ def test_info_first_and_carry_reach_act_and_the_trajectory_across_rollouts(toy):
         np.testing.assert_array_equal(time, np.broadcast_to(expected[:, None, None], time.shape))
         np.testing.assert_array_equal(np.asarray(traj.first), time == 0)
         np.testing.assert_array_equal(np.asarray(traj.extras["carry"]), time)  # the carry counted the episode
-        np.testing.assert_array_equal(np.asarray(traj.extras["time"]), time)
         np.testing.assert_array_equal(np.asarray(traj.carry), carry_before)  # the carry at the rollout's start
     assert jax.tree.structure(state.info) == jax.tree.structure({"time": 0})
+
+
+@pytest.mark.parametrize("backend, same_step_resets", [("envpool", False), ("gymnax", True)])
+def test_first_marks_each_episode_start_alike_on_every_backend(backend, same_step_resets):
+    """EnvPool's first obs comes from the reset step after a done (valid False); gymnax's from
+    the terminating step itself (no reset step; a truncation has one, as EnvPool's)."""
+    env = make_env("CartPole-v1", list(range(8)), backend)
+    programs = make_programs(counting_agent(), env, population=2, rollout_steps=100, networks=())
+    state, handle = programs.init(np.zeros(2, np.int32), jnp.zeros(2))
+    try:
+        state, handle, traj, _ = programs.collect(state, handle)
+    finally:
+        env.close()
+    first, valid, terminated = (np.asarray(x) for x in (traj.first, traj.valid, traj.terminated))
+    expected = ~valid[:-1] | (terminated[:-1] & same_step_resets)
+    assert first[0].all() and expected.sum() >= 8  # every env's first obs, and episodes that ended
+    np.testing.assert_array_equal(first[1:], expected)
+    carry = np.asarray(traj.extras["carry"])  # steps since the episode began, reset where first
+    np.testing.assert_array_equal(carry[first], 0)
+    np.testing.assert_array_equal(carry[1:][~first[1:]], carry[:-1][~first[1:]] + 1)
