@@ -29,13 +29,17 @@ def test_the_registry_offers_an_id_to_a_registered_backend(toy):
     assert video_refusal("Guess-v0", "toy") == "cannot draw Guess-v0: the toy backend draws nothing"
 
 
-def test_a_backend_registered_from_outside_trains_ppo_to_the_threshold(toy, tmp_path):
+def test_a_backend_registered_from_outside_trains_ppo_to_the_threshold_and_evaluates(toy, tmp_path):
     """Random play returns LENGTH / 2 = 4 per episode (5.2 after 512 steps); PPO must learn the
     sign within 40 rollouts (7.75 measured)."""
     result = jaxrl.train("ppo", env="Guess-v0", total_steps=10_240, logdir=str(tmp_path), name="toy")
     run = result.summary["runs"][0]
     assert result.config.backend == "toy"
     assert run["final_return"] >= 7.0, run
+    scores = jaxrl.evaluate(result.run_dir, episodes=4)  # evaluation asks the same backend
+    assert np.mean(scores["members"]["s0"]["returns"]) >= 7.5, scores  # greedy: 8.0 measured
+    with pytest.raises(ConfigError, match="^--video: cannot draw Guess-v0: the toy backend draws nothing$"):
+        jaxrl.evaluate(result.run_dir, episodes=1, video=True)
 
 
 REFUSED = [
