@@ -16,7 +16,7 @@ from flax import struct
 
 from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
-from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps
+from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
 
 
 class RunnerState(struct.PyTreeNode):
@@ -163,8 +163,8 @@ def starting(agent: Agent, env: Env, layout: Layout):
         return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
 
     def init(seeds, hyper) -> tuple[RunnerState, Any]:
-        handle, obs = env.reset()
-        return start(seeds, hyper, obs, env.first_info(handle) if env.first_info else ()), handle
+        handle, obs, info = reset_env(env)
+        return start(seeds, hyper, obs, info), handle
 
     return init, start
 

@@ -134,6 +134,12 @@ def full_act(agent: Agent) -> Callable[..., tuple]:
     return act
 
 
+def reset_env(env: Env) -> tuple[object, jax.Array, Any]:
+    """(handle, obs [N, ...], info [N, ...] or ()): the pool reset, with its observations' info."""
+    handle, obs = env.reset()
+    return handle, obs, env.first_info(handle) if env.first_info else ()
+
+
 def join_steps(steps: list[Step]) -> Step:
     """The Steps of consecutive groups of envs as one, along the env axis."""
     return jax.tree.map(lambda *parts: jnp.concatenate(parts), *steps)

@@ -18,8 +18,10 @@ from tests.envs import toy_backend
 @pytest.fixture
 def toy():
     register("toy", toy_backend.BACKEND, priority=5)
+    register("toy-host", toy_backend.HOST_STEPPED)
     yield toy_backend
     unregister("toy")
+    unregister("toy-host")
     unregister("broken")
 
 
@@ -29,12 +31,15 @@ def test_the_registry_offers_an_id_to_a_registered_backend(toy):
     assert video_refusal("Guess-v0", "toy") == "cannot draw Guess-v0: the toy backend draws nothing"
 
 
-def test_a_backend_registered_from_outside_trains_ppo_to_the_threshold_and_evaluates(toy, tmp_path):
+@pytest.mark.parametrize("backend", [None, "toy-host"])
+def test_a_backend_registered_from_outside_trains_ppo_to_the_threshold_and_evaluates(toy, backend, tmp_path):
     """Random play returns LENGTH / 2 = 4 per episode (5.2 after 512 steps); PPO must learn the
-    sign within 40 rollouts (7.75 measured)."""
-    result = jaxrl.train("ppo", env="Guess-v0", total_steps=10_240, logdir=str(tmp_path), name="toy")
+    sign within 40 rollouts (7.75 measured), as a JAX env (one program per chunk) and stepped as
+    a host env's pool is (its info reaching the state the host-stepped way)."""
+    options = {"backend": backend} if backend else {}
+    result = jaxrl.train("ppo", env="Guess-v0", total_steps=10_240, logdir=str(tmp_path), name="toy", **options)
     run = result.summary["runs"][0]
-    assert result.config.backend == "toy"
+    assert result.config.backend == (backend or "toy")
     assert run["final_return"] >= 7.0, run
     scores = jaxrl.evaluate(result.run_dir, episodes=4)  # evaluation asks the same backend
     assert np.mean(scores["members"]["s0"]["returns"]) >= 7.5, scores  # greedy: 8.0 measured

@@ -71,6 +71,14 @@ BACKEND = Backend(
 )
 
 
+def make_host_stepped(env_id: str, seeds: list[int], **options) -> Env:
+    """The same env run the way host-stepped pools are (collect and update, two programs)."""
+    return make(env_id, seeds, **options)._replace(jax_native=False)
+
+
+HOST_STEPPED = BACKEND._replace(name="toy-host", make=make_host_stepped)
+
+
 def broken_spec(env_id: str, instance=None, **options) -> EnvSpec:
     raise RuntimeError("the simulator is not installed")
 
