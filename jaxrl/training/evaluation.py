@@ -22,7 +22,7 @@ from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec
 from jaxrl.envs import OBSERVATION_PICTURES, env_spec, make_env, renderer, video_refusal
 from jaxrl.envs.gymnasium import make_game
-from jaxrl.envs.gymnax import FPS, picture
+from jaxrl.envs.pictures import PICTURE_FPS, picture
 from jaxrl.errors import ConfigError
 from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
@@ -130,7 +130,7 @@ def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, st
         total += float(result.game_reward[0])
         if result.game_over[0]:
             break
-    return np.stack(frames), FPS, total
+    return np.stack(frames), PICTURE_FPS, total
 
 
 def record(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
