@@ -11,7 +11,8 @@ class CheckpointError(ConfigError):
     """A checkpoint that is missing, unreadable or built for another run; one line."""
 
 
-def did_you_mean(name: str, candidates) -> str:
-    """ "; did you mean 'x'?" for the closest candidate, or "" when none is close."""
+def did_you_mean(name: str, candidates, quote: str = "'") -> str:
+    """The end of an "unknown name" line: "; did you mean 'x'?" for the closest of `candidates`
+    (difflib's), or "" where none is close. `quote`: around the suggestion ("" for flags)."""
     close = difflib.get_close_matches(name, list(candidates), n=1)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return f"; did you mean {quote}{close[0]}{quote}?" if close else ""
