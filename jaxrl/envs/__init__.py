@@ -69,7 +69,7 @@ def make_env(
 
 def env_spec(env_id: str, backend: str = "envpool", instance=None, **options) -> EnvSpec:
     """What a pool of this env would be (shapes, dtypes, actions), without making one."""
-    return ask(backend_named(backend), "spec", env_id, instance, **options)
+    return ask(backend_named(backend), "spec", env_id, instance=instance, **options)
 
 
 def env_family(env_id: str, backend: str) -> str:

@@ -30,7 +30,7 @@ class Backend(NamedTuple):
         [str], bool
     ]  # (env_id) -> whether it steps this id; raises if it has it but jaxrl cannot train on it
     candidates: Callable[[], Iterable[str]]  # () -> ids it knows, for "did you mean"
-    spec: Callable[..., EnvSpec]  # (env_id, instance=None, **options) -> EnvSpec, without making a pool
+    spec: Callable[..., EnvSpec]  # (env_id, *, instance=None, **options) -> EnvSpec, without making a pool
     # (env_id, seeds, *, instance=None, groups=1, threads=0, **options) -> Env: one env per seed
     make: Callable[..., Env]
     action_space: Callable[[str, Any], str]  # (env_id, instance) -> "Discrete(2)", "Box(-1.0, 1.0, (6,), float32)"

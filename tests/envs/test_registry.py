@@ -130,3 +130,9 @@ def test_first_marks_each_episode_start_alike_on_every_backend(backend, same_ste
     carry = np.asarray(traj.extras["carry"])  # steps since the episode began, reset where first
     np.testing.assert_array_equal(carry[first], 0)
     np.testing.assert_array_equal(carry[1:][~first[1:]], carry[:-1][~first[1:]] + 1)
+
+
+@pytest.mark.parametrize("backend", ["envpool", "gymnasium"])
+def test_backend_options_reach_the_spec_by_name(backend):
+    """`env_spec` passes `instance` and the options by keyword, whatever a backend's signature."""
+    assert env_spec("Pong-v5", backend, frame_size=64, noop_max=30).obs_shape == (4, 64, 64)
