@@ -337,13 +337,12 @@ def memory(buffer_size: int = 300_000) -> dict:
     (compilation cache warm); beside the goal 1.1 x replay + 1.2 GiB, and projected to 1M."""
     from jaxrl.algos import dqn, get_algorithm
     from jaxrl.config import resolve
-    from jaxrl.envs import env_spec
 
     algorithm = get_algorithm("dqn")
 
     def replay_bytes(size: int) -> int:
         config = resolve(algorithm, {"env": "Pong", "buffer_size": size})
-        return dqn.replay_bytes(config.static, env_spec(config.env, config.backend, **config.env_options))
+        return dqn.replay_bytes(config.static, config.spec)
 
     rows = ["| Pong-v5 DQN, --buffer-size | replay | --checkpoint-replay | peak RSS | goal 1.1 x replay + 1.2 GiB |"]
     rows.append("|---|---|---|---|---|")
@@ -1132,7 +1131,7 @@ def pong_pqn(repeats: int) -> dict:
         ),
     }
     raw = raw_envpool_sps(128, repeats)
-    spec = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, True)
+    spec = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, frame_stack=4)
     replay_1m, replay_100k = (dqn.replay_bytes(dqn.Static(num_envs=8, buffer_size=n), spec) for n in (10**6, 10**5))
     (_, dqn_peak, dqn_end) = rows["DQN, 1 member (100k replay)"]
     gib = 2**30

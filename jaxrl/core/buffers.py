@@ -57,8 +57,8 @@ def slots_per_env(buffer_size: int, num_envs: int) -> int:
 
 
 def frame_stack(spec: EnvSpec) -> int:
-    """Frames per observation the replay rebuilds: Atari stacks; 0 stores vector obs whole."""
-    return spec.obs_shape[0] if spec.is_atari else 0
+    """Frames per observation the replay rebuilds (Atari's stacks); 0 stores observations whole."""
+    return spec.frame_stack if spec.frame_stack > 1 else 0
 
 
 def init(

@@ -16,7 +16,7 @@ from flax import struct
 
 from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
-from jaxrl.core.types import Agent, Env, Trajectory, join_steps
+from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
 
 
 class RunnerState(struct.PyTreeNode):
@@ -28,19 +28,25 @@ class RunnerState(struct.PyTreeNode):
     key: jax.Array  # [P, 2] uint32
     env_steps: jax.Array  # int32 scalar: env steps taken by each member so far
     diverged_at: jax.Array  # [P] int32: env step of the member's first non-finite update, -1 while healthy
+    # What the agent acts on beside obs: the env's info for obs (leaves [P, E, ...]; () by default),
+    # whether obs starts an episode [P, E] bool, and the agent's carry (leaves [P, E, ...]; () for
+    # a feed-forward agent), threaded from act to act across rollouts and chunks.
+    info: Any
+    first: jax.Array
+    carry: Any
 
 
 # What a checkpoint keeps: everything learned and counted. The env side (observations, episodes
 # in progress) cannot be saved: EnvPool's state lives in C++, and a resume restarts it.
 SAVED_FIELDS = ("agent", "recent", "key", "env_steps", "diverged_at")
 # A JAX env's side, saved too (with the handle, the envs' own states and keys): a resumed run
-# continues the same episodes, bit for bit.
-ENV_FIELDS = ("obs", "prev_done", "episodes")
+# continues the same episodes, bit for bit, the agent's carry included.
+ENV_FIELDS = ("obs", "prev_done", "episodes", "info", "first", "carry")
 
 
 class Programs(NamedTuple):
     init: Any  # (seeds [P], hyper [P]) -> (state, handle): resets the envs, then `start`
-    start: Any  # (seeds [P], hyper [P], first obs [P*E, ...]) -> state
+    start: Any  # (seeds [P], hyper [P], first obs [P*E, ...], their info [P*E, ...] or ()) -> state
     collect: Any  # jitted: (state, handle) -> (state, handle, traj [T, P, E, ...], ended episodes [T, P, E])
     update: Any  # jitted: (state, traj, ended, hyper) -> (state, metrics [P])
     # (state, handle, hyper, num_iterations) -> (state, handle, [device metrics, leaves [P] or [n, P]])
@@ -54,12 +60,39 @@ def group_major(seeds_by_member: list[list[int]], groups: int) -> list[int]:
     return [s for g in range(groups) for seeds in seeds_by_member for s in seeds[g * size : (g + 1) * size]]
 
 
+class Layout(NamedTuple):
+    """Where each member's envs sit in the env's axis: P members of E envs, in G pipelined pools."""
+
+    population: int
+    num_envs: int  # per member
+    groups: int
+
+    def per_member(self, x):
+        """[N, ...] in the env's order, group-major [G, P, E/G] -> [P, E, ...]."""
+        x = x.reshape(self.groups, self.population, self.num_envs // self.groups, *x.shape[1:])
+        return jnp.moveaxis(x, 0, 1).reshape(self.population, self.num_envs, *x.shape[3:])
+
+    def flat(self, x):
+        """[P, E, ...] -> [P*E, ...] (one pool: the pipelined rollout sends by group)."""
+        return x.reshape(self.population * self.num_envs, *x.shape[2:])
+
+
+def first_of(prev_done: jax.Array, step: Step) -> jax.Array:
+    """Whether the obs a step returned starts an episode: a reset step's obs (EnvPool's rule,
+    gymnasium's, a JAX env's after a truncation), or the obs of an env that reset inside the
+    step that ended its episode (a JAX env's termination: no reset step follows)."""
+    done = step.terminated | step.truncated
+    reset_next = done if step.reset_next is None else step.reset_next
+    return prev_done | (done & ~reset_next)
+
+
 def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int):
     """The rollout of a pipelined env (`Env.groups` G pools): the first actions sent, T-1 steps of
     `recv_act_send`, and the last step received without acting: the next rollout acts with the
-    updated networks, so on-policy algorithms stay on-policy. `act(state, obs [P, E', ...])` ->
-    (state, action, extras) and `record(state, action, extras, Step [N])` -> (state, outputs) are
-    the synchronous rollout's. Returns (state, handle, outputs [T, ...])."""
+    updated networks, so on-policy algorithms stay on-policy. `act(state, obs, info, first, envs)`
+    -> (state, action, extras) for the members' envs `envs` (a slice of E) and `record(state,
+    action, extras, Step [N])` -> (state, outputs) are the synchronous rollout's. Returns (state,
+    handle, outputs [T, ...])."""
     groups, size = env.groups, env.num_envs // population // env.groups  # size: envs per member and group
     env_send, env_recv = env.send, env.recv
     assert env_send is not None and env_recv is not None, "a pipelined env has send and recv"
@@ -78,7 +111,10 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
         steps, acted = [], []  # per pool: Step [P*E/G], (action [P, E/G(, A)], extras [P, E/G])
         for group in range(groups):
             handle, step = recv(handle, group)
-            state, group_action, group_extras = act(state, step.obs.reshape(population, size, *step.obs.shape[1:]))
+            envs = slice(group * size, (group + 1) * size)
+            step_of_members = jax.tree.map(lambda x: x.reshape(population, size, *x.shape[1:]), step)
+            first = first_of(state.prev_done[:, envs], step_of_members)
+            state, group_action, group_extras = act(state, step_of_members.obs, step_of_members.info, first, envs)
             handle = send(handle, group, group_action)
             steps.append(step)
             acted.append((group_action, group_extras))
@@ -87,7 +123,7 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
         return (state, handle, action, extras), outputs
 
     def rollout(state, handle):
-        state, action, extras = act(state, state.obs)
+        state, action, extras = act(state, state.obs, state.info, state.first, slice(None))
         for group in range(groups):
             handle = send(handle, group, action[:, group * size : (group + 1) * size])
         carry = (state, handle, action, extras)
@@ -102,24 +138,20 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
     return rollout
 
 
-def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, networks: tuple[str, ...]) -> Programs:
-    """`networks`: the agent state fields a non-finite update must not overwrite (the NaN guard)."""
-    num_envs = env.num_envs // population
-    groups = env.groups
+def starting(agent: Agent, env: Env, layout: Layout):
+    """(init, start): a fresh population state on the envs' first observations (and their info),
+    every obs an episode's first, every carry the agent's initial one."""
 
-    def per_member(x):  # [N, ...] in the env's order, group-major [G, P, E/G] -> [P, E, ...]
-        x = x.reshape(groups, population, num_envs // groups, *x.shape[1:])
-        return jnp.moveaxis(x, 0, 1).reshape(population, num_envs, *x.shape[3:])
-
-    def flatten_members(x):  # [P, E, ...] -> [P*E, ...] (one pool: the pipelined rollout sends by group)
-        return x.reshape(population * num_envs, *x.shape[2:])
-
-    def init_state(seeds: jax.Array, hyper, obs: jax.Array) -> RunnerState:
+    def init_state(seeds: jax.Array, hyper, obs: jax.Array, info) -> RunnerState:
+        population, num_envs = layout.population, layout.num_envs
         return RunnerState(
             **init_learning(agent, seeds, hyper),
-            obs=per_member(obs),
+            obs=layout.per_member(obs),
             prev_done=jnp.zeros((population, num_envs), bool),
             episodes=jax.vmap(lambda _: init_stats(num_envs))(seeds),
+            info=jax.tree.map(layout.per_member, info),
+            first=jnp.ones((population, num_envs), bool),
+            carry=jax.vmap(lambda _: initial_carry(agent, num_envs))(seeds),
         )
 
     # jit may forward an input buffer straight into the output (an optimizer state holding the
@@ -127,57 +159,89 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
     # the arrays passed beside it to `collect` and `update`, which donate the state.
     init_state = jax.jit(init_state, donate_argnums=1)
 
-    def start(seeds, hyper, obs: jax.Array) -> RunnerState:
-        return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs)
+    def start(seeds, hyper, obs: jax.Array, info=()) -> RunnerState:
+        return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
 
     def init(seeds, hyper) -> tuple[RunnerState, Any]:
-        handle, obs = env.reset()
-        return start(seeds, hyper, obs), handle
+        handle, obs, info = reset_env(env)
+        return start(seeds, hyper, obs, info), handle
 
-    def act(state: RunnerState, obs: jax.Array):
-        """The members' actions [P, E'(, A)] on observations [P, E', ...], with a fresh key each."""
+    return init, start
+
+
+def acting(agent: Agent, layout: Layout):
+    """(act, record): the members act on what the envs showed, and a Step becomes a transition."""
+    policy = over_members(full_act(agent), layout.population)
+
+    def act(state: RunnerState, obs: jax.Array, info, first: jax.Array, envs: slice):
+        """The members' actions [P, E'(, A)] on the observations [P, E', ...] of their envs `envs`
+        (a slice of E), with a fresh key each; the carry of those envs moves on."""
         keys, act_keys = split_keys(state.key)
-        action, extras = over_members(agent.act, population)(state.agent, obs, act_keys)
-        return state.replace(key=keys), action, extras
+        carry = jax.tree.map(lambda x: x[:, envs], state.carry)
+        action, carry, extras = policy(state.agent, carry, obs, first, info, act_keys)
+        carry = jax.tree.map(lambda whole, part: whole.at[:, envs].set(part), state.carry, carry)
+        return state.replace(key=keys, carry=carry), action, extras
 
-    def record(state: RunnerState, action, extras, step):
+    def record(state: RunnerState, action, extras, step: Step):
         """The transition of `action` taken on `state.obs`, given the env's `step` [N]."""
-        step = jax.tree.map(per_member, step)
+        step = jax.tree.map(layout.per_member, step)
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
         episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
-        transition = (state.obs, action, step.reward, step.terminated, step.truncated, valid, extras)
+        flags = (step.terminated, step.truncated, valid)
+        transition = (state.obs, action, step.reward, *flags, extras, state.first, state.info)
         reset_next = step.terminated | step.truncated if step.reset_next is None else step.reset_next
-        state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes)
+        first = first_of(state.prev_done, step)
+        state = state.replace(obs=step.obs, prev_done=reset_next, episodes=episodes, info=step.info, first=first)
         return state, (transition, ended)
+
+    return act, record
+
+
+def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
+    """The rollout: T env steps of every member -> (state, handle, traj [T, P, E, ...], ended)."""
 
     def env_step(carry, _):
         state, handle = carry
-        state, action, extras = act(state, state.obs)  # [P, E(, A)]
+        state, action, extras = act(state, state.obs, state.info, state.first, slice(None))  # [P, E(, A)]
         # Box actions reach the env clipped to its bounds; the trajectory keeps them as sampled
-        handle, step = env.step(handle, env.spec.clip_action(flatten_members(action)))
+        handle, step = env.step(handle, env.spec.clip_action(layout.flat(action)))
         state, out = record(state, action, extras, step)
         return (state, handle), out
 
     def collect(state: RunnerState, handle):
         """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
         pool's address, so it is compiled afresh in each process: keep it small."""
-        if groups > 1:
-            pipelined = pipelined_rollout(env, act, record, population, rollout_steps)
+        carry = state.carry  # at the rollout's start: a recurrent learner replays from it
+        if layout.groups > 1:
+            pipelined = pipelined_rollout(env, act, record, layout.population, rollout_steps)
             state, handle, (transitions, ended) = pipelined(state, handle)
         else:
             (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
-        obs, action, reward, terminated, truncated, valid, extras = transitions  # [T, P, E, ...]
-        traj = Trajectory(obs, action, reward, terminated, truncated, valid, extras, last_obs=state.obs)
+        obs, action, reward, terminated, truncated, valid, extras, first, info = transitions  # [T, P, E, ...]
+        traj = Trajectory(
+            obs, action, reward, terminated, truncated, valid, extras, state.obs, first=first, info=info, carry=carry
+        )
         return state, handle, traj, ended
 
+    return collect
+
+
+# How `update` maps a time-major rollout over the members: the population is axis 1 of every
+# [T, P, E, ...] field, axis 0 of last_obs and of the carry at the rollout's start.
+TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0])  # obs ... extras, last_obs, first, info, carry
+
+
+def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[str, ...]):
+    """`update`: every member learns from its rollout; the NaN guard and the episode counts."""
+    population = layout.population
+
     def update(state: RunnerState, traj: Trajectory, ended, hyper):
-        """Every member learns from its rollout. Pure (no env), so JAX's persistent compilation
-        cache serves it to later processes: the big compile is paid once per machine."""
-        traj_axes = Trajectory._make([1] * 7 + [0])  # time-major rollout: population is axis 1
+        """Pure (no env), so JAX's persistent compilation cache serves it to later processes: the
+        big compile is paid once per machine."""
         keys, learn_keys = split_keys(state.key)
-        learn = over_members(agent.learn, population, in_axes=(0, traj_axes, 0, 0))
+        learn = over_members(agent.learn, population, in_axes=(0, TRAJ_AXES, 0, 0))
         agent_state, metrics = learn(state.agent, traj, hyper, learn_keys)
-        env_steps = state.env_steps + rollout_steps * num_envs
+        env_steps = state.env_steps + rollout_steps * layout.num_envs
         agent_state, diverged_at = freeze_diverged(
             state.agent, agent_state, metrics, state.diverged_at, env_steps, networks
         )
@@ -198,7 +262,12 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
         return state, metrics
 
-    rollout, learn = collect, update  # the bodies, for the fused program
+    return update
+
+
+def fused_dispatcher(rollout, learn):
+    """A JAX env's chunk: `num_iterations` rollouts and updates as ONE program (a loop whose
+    carry holds the envs' state), dispatched and not awaited."""
 
     @jax.jit  # traced once, for the shapes of its metrics and as the loop's body (0.6 s on CartPole)
     def one_iteration(state: RunnerState, handle, hyper):
@@ -207,9 +276,9 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         return state, handle, metrics
 
     def iterations(state: RunnerState, handle, hyper, num_iterations: jax.Array, length: int):
-        """`num_iterations` (<= `length`, a traced count) rollouts and updates as one program (a
-        JAX env): metrics [length, P], rows past `num_iterations` zero. The count is data, not
-        shape, so a run's last, shorter chunk reuses the program its full chunks compiled."""
+        """`num_iterations` (<= `length`, a traced count) iterations: metrics [length, P], rows
+        past `num_iterations` zero. The count is data, not shape, so a run's last, shorter chunk
+        reuses the program its full chunks compiled."""
         shapes = jax.eval_shape(one_iteration, state, handle, hyper)[2]
         rows = jax.tree.map(lambda x: jnp.zeros((length, *x.shape), x.dtype), shapes)
 
@@ -222,20 +291,22 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
         return jax.lax.fori_loop(0, num_iterations, body, (state, handle, rows))
 
     fused = jax.jit(iterations, static_argnums=4, donate_argnums=(0, 1))
-    collect = jax.jit(collect, donate_argnums=0)
-    update = jax.jit(update, donate_argnums=0)
     first_rows = jax.jit(lambda rows, n: jax.tree.map(lambda x: x[:n], rows), static_argnums=1)
     compiled_length = [0]  # the longest chunk compiled so far: shorter ones run in its program
 
-    def fused_dispatch(state: RunnerState, handle, hyper, num_iterations: int):
-        """A chunk of a JAX env: one program, dispatched and not awaited."""
+    def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
         length = compiled_length[0] = max(compiled_length[0], num_iterations)
         state, handle, rows = fused(state, handle, hyper, jnp.int32(num_iterations), length)
         return state, handle, [rows if num_iterations == length else first_rows(rows, num_iterations)]
 
+    return dispatch
+
+
+def stepped_dispatcher(collect, update):
+    """A host env's chunk: `num_iterations` rollouts and updates, two programs each, dispatched
+    and not awaited: (state, handle, [metrics of each iteration, on the device])."""
+
     def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
-        """`num_iterations` rollouts and updates, dispatched and not awaited: (state, handle,
-        [metrics of each iteration, on the device])."""
         metrics = []
         for _ in range(num_iterations):
             state, handle, traj, ended = collect(state, handle)
@@ -243,6 +314,17 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
             metrics.append(iteration_metrics)
         return state, handle, metrics
 
-    return Programs(
-        init=init, start=start, collect=collect, update=update, dispatch=fused_dispatch if env.jax_native else dispatch
-    )
+    return dispatch
+
+
+def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, networks: tuple[str, ...]) -> Programs:
+    """`networks`: the agent state fields a non-finite update must not overwrite (the NaN guard)."""
+    layout = Layout(population, env.num_envs // population, env.groups)
+    init, start = starting(agent, env, layout)
+    act, record = acting(agent, layout)
+    rollout = collecting(env, act, record, layout, rollout_steps)
+    learn = updating(agent, layout, rollout_steps, networks)
+    collect = jax.jit(rollout, donate_argnums=0)
+    update = jax.jit(learn, donate_argnums=0)
+    dispatch = fused_dispatcher(rollout, learn) if env.jax_native else stepped_dispatcher(collect, update)
+    return Programs(init=init, start=start, collect=collect, update=update, dispatch=dispatch)

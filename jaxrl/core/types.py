@@ -13,7 +13,9 @@ class EnvSpec(NamedTuple):
     obs_shape: tuple[int, ...]
     obs_dtype: str  # numpy dtype name: "float32" for CartPole, "uint8" for Atari frames
     num_actions: int  # Discrete: the number of actions; Box: the size of an action vector
-    is_atari: bool
+    # Observations are stacks of this many frames on their first axis ([4, 84, 84] for Atari),
+    # consecutive steps sharing all but one: the replay stores one frame per step. 1: no stack.
+    frame_stack: int = 1
     # Box action spaces: the shape of one action ((A,)) and its bounds, one per component;
     # Discrete: all empty.
     action_shape: tuple[int, ...] = ()
@@ -45,6 +47,10 @@ class Step(NamedTuple):
     # after every done, EnvPool's rule. A JAX env resets inside the step that ends an episode
     # and needs a reset step only after a truncation, to show the final obs first (bootstrapping).
     reset_next: jax.Array | None = None
+    # What the env offers beside obs, for the agent's `act` (an action mask [N, A], a global
+    # state): a pytree of arrays [N, ...], the same structure every step. () by default: no
+    # arrays, so it costs nothing.
+    info: Any = ()
 
 
 class Env(NamedTuple):
@@ -67,6 +73,8 @@ class Env(NamedTuple):
     groups: int = 1
     send: Callable[[object, int, jax.Array], object] | None = None  # (handle, g, action [N/G]) -> handle
     recv: Callable[[object, int], tuple[object, Step]] | None = None  # (handle, g) -> (handle, Step [N/G])
+    # (handle just reset) -> the info of the reset's observations, as `Step.info`; None: no info.
+    first_info: Callable[[object], Any] | None = None
 
 
 class Trajectory(NamedTuple):
@@ -80,13 +88,21 @@ class Trajectory(NamedTuple):
     valid: jax.Array  # [T, E] bool; False on EnvPool's reset step (the step after done): never learn from it
     extras: dict  # [T, E] each, what `act` returned (log-prob, value, ...)
     last_obs: jax.Array  # [E, *obs_shape], the observation after the last step, for bootstrapping
+    first: jax.Array | None = None  # [T, E] bool: obs starts an episode (the agent's carry was reset there)
+    info: Any = ()  # [T, E, ...] each: the env's info for obs (`Step.info`), as `act` saw it
+    carry: Any = ()  # [E, ...] each: the agent's carry before acting on obs[0]; () for feed-forward agents
 
 
 class Agent(NamedTuple):
-    """ONE member's pure functions; the loop vmaps them over the population."""
+    """ONE member's pure functions; the loop vmaps them over the population.
+
+    `act` has the full contract where the agent has a carry (`initial_carry`): (state, carry,
+    obs [E, ...], first [E], info, key) -> (action, carry, extras), the carry reset where `first`.
+    A feed-forward agent's act is (state, obs [E, ...], key) -> (action, extras); `full_act` gives
+    it the full contract, so the loop calls every agent alike."""
 
     init: Callable[[jax.Array, Any], Any]  # (key, hyper) -> state
-    act: Callable[[Any, jax.Array, jax.Array], tuple[jax.Array, dict]]  # (state, obs [E, ...], key)
+    act: Callable[..., tuple]
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
     # (state, obs [E, ...]) -> [E, A]. Discrete: policy logits or Q-values, whose argmax is the
     # greedy action; Box: the deterministic action itself (a Gaussian's mean, SAC's tanh of it).
@@ -95,6 +111,33 @@ class Agent(NamedTuple):
     # ("logits" or "q_values", a Gaussian's "mean" and "log_std", the critic's "value"); None:
     # the preferences alone, as "preferences".
     outputs: Callable[[Any, jax.Array], dict] | None = None
+    # (E) -> the carry of E envs at an episode's start (leaves [E, ...]); None: feed-forward.
+    initial_carry: Callable[[int], Any] | None = None
+
+
+def initial_carry(agent: Agent, num_envs: int) -> Any:
+    """The carry of `num_envs` envs at an episode's start: () for a feed-forward agent."""
+    return () if agent.initial_carry is None else agent.initial_carry(num_envs)
+
+
+def full_act(agent: Agent) -> Callable[..., tuple]:
+    """The agent's act with the full contract, (state, carry, obs, first, info, key) -> (action,
+    carry, extras): a feed-forward agent's act, with its empty carry passed through, or a
+    recurrent agent's own. The one place feed-forward algorithms meet the wider contract."""
+    if agent.initial_carry is not None:
+        return agent.act
+
+    def act(state, carry, obs, first, info, key):
+        action, extras = agent.act(state, obs, key)
+        return action, carry, extras
+
+    return act
+
+
+def reset_env(env: Env) -> tuple[object, jax.Array, Any]:
+    """(handle, obs [N, ...], info [N, ...] or ()): the pool reset, with its observations' info."""
+    handle, obs = env.reset()
+    return handle, obs, env.first_info(handle) if env.first_info else ()
 
 
 def join_steps(steps: list[Step]) -> Step:

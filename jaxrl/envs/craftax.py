@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from jaxrl.core.types import Env, EnvSpec
 from jaxrl.envs import gymnax
+from jaxrl.envs.base import Backend, cannot_draw
 from jaxrl.envs.ids import UnknownEnvError
 
 IDS = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1")
@@ -128,20 +129,14 @@ def family(env_id: str) -> str:
     return FAMILY
 
 
-def backend():
-    """The Backend to register (`jaxrl.envs.register("craftax", craftax.backend(), priority=5)`),
-    built here so this module imports where jaxrl.envs.base does not exist yet."""
-    # lazy: jaxrl.envs.base comes with the backend registry (issue 26's branch), not on main yet
-    from jaxrl.envs.base import Backend, cannot_draw
-
-    return Backend(
-        name="craftax",
-        knows=knows,
-        candidates=lambda: IDS,
-        spec=spec,
-        make=make,
-        action_space=action_space,
-        renderer=cannot_draw("symbolic Craftax observations are vectors, not frames"),
-        family=family,
-        claims=claims,
-    )
+BACKEND = Backend(
+    name="craftax",
+    knows=knows,
+    candidates=lambda: IDS,
+    spec=spec,
+    make=make,
+    action_space=action_space,
+    renderer=cannot_draw("symbolic Craftax observations are vectors, not frames"),
+    family=family,
+    claims=claims,
+)

@@ -18,7 +18,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step, join_steps
-from jaxrl.envs.ids import action_fields, is_atari_id, is_mujoco_id
+from jaxrl.envs import gymnasium
+from jaxrl.envs.base import Backend
+from jaxrl.envs.ids import UnknownEnvError, action_fields, id_family, is_atari_id, is_mujoco_id
 
 CLASSIC_IDS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1", "MountainCarContinuous-v0")
 # The env families every run registers, by the EnvPool subpackage that registers them; MuJoCo's
@@ -129,7 +131,8 @@ def spec_of(env_id: str, observation_space, action_space) -> EnvSpec:
         env_id=env_id,
         obs_shape=tuple(observation_space.shape),
         obs_dtype=obs_dtype(observation_space.dtype).name,
-        is_atari=is_atari_id(env_id),
+        # EnvPool stacks Atari frames on the first axis: [4, 84, 84]
+        frame_stack=int(observation_space.shape[0]) if is_atari_id(env_id) else 1,
         **action_fields(action_space),
     )
 
@@ -169,7 +172,7 @@ def make(env_id: str, seeds: list[int], *, num_threads: int = 0, groups: int = 1
         obs, reward, terminated, truncated, info = result
         obs = obs.astype(spec.obs_dtype)
         reward = reward.astype(jnp.float32)
-        if spec.is_atari:
+        if is_atari_id(env_id):
             # info["reward"] is the unclipped reward; info["terminated"] is the real game over,
             # while `terminated` is also raised on a life loss when episodic life is on.
             game_reward = info["reward"].astype(jnp.float32)
@@ -224,3 +227,30 @@ def step_groups(send, recv, groups: int, handles: tuple, action: jax.Array):
 def obs_dtype(dtype) -> np.dtype:
     """What the agent sees: float64 observations (MuJoCo) as float32, others as they are."""
     return np.dtype(np.float32) if np.dtype(dtype) == np.float64 else np.dtype(dtype)
+
+
+def knows(env_id: str) -> bool:
+    """An id EnvPool steps; an Atari id ale-py knows but EnvPool has no ROM for raises the reason
+    (a run would fail on the ROM; `--backend gymnasium` plays ale-py's)."""
+    if env_id in supported_ids(mujoco=is_mujoco_id(env_id)):
+        return True
+    game = missing_rom(env_id)
+    if game is not None:
+        raise UnknownEnvError(f"{env_id}: no ROM {game}.bin in EnvPool's ROM folder {rom_dir()}; reinstall envpool")
+    return False
+
+
+def make_pool(env_id: str, seeds: list[int], *, instance=None, groups: int = 1, threads: int = 0, **options) -> Env:
+    return make(env_id, seeds, num_threads=threads, groups=groups, **options)
+
+
+BACKEND = Backend(
+    name="envpool",
+    knows=knows,
+    candidates=lambda: supported_ids(mujoco=True),
+    spec=lambda env_id, instance=None, **options: spec(env_id, **options),
+    make=make_pool,
+    action_space=lambda env_id, instance=None: str(action_space(env_id)),
+    renderer=gymnasium.renderer,  # EnvPool draws nothing: gymnasium plays the same id for videos
+    family=id_family,
+)

@@ -26,7 +26,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step
-from jaxrl.envs.ids import UnknownEnvError
+from jaxrl.envs import gymnasium
+from jaxrl.envs.base import OBSERVATION_PICTURES, Backend
+from jaxrl.envs.ids import UnknownEnvError, id_family
 
 # Suffixes only gymnax's ids carry: such a name is looked up in gymnax (and nothing else is,
 # so a run on another backend never imports it).
@@ -172,7 +174,7 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
         )
     if tuple(obs.shape) != shape:
         raise UnknownEnvError(f"{label}: reset's obs has shape {list(obs.shape)}, its observation space {list(shape)}")
-    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, is_atari=False, **fields)
+    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, **fields)
     return spec, isinstance(out[5], dict) and "final_observation" in out[5]
 
 
@@ -209,14 +211,15 @@ def spec_of(env, params, label: str) -> EnvSpec:
     return inspected(env, params, label)[0]
 
 
-def spec(env_id: str, instance: tuple[Any, Any] | None = None) -> EnvSpec:
+def spec(env_id: str, instance: tuple[Any, Any] | None = None, **_options) -> EnvSpec:
     """The spec of a gymnax id, a `module:factory` id, or (`instance`) an env object from Python."""
     return spec_of(*(instance if instance is not None else named(env_id)), env_id)
 
 
-def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None) -> Env:
+def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None, **_options) -> Env:
     """A pool of len(seeds) copies of the env; env i's keys come from seeds[i]. `instance`:
-    (env, params) from Python (then `env_id` is only its label)."""
+    (env, params) from Python (then `env_id` is only its label). One pool, stepped by the program
+    itself: EnvPool's `groups` and `threads` mean nothing here."""
     env, params = instance if instance is not None else named(env_id)
     spec, final_obs = inspected(env, params, env_id)
     n = len(seeds)
@@ -263,20 +266,42 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     return Env(spec=spec, num_envs=n, reset=reset, step=step, close=lambda: None, jax_native=True)
 
 
-# One colour per channel (MinAtar's paddle, ball, trail, bricks, ...), cycled past ten channels.
-PALETTE = np.array(
-    [[31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
-     [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]],
-    np.uint8,
-)  # fmt: skip
-FPS = 10  # MinAtar has no frame rate of its own: ten steps a second reads well
+def claims(env_id: str) -> str | None:
+    """Ids no other backend can have: a `module:factory`, gymnax's suffixed ids."""
+    if is_factory(env_id):
+        return "a factory's env is a JAX env"
+    if env_id.endswith(SUFFIXES):
+        return f"ids ending in {', '.join(SUFFIXES)} are gymnax's"
+    return None
 
 
-def picture(obs: np.ndarray, scale: int = 16) -> np.ndarray:
-    """An image observation [H, W, C] as a colour frame [H*scale, W*scale, 3] uint8: each cell in
-    the colour of its last channel that is on (MinAtar draws its channels so), black where none is."""
-    on = np.asarray(obs) > 0
-    colours = PALETTE[np.arange(on.shape[-1]) % len(PALETTE)]
-    last = on.shape[-1] - 1 - np.argmax(on[..., ::-1], axis=-1)
-    frame = np.where(on.any(axis=-1, keepdims=True), colours[last], 0).astype(np.uint8)
-    return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
+def knows(env_id: str) -> bool:
+    """A gymnax id or a `module:factory` jaxrl can train on (checked by tracing it); gymnax is
+    imported whole only for suffixed ids outside MODULES."""
+    if not (is_factory(env_id) or env_id in MODULES or env_id.endswith(SUFFIXES) and registered(env_id)):
+        return False
+    spec_of(*named(env_id), env_id)  # raises, with the reason, if jaxrl cannot train on it
+    return True
+
+
+def renderer(env_id: str, instance: tuple[Any, Any] | None = None) -> str:
+    """gymnasium draws the ids it has too (CartPole-v1, ...); image observations are drawn as
+    pictures of their channels; other envs are refused in one line."""
+    if gymnasium.registered(env_id):
+        return gymnasium.renderer(env_id)
+    if len(spec(env_id, instance).obs_shape) == 3:
+        return OBSERVATION_PICTURES
+    raise UnknownEnvError(f"cannot draw {env_id}: gymnasium has no such env and its observations are not images")
+
+
+BACKEND = Backend(
+    name="gymnax",
+    knows=knows,
+    candidates=lambda: gymnax().registered_envs,
+    spec=spec,
+    make=make,
+    action_space=action_space,
+    renderer=renderer,
+    family=id_family,
+    claims=claims,
+)

@@ -38,8 +38,9 @@ def is_atari_id(env_id: str) -> bool:
     return (env_id.endswith("-v5") and not is_mujoco_id(env_id)) or env_id.startswith("ALE/")
 
 
-def env_family(env_id: str, backend: str) -> str:
-    """The preset table an env takes its defaults from, before the table named by its id:
+def id_family(env_id: str) -> str:
+    """The preset family an id names, for the backends that step these ids (their `family`): the
+    table an env takes its defaults from, before the table named by its id:
     "atari" (frame stacks, the Nature CNN), "minatar" (gymnax's MinAtar games, [10, 10, C]
     images, the MinAtar CNN), "mujoco" (continuous control) or "classic" (vector observations,
     MLPs)."""

@@ -61,7 +61,7 @@ def installed() -> bool:
 def jaxmarl():
     if not installed():
         raise UnknownEnvError("multi-agent envs need JaxMARL: pip install 'jaxrl[marl]'")
-    import jaxmarl as module
+    import jaxmarl as module  # lazy: an optional extra, and its import costs seconds
 
     return module
 
@@ -72,7 +72,7 @@ def registered(env_id: str) -> bool:
         return installed()
     if not installed():
         return False
-    from jaxmarl.registration import registered_envs
+    from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return env_id in registered_envs
 
@@ -81,7 +81,7 @@ def candidates() -> list[str]:
     """Ids to suggest for a misspelt one."""
     if not installed():
         return []
-    from jaxmarl.registration import registered_envs
+    from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return list(registered_envs)
 
@@ -91,7 +91,7 @@ def named(env_id: str):
     module = jaxmarl()
     try:
         if env_id.startswith(SMAX_PREFIX):
-            from jaxmarl.environments.smax import map_name_to_scenario
+            from jaxmarl.environments.smax import map_name_to_scenario  # lazy: optional
 
             scenario = map_name_to_scenario(env_id[len(SMAX_PREFIX) :])
             return module.make("HeuristicEnemySMAX", scenario=scenario, **SMAX_SETTINGS)

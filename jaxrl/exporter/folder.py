@@ -26,6 +26,7 @@ from jaxrl.algos import get_algorithm
 from jaxrl.analysis.compare import Group, plot_learning_curves, read_returns
 from jaxrl.config import RunConfig, flag
 from jaxrl.core.types import EnvSpec
+from jaxrl.envs import env_family
 from jaxrl.errors import ConfigError
 from jaxrl.logs.files import write_json
 from jaxrl.training import evaluation
@@ -122,13 +123,18 @@ def describe(config: RunConfig, run_dir: Path, population, member: evaluation.Me
             "input": "obs",
             "outputs": {o.name: onnx_shape(o) for o in model.graph.output},
         },
-        "env": {"id": config.env, "backend": config.backend, "atari": spec.is_atari, "options": config.env_options},
+        "env": {
+            "id": config.env,
+            "backend": config.backend,
+            "atari": env_family(config.env, config.backend) == "atari",
+            "options": config.env_options,
+        },
         "observation": {
             "shape": list(spec.obs_shape),
             "dtype": spec.obs_dtype,
             "preprocessing": (
-                "Atari: 84x84 grayscale frames, a stack of the last 4 (stacking is the caller's)"
-                if spec.is_atari
+                f"a stack of the last {spec.frame_stack} frames on the first axis (stacking is the caller's)"
+                if spec.frame_stack > 1
                 else "as the env gives it"
             )  # fmt: skip
             + ("; normalised inside policy.onnx by the run's running statistics" if normalised else ""),

@@ -30,7 +30,7 @@ from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig, flag
 from jaxrl.core.programs import make_programs
 from jaxrl.core.types import Agent, Env, Trajectory
-from jaxrl.envs import env_seeds, env_spec
+from jaxrl.envs import env_seeds
 from jaxrl.errors import ConfigError
 from jaxrl.training.actors import POLL_S, Actor, Unroll, Versions
 from jaxrl.training.assembly import num_iterations
@@ -136,7 +136,7 @@ class ActorLearner:
     def __init__(self, config: RunConfig, population: Population, restarts: int, delay: Callable | None = None):
         self.algorithm = get_algorithm(config.algo)
         static = config.static
-        self.spec = env_spec(config.env, config.backend, **config.env_options)
+        self.spec = config.spec
         self.agent: Agent = self.algorithm.build(static, self.spec, num_iterations(config, static))
         self.config, self.static, self.delay = config, static, delay
         self.seeds = np.asarray(population.seeds, np.int32)

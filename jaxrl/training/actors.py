@@ -21,6 +21,7 @@ import numpy as np
 from jaxrl.core.episodes import EpisodeStats, init_stats, update_stats
 from jaxrl.core.types import Agent, EnvSpec, Step, Trajectory
 from jaxrl.envs.envpool import pool_options, quiet_gymnasium, registry_for
+from jaxrl.envs.ids import is_atari_id
 
 POLL_S = 0.1  # how often a blocked thread looks whether the run is stopping
 
@@ -71,7 +72,7 @@ def host_step(spec: EnvSpec, result) -> Step:
     (`jaxrl.envs.envpool.make`) reads, from the same keys of `info`."""
     obs, reward, terminated, truncated, info = result
     reward, terminated, truncated = reward.astype(np.float32), terminated.astype(bool), truncated.astype(bool)
-    if spec.is_atari:  # the unclipped reward, and the game's end rather than a lost life
+    if is_atari_id(spec.env_id):  # the unclipped reward, and the game's end rather than a lost life
         game_reward, game_over = info["reward"].astype(np.float32), info["terminated"].astype(bool) | truncated
     else:
         game_reward, game_over = reward, terminated | truncated

@@ -20,10 +20,9 @@ from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
 from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec
-from jaxrl.envs import gymnasium as gymnasium_backend
-from jaxrl.envs import make_env, video_refusal
+from jaxrl.envs import OBSERVATION_PICTURES, make_env, renderer, video_refusal
 from jaxrl.envs.gymnasium import make_game
-from jaxrl.envs.gymnax import FPS, picture
+from jaxrl.envs.pictures import PICTURE_FPS, picture
 from jaxrl.errors import ConfigError
 from jaxrl.logs.files import write_json
 from jaxrl.logs.video import write_video
@@ -131,13 +130,13 @@ def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, st
         total += float(result.game_reward[0])
         if result.game_over[0]:
             break
-    return np.stack(frames), FPS, total
+    return np.stack(frames), PICTURE_FPS, total
 
 
 def record(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
-    """A game of one member for a video (see record_game): drawn by gymnasium wherever it has
-    the env, else from a JAX env's image observations."""
-    if config.backend == "gymnax" and not gymnasium_backend.registered(config.env):
+    """A game of one member for a video (see record_game): drawn by gymnasium, or from the
+    env's image observations, as its backend says."""
+    if renderer(config.env, config.backend, config.env_instance) == OBSERVATION_PICTURES:
         return record_jax_game(agent, member_state, config, seed, stochastic)
     return record_game(agent, member_state, config.spec, seed, stochastic, **config.env_options)
 

@@ -23,7 +23,7 @@ import numpy as np
 from jaxrl.config import RunConfig
 from jaxrl.core import buffers
 from jaxrl.core.programs import Programs
-from jaxrl.core.types import Agent, Env
+from jaxrl.core.types import Agent, Env, reset_env
 from jaxrl.training.assembly import Assembly, assemble
 from jaxrl.training.checkpoints import drop_replay, env_part, replay_of, resumed_handle, resumed_state, saved_state
 from jaxrl.training.population import Population
@@ -97,19 +97,19 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     the same time: unless the state is big (ALLOCATE_AFTER_COMPILING), then memory goes first.
     Lowered here with the arguments the loop calls them with, outside any device context, the
     jitted functions then find both compiled."""
-    handle, obs = env.reset()
+    handle, obs, info = reset_env(env)
     handle = jax.device_put(handle, device)
     placed = jax.sharding.SingleDeviceSharding(device)  # `hyper` lives on the device: so does all else
 
     def on_device(shapes):
         return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=placed), shapes)
 
-    shapes = on_device(jax.eval_shape(programs.start, seeds, hyper, obs))
+    shapes = on_device(jax.eval_shape(programs.start, seeds, hyper, obs, info))
     big = buffers.nbytes(shapes) >= ALLOCATE_AFTER_COMPILING
     collect = programs.collect.lower(shapes, handle)
     with ThreadPoolExecutor(1) as pool:
         compiling = pool.submit(collect.compile)
-        state = None if big else programs.start(seeds, hyper, obs)
+        state = None if big else programs.start(seeds, hyper, obs, info)
         state_after, _, traj, ended = on_device(collect.out_info)
         update = programs.update.lower(state_after, traj, ended, hyper).compile()
         collect = compiling.result()
@@ -117,7 +117,7 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     if compiled:
         compiled({"collect": collect, "update": update}, state_made=not big)
     if big:
-        state = programs.start(seeds, hyper, obs)
+        state = programs.start(seeds, hyper, obs, info)
     return state, handle
 
 

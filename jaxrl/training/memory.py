@@ -21,6 +21,7 @@ import numpy as np
 from jaxrl.config import RunConfig
 from jaxrl.core.buffers import nbytes
 from jaxrl.core.population import init_learning
+from jaxrl.core.types import full_act, initial_carry
 from jaxrl.errors import ConfigError
 from jaxrl.training.assembly import num_iterations
 from jaxrl.training.population import Population
@@ -57,13 +58,18 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)
     obs = jax.ShapeDtypeStruct((envs, *spec.obs_shape), spec.obs_dtype)
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), learning["agent"])
-    _, extras = jax.eval_shape(agent.act, member, obs, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    first = jax.ShapeDtypeStruct((envs,), jnp.bool_)
+    carry = jax.eval_shape(lambda: initial_carry(agent, envs))
+    _, _, extras = jax.eval_shape(
+        full_act(agent), member, carry, obs, first, (), jax.ShapeDtypeStruct((2,), jnp.uint32)
+    )
     obs_bytes = int(np.prod(spec.obs_shape)) * np.dtype(spec.obs_dtype).itemsize
     action_bytes = 4 * int(np.prod(spec.action_shape))  # an int32 index, or a float32 vector (Box)
-    # per env and step: observation, action, reward (float32), terminated, truncated, valid
-    step_bytes = obs_bytes + action_bytes + 4 + 3 + nbytes(extras) // envs
-    # + per env the RunnerState's next observation, prev_done (bool) and running return and length (4 + 4)
-    state = nbytes(learning) + size * envs * (obs_bytes + 1 + 4 + 4)
+    # per env and step: observation, action, reward (float32), terminated, truncated, valid, first
+    step_bytes = obs_bytes + action_bytes + 4 + 4 + nbytes(extras) // envs
+    # + per env the RunnerState's next observation, prev_done and first (bools), running return and
+    # length (4 + 4), and the agent's carry
+    state = nbytes(learning) + size * (envs * (obs_bytes + 2 + 4 + 4) + nbytes(carry))
     if config.pbt:  # an exploit step holds the copied members' networks (and replays) once more, briefly
         copy_replay = config.pbt.copy_replay and algorithm.replay
         copied = algorithm.networks + ((algorithm.replay,) if copy_replay else ())

@@ -15,7 +15,7 @@ from jaxrl.core.returns import gae, next_values
 from jaxrl.core.types import Trajectory
 from jaxrl.envs import EnvSpec
 
-CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2, False)
+CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2)
 
 
 def test_gae_with_lambda_1_gives_n_step_returns_cut_at_episode_ends():

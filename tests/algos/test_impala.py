@@ -16,7 +16,7 @@ from jaxrl.core.types import Trajectory, flatten_steps
 from jaxrl.envs import EnvSpec
 from jaxrl.errors import ConfigError
 
-CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2, False)
+CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2)
 STEPS, ENVS = 6, 3
 
 

@@ -92,7 +92,7 @@ def test_continuous_member_1_equals_the_single_run_with_seed_1_running_statistic
 
 def test_continuous_preferences_are_the_mean_of_the_normalised_observations():
     algorithm = get_algorithm("ppo")
-    spec = EnvSpec("InvertedPendulum-v4", (4,), "float32", 1, False, (1,), (-3.0,), (3.0,))
+    spec = EnvSpec("InvertedPendulum-v4", (4,), "float32", 1, 1, (1,), (-3.0,), (3.0,))
     static = algorithm.Static(num_envs=1, rollout_steps=8, num_minibatches=1, norm_obs=True)
     agent = algorithm.build(static, spec, num_iterations=1)
     state = agent.init(jax.random.PRNGKey(0), algorithm.Hyper())

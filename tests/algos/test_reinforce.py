@@ -12,7 +12,7 @@ from jaxrl.core.returns import episode_ends_in_rollout, reward_to_go
 from jaxrl.core.types import Trajectory
 from jaxrl.envs import EnvSpec
 
-CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2, False)
+CARTPOLE_SPEC = EnvSpec("CartPole-v1", (4,), "float32", 2)
 
 
 def three_episode_endings():

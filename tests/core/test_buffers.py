@@ -170,7 +170,7 @@ def test_rebuilt_pong_stacks_equal_envpool_stacks():
     check_rebuilt_stacks(record_atari("Pong-v5", 2, 128, seed=1), capacity=45, rollout_steps=32)
 
 
-PONG = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, True)
+PONG = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, frame_stack=4)
 
 
 def test_million_transition_pong_replay_fits_in_105_percent_of_its_frames():

@@ -63,7 +63,7 @@ def test_pong_smoke_shapes_dtypes_and_uint8_frames():
 
 def test_box_actions_reach_the_env_clipped_and_the_trajectory_keeps_them_as_sampled():
     """A fake pool whose observation is the action it was given: what the env saw is visible."""
-    spec = EnvSpec("Echo", (2,), "float32", 2, False, (2,), (-1.0, 0.0), (1.0, 0.5))
+    spec = EnvSpec("Echo", (2,), "float32", 2, 1, (2,), (-1.0, 0.0), (1.0, 0.5))
     zeros, false = jnp.zeros(3, jnp.float32), jnp.zeros(3, bool)
     env = Env(
         spec, 3, reset=lambda: (jnp.zeros(()), jnp.zeros((3, 2))), step=lambda h, a: (h, Step(a, zeros, false, false, zeros, false)), close=lambda: None
@@ -104,7 +104,7 @@ def counting_env(population: int, num_envs: int, groups: int) -> Env:
     env's observation is its id x 1000 plus the steps it took, its reward the action it was sent."""
     size = population * num_envs // groups
     ids = group_major([[p * num_envs + j for j in range(num_envs)] for p in range(population)], groups)
-    spec = EnvSpec("Counter", (1,), "float32", 2, False)
+    spec = EnvSpec("Counter", (1,), "float32", 2)
     false = jnp.zeros(size, bool)
 
     def send(handles, group, action):  # a pool's handle: [2, size], its counters and the actions sent
@@ -129,12 +129,18 @@ def counting_env(population: int, num_envs: int, groups: int) -> Env:
 
 def test_pipelined_pools_give_the_synchronous_rollout_each_env_in_its_members_place():
     """Two members of 4 envs, stepped as one pool and as 2 pipelined pools: the same trajectory
-    (each action taken on the observation before it, rewarded in its own step), envs in order."""
+    (each action taken on the observation before it, rewarded in its own step), envs in order;
+    each env's carry (here a count of its steps, from 100 x its index) moves on in its place."""
+
+    def act(state, carry, obs, first, info, key):
+        return (obs[:, 0] % 7).astype(jnp.int32), carry + 1, {"seen": obs[:, 0], "carry": carry}
+
     agent = Agent(
         init=lambda key, hyper: {},
-        act=lambda state, obs, key: ((obs[:, 0] % 7).astype(jnp.int32), {"seen": obs[:, 0]}),
+        act=act,
         learn=lambda state, traj, hyper, key: (state, {}),
         preferences=None,
+        initial_carry=lambda num_envs: 100 * jnp.arange(num_envs),
     )
     trajectories = []
     for groups in (1, 2):
@@ -151,6 +157,8 @@ def test_pipelined_pools_give_the_synchronous_rollout_each_env_in_its_members_pl
     np.testing.assert_array_equal(pipelined.action, obs % 7)
     np.testing.assert_array_equal(pipelined.reward, pipelined.action)
     np.testing.assert_array_equal(pipelined.last_obs[..., 0], obs[-1] + 1)
+    np.testing.assert_array_equal(pipelined.extras["carry"], obs % 1000 + 100 * np.arange(4))
+    np.testing.assert_array_equal(pipelined.carry, np.broadcast_to(100 * np.arange(4) + 5, (2, 4)))
 
 
 def test_with_pipelined_pools_member_k_still_equals_the_single_run_with_seed_k(run_chunks):

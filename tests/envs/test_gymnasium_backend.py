@@ -12,6 +12,7 @@ import pytest
 from jaxrl.algos import get_algorithm
 from jaxrl.config import resolve
 from jaxrl.core.episodes import init_stats, update_stats
+from jaxrl.envs import ale
 from jaxrl.envs import envpool as envpool_backend
 from jaxrl.envs import gymnasium as gymnasium_backend
 from tests.conftest import train
@@ -174,7 +175,7 @@ def test_atari_episodic_life_and_reward_clipping_equal_envpools(env_id):
 
 
 def test_atari_truncation_ends_the_game_and_the_reset_step_starts_a_new_one(monkeypatch):
-    monkeypatch.setattr(gymnasium_backend, "ATARI_MAX_EPISODE_STEPS", 30)  # EnvPool's is 27,000
+    monkeypatch.setattr(ale, "ATARI_MAX_EPISODE_STEPS", 30)  # EnvPool's is 27,000
     env = gymnasium_backend.make("Pong-v5", [5])
     try:
         _, steps, valid, ended = scan_rollout(env, random_actions(40, 1, 6))

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from jaxrl.core.episodes import init_stats, update_stats
-from jaxrl.envs import UnknownEnvError, make_env, resolve_env_id, resolve_env_object, video_refusal
-from jaxrl.envs import gymnax as gymnax_backend
+from jaxrl.envs import UnknownEnvError, make_env, pictures, resolve_env_id, resolve_env_object, video_refusal
 from tests.envs import probes
 
 
@@ -110,10 +109,10 @@ def test_envs_of_a_pool_are_seeded_apart_and_the_same_seed_repeats():
 def test_pictures_colour_each_cell_by_its_last_channel_on():
     obs = np.zeros((2, 3, 4), np.float32)
     obs[0, 0, 1] = obs[0, 0, 3] = obs[1, 2, 0] = 1
-    frame = gymnax_backend.picture(obs, scale=2)
+    frame = pictures.picture(obs, scale=2)
     assert frame.shape == (4, 6, 3) and frame.dtype == np.uint8
-    np.testing.assert_array_equal(frame[0, 0], gymnax_backend.PALETTE[3])
-    np.testing.assert_array_equal(frame[3, 5], gymnax_backend.PALETTE[0])
+    np.testing.assert_array_equal(frame[0, 0], pictures.PALETTE[3])
+    np.testing.assert_array_equal(frame[3, 5], pictures.PALETTE[0])
     assert not frame[0, 3].any()  # no channel on: black
 
 

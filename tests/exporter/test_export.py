@@ -25,11 +25,11 @@ from jaxrl.exporter import graph
 from jaxrl.training.evaluation import Member
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "onnx_inference.py"
-CARTPOLE = EnvSpec("CartPole-v1", (4,), "float32", 2, False)
-PONG = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, True)
-MINATAR = EnvSpec("Breakout-MinAtar", (10, 10, 4), "bool", 3, False)
-CHEETAH = EnvSpec("HalfCheetah-v5", (17,), "float32", 6, False, (6,), (-1.0,) * 6, (1.0,) * 6)
-PENDULUM = EnvSpec("Pendulum-v1", (3,), "float32", 1, False, (1,), (-2.0,), (2.0,))
+CARTPOLE = EnvSpec("CartPole-v1", (4,), "float32", 2)
+PONG = EnvSpec("Pong-v5", (4, 84, 84), "uint8", 6, frame_stack=4)
+MINATAR = EnvSpec("Breakout-MinAtar", (10, 10, 4), "bool", 3)
+CHEETAH = EnvSpec("HalfCheetah-v5", (17,), "float32", 6, 1, (6,), (-1.0,) * 6, (1.0,) * 6)
+PENDULUM = EnvSpec("Pendulum-v1", (3,), "float32", 1, 1, (1,), (-2.0,), (2.0,))
 
 
 def observations(spec: EnvSpec, count: int = 1000) -> np.ndarray:
