@@ -1,5 +1,5 @@
 """--eval-every: greedy whole games on envs of their own at each crossing of a multiple of the
-interval, logged as eval/return to TensorBoard and kept in summary.json (and the checkpoint
+interval and at the end of the budget, logged as eval/return to TensorBoard and kept in summary.json (and the checkpoint
 record, so a resumed run's summary holds its evaluations from before the stop)."""
 
 import json
@@ -32,6 +32,12 @@ def test_eval_every_logs_eval_return_to_tensorboard_and_summary(tmp_path):
         assert [step for step, _ in logged] == [step for step, _ in run["eval_returns"]]
         assert [value for _, value in logged] == pytest.approx([value for _, value in run["eval_returns"]])
     assert json.loads((run_dir / "summary.json").read_text())["runs"] == summary["runs"]
+
+
+def test_a_budget_that_ends_between_multiples_is_evaluated_at_its_end(tmp_path):
+    options = {"logdir": str(tmp_path), "total_steps": 5120, "log_every": 1280, "target_return": None}
+    summary = train(resolve(get_algorithm("ppo"), {**options, "eval_every": 3000, "eval_episodes": 2}))
+    assert [step for step, _ in summary["runs"][0]["eval_returns"]] == [3840, 5120]
 
 
 def test_without_eval_every_nothing_is_evaluated(tmp_path):

@@ -1,5 +1,5 @@
-"""The evaluation hook (`--eval-every STEPS`): every STEPS env steps per member, each member of
-this process plays `eval_episodes` whole greedy games on envs of its own (built once, apart from
+"""The evaluation hook (`--eval-every STEPS`): every STEPS env steps per member and at the end of
+the budget, each member of this process plays `eval_episodes` whole greedy games on envs of its own (built once, apart from
 the training envs, unclipped, as `jaxrl eval` plays them); their mean is logged as eval/return
 and kept in the scoreboard, hence in checkpoints and summary.json."""
 
@@ -21,7 +21,9 @@ class Evaluation(Hook):
 
     def after_chunk(self, loop: Loop, chunk: Chunk) -> None:
         every, before = self.config.eval_every, loop.env_steps - chunk.iterations * loop.plan.steps_per_iteration
-        if not every or loop.env_steps // every == before // every:
+        crossed = every and loop.env_steps // every != before // every
+        last = every and loop.done >= loop.plan.num_iterations  # a budget that ends between multiples
+        if not (crossed or last):
             return
         size = len(loop.plan.population.seeds)
         if self.parts is None:  # every member plays the same games: seeded alike, as `jaxrl eval` seeds them
