@@ -1,9 +1,9 @@
 """The registry of algorithms by name; the contract is in `jaxrl.algos.base`."""
 
-import difflib
 import importlib
 
 from jaxrl.algos.base import Algorithm
+from jaxrl.errors import did_you_mean
 
 MODULES = {
     "ppo": "jaxrl.algos.ppo",
@@ -25,8 +25,6 @@ def get_algorithm(name: str) -> Algorithm:
     """The algorithm registered as `name`; its module is imported on first use, by name, so that
     a run imports the one it trains."""
     if name not in MODULES:
-        close = difflib.get_close_matches(name, list(MODULES), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise UnknownAlgorithmError(f"unknown algorithm '{name}'{hint}")
+        raise UnknownAlgorithmError(f"unknown algorithm '{name}'{did_you_mean(name, MODULES)}")
     module, _, attribute = MODULES[name].partition(":")
     return getattr(importlib.import_module(module), attribute or "ALGORITHM")
