@@ -22,7 +22,7 @@ from jaxrl.api import algorithm_named, env_instance
 from jaxrl.config import RUN_FLAGS, RunConfig, check_options, flag, resolve
 from jaxrl.core.programs import make_programs
 from jaxrl.core.types import Agent, EnvSpec
-from jaxrl.envs import UnknownEnvError, env_spec, make_env, resolve_env_id
+from jaxrl.envs import UnknownEnvError, make_env, resolve_env_id
 from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES
 from jaxrl.errors import ConfigError
@@ -74,7 +74,7 @@ def setup(algo: str, env: Any, env_params: Any, options: dict) -> Setup:
     instance = env_instance(options)
     config = resolve(algorithm, options, instance)
     static = config.static
-    spec = env_spec(config.env, config.backend, config.env_instance)
+    spec = config.spec  # probed once, by resolve
     agent = algorithm.build(static, spec, num_iterations(config, static))
     return Setup(config, algorithm, static, spec, agent)
 
