@@ -46,6 +46,8 @@ experiments/BENCHMARKS.template.md (see experiments/benchmarks_md.py).
   pong-population Pong PPO populations of 1, 2, 4, 8 members beside 1 in the same run: update and
                  collect ms, whole-iteration env steps/s; the update's forms (convolutions or patch
                  matmuls, vmap or lax.map over members) at 4 members (`pong_update_forms`: GPU too)
+  pong-members-update the 4-member Pong PPO update in the CPU's own form (patch matmuls, vmap;
+                 lax.map beside it) against one member's, interleaved: issue 25's <= 4.6x goal
   impala         IMPALA (--lag 1) beside synchronous PPO: whole process to 475 on CartPole-v1 and env
                  steps/s, seed by seed; Breakout-v5 steady env steps/s (experiments/bench_impala.py)
 """
@@ -71,7 +73,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala",
+    "impala", "pong-members-update",
 ]  # fmt: skip
 
 
@@ -1409,15 +1411,15 @@ def pong_iterations(setups: dict, repeats: int) -> dict[str, dict[str, float]]:
     return {label: {name: statistics.median(row) for name, row in parts.items()} for label, parts in times.items()}
 
 
-def pong_update_forms(members: int, repeats: int) -> str:
+def pong_update_forms(members: int, repeats: int, forms: dict[str, bool] | None = None) -> str:
     """Pong PPO's update (preset: 8 envs x 128 steps per member, 4 epochs x 4 minibatches) of one
     member and of `members` in one program, in each form (lax's convolutions or patch matmuls; vmap
     or lax.map over members; the grouped convolution of vmap over lax's convolutions is today's
     form on GPUs), interleaved: medians and the ratio to one member in the same form. On any
-    backend: a GPU script calls it."""
+    backend: a GPU script calls it. `forms`: {label: as patch matmuls}, default both."""
     import jax
 
-    forms = {"convolutions": False, "patch matmuls": True}
+    forms = forms or {"convolutions": False, "patch matmuls": True}
     setups, labels = {}, {}
     for name, as_matmuls in forms.items():
         for size, in_sequence in ((1, False), (members, False), (members, True)):
@@ -1446,6 +1448,17 @@ def pong_update_forms(members: int, repeats: int) -> str:
         f"| Pong-v5 PPO update, {jax.default_backend()} | ms, median | x one member, same form |\n|---|---|---|\n"
         + "\n".join(rows)
     )
+
+
+def pong_members_update(repeats: int, members: int = 4) -> dict:
+    """The issue-25 goal on this CPU: a `members`-member Pong PPO update in the form the CPU uses
+    (the Nature CNN as patch matmuls, members vmapped; lax.map beside it) against one member's,
+    interleaved. Leaves out lax's-convolution forms, which take minutes to compile here."""
+    text = pong_update_forms(members, repeats, {"patch matmuls": True})
+    row = next(line for line in text.splitlines() if f"{members} members, vmap" in line)
+    ratio = float(row.split("|")[-2].strip().rstrip("x"))
+    goal = {"goal": f"{members}-member update <= 4.6x one member's (CPU)", "value": ratio, "holds": ratio <= 4.6}
+    return {"text": text, "figures": {"repeats": repeats, "ratio_vmap": ratio}, "goals": [goal]}
 
 
 def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_limit: float = 5 * 2**30) -> dict:
@@ -1538,6 +1551,7 @@ def main() -> None:
         "export": lambda: export_latency(args.repeats),
         "compile": lambda: compile_times(args.repeats),
         "pong-population": lambda: pong_population(args.repeats),
+        "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
     }
     for name in args.only:
