@@ -216,11 +216,13 @@ class ActorLearner:
             raise
         self.state: Any = None
         self.update_index = 0  # the next unroll the learner takes
+        self.first: tuple[list[list[Unroll]], float] | None = None
 
     def init(self, saved: dict | None = None, read_replay=None, compiled=None) -> None:
         """Fresh members, or a checkpoint's (`saved`), published as version 0; the actors start.
-        (`read_replay`, `compiled`: Fleet's, for replay algorithms and the compiled-memory check;
-        IMPALA keeps no replay, and its programs compile at their first call.)"""
+        `compiled({"update": ...}, state_made=True)`, if given: the memory check, with the update
+        compiled on the actors' first unrolls (kept for the first update). (`read_replay`:
+        Fleet's, for replay algorithms; IMPALA keeps none.)"""
         obs = jnp.zeros((len(self.seeds) * self.static.num_envs, *self.spec.obs_shape), self.spec.obs_dtype)
         state = self.programs.start(self.seeds, self.hyper, obs)
         if saved is not None:
@@ -230,13 +232,26 @@ class ActorLearner:
         for member in self.actors:
             for actor in member:
                 actor.start(self.spec, self.versions, self.stop, self.delay)
+        if compiled:
+            self.first = self.next_unrolls()
+            traj, ended = self.placed(self.first[0])
+            compiled({"update": self.programs.update.lower(self.state, traj, ended, self.hyper).compile()}, True)
         self.last_finished = time.perf_counter()  # when the unrolls before the next chunk's were done
 
     def next_unrolls(self) -> tuple[list[list[Unroll]], float]:
         """Unroll `update_index` of every actor, and the seconds the learner waited for them."""
+        if self.first is not None:  # taken by `init` for the compiled-memory check
+            first, self.first = self.first, None
+            return first
         start = time.perf_counter()
         unrolls = [[self.take(actor) for actor in member] for member in self.actors]
         return unrolls, time.perf_counter() - start
+
+    def placed(self, unrolls: list[list[Unroll]]) -> tuple[Trajectory, Any]:
+        """The unrolls joined and placed as the learner's update takes them."""
+        traj, ended = join_unrolls(unrolls)
+        steps = place(traj._replace(last_obs=None), self.placement.steps)
+        return steps._replace(last_obs=place(traj.last_obs, self.placement.last)), place(ended, self.placement.steps)
 
     def take(self, actor: Actor) -> Unroll:
         while True:
@@ -258,10 +273,7 @@ class ActorLearner:
         rows = []
         for _ in range(num_iterations):
             unrolls, waited = self.next_unrolls()
-            traj, ended = join_unrolls(unrolls)
-            steps = traj._replace(last_obs=None)
-            traj = place(steps, self.placement.steps)._replace(last_obs=place(traj.last_obs, self.placement.last))
-            ended = place(ended, self.placement.steps)
+            traj, ended = self.placed(unrolls)
             self.state, metrics = self.programs.update(self.state, traj, ended, self.hyper)
             self.update_index += 1
             self.versions.publish(self.update_index, local_copy(self.state.agent), self.static.lag)

@@ -29,6 +29,7 @@ class Peers:
     """A run of one process."""
 
     index, count = 0, 1
+    logs_here = True  # whether this process logs its members (TensorBoard, W&B, progress)
 
     def members(self, size: int) -> slice:
         """This process's members of a population of `size`."""
@@ -117,6 +118,7 @@ class DataParallel(Peers):
 
     def __init__(self, processes: Processes):
         self.processes, self.index, self.count = processes, processes.index, processes.count
+        self.logs_here = self.index == 0  # every process has every member: one writes their logs
 
     def members(self, size):
         return slice(0, size)

@@ -165,7 +165,7 @@ def open_loggers(
 ) -> Loggers:
     """The sinks as one, told about the run, then the notes gathered while opening it; closed
     with `cleanup`."""
-    log = cleanup.enter_context(contextlib.closing(Loggers(sinks or [])))
+    log = cleanup.enter_context(contextlib.closing(Loggers(sinks or [] if peers.logs_here else [])))
     config, size = opened.config, len(plan.population.seeds)
     if len(fleet.groups) > 1:
         devices = ", ".join(str(group.device) for group in fleet.groups)
