@@ -197,3 +197,12 @@ def test_processes_whose_states_differ_refuse_to_checkpoint(monkeypatch):
         distributed.DataParallel(Two()).check_alike([np.ones(3, np.float32)])
     monkeypatch.setattr(distributed, "process_allgather", lambda digest: np.stack([digest, digest]))
     distributed.DataParallel(Two()).check_alike([np.ones(3, np.float32)])
+
+
+def test_envs_that_do_not_split_over_the_processes_actor_threads_are_refused():
+    from jaxrl.training.actor_learner import check_devices
+
+    config = resolve(get_algorithm("impala"), {"env": "CartPole-v1", "num_envs": 6, "actor_threads": 2})
+    check_devices(config)  # one process: 3 envs per thread
+    with pytest.raises(ConfigError, match="^--num-envs 6 does not split evenly over the 2 --actor-threads of each of"):
+        check_devices(config, processes=2)
