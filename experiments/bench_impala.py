@@ -7,10 +7,14 @@ beside synchronous PPO on the same machine, in the same invocation, interleaved.
 - Breakout-v5: steady env steps per second of training, each algorithm with its Atari preset,
   measured in one process on the runner the session would build (compiled beforehand by a
   warm-up chunk), chunks of the two interleaved, medians.
+- Breakout-v5 to a CPU-sized target: one whole `jaxrl train` process per algorithm (Atari preset,
+  seed 0) stopped by SIGINT at a fixed wall budget if it has not reached the target by then; the
+  time and steps to the target, the return at the end and the curve (charts/recent_return).
 """
 
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -114,5 +118,52 @@ def breakout_rows(repeats: int, iterations: int = 4) -> str:
     return "\n".join(lines)
 
 
+def breakout_run(algo: str, target: float, budget_s: float, logdir: str) -> dict:
+    """One whole `jaxrl train` process on Breakout-v5 until `target` or `budget_s` (then SIGINT,
+    which stops it at the next chunk and writes its summary)."""
+    from jaxrl.analysis.compare import read_returns
+
+    name = f"bench-{algo}-breakout-{time.time_ns()}"
+    argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", "Breakout-v5", "--seed", "0"]
+    argv += ["--target-return", f"{target:g}", "--log-every", "5120", "--logdir", logdir, "--name", name]
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, env={**os.environ, "CI": "true"}, cwd=logdir, stdout=subprocess.DEVNULL)
+    try:
+        process.wait(timeout=budget_s)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        process.wait()
+    wall = time.perf_counter() - start
+    run_dir = Path(logdir, "Breakout-v5", algo, name)
+    run = json.loads((run_dir / "summary.json").read_text())["runs"][0]
+    curve = read_returns(run_dir / run["run"])
+    points = [(int(s), float(r)) for s, r in zip(curve.steps, curve.returns, strict=True)]
+    return {"wall_s": wall, "steps": run["steps_to_target"], "seconds": run["seconds_to_target"],
+            "env_steps": run["env_steps"], "final": run["final_return"], "curve": points}  # fmt: skip
+
+
+def breakout_target_rows(target: float = 3.0, budget_s: float = 300.0) -> str:
+    """IMPALA then PPO on Breakout-v5 to `target`, each a whole process within `budget_s`."""
+    with tempfile.TemporaryDirectory() as logdir:
+        runs = {algo: breakout_run(algo, target, budget_s, logdir) for algo in ALGOS}
+    lines = [
+        f"| Breakout-v5 to {target:g}, seed 0, {budget_s:.0f} s budget | whole process s | to target s "
+        "| steps to target | env steps | return at the end |",
+        "|---|---|---|---|---|---|",
+    ]
+    for algo, run in runs.items():
+        reached = run["steps"] is not None
+        to_target = f"{run['seconds']:.0f}" if reached else "not reached"
+        steps = f"{run['steps']:,}" if reached else "-"
+        lines.append(
+            f"| {algo} | {run['wall_s']:.0f} | {to_target} | {steps} | {run['env_steps']:,} | {run['final']:.2f} |"
+        )
+    curves = "; ".join(
+        f"{algo}: " + ", ".join(f"{s // 1000}k {r:.1f}" for s, r in run["curve"][:: max(1, len(run["curve"]) // 8)])
+        for algo, run in runs.items()
+    )
+    return "\n".join(lines) + f"\n\nrecent return by env step: {curves}"
+
+
 def impala(seeds: int, repeats: int) -> str:
-    return cartpole_rows(seeds) + "\n\n" + breakout_rows(repeats)
+    return cartpole_rows(seeds) + "\n\n" + breakout_rows(repeats) + "\n\n" + breakout_target_rows()

@@ -29,6 +29,7 @@ from jaxrl.logs.tensorboard import TensorBoard
 from jaxrl.logs.wandb import WandB
 from jaxrl.search import PBT_IN_ONE_PROCESS, pbt_plan, plan, python_values
 from jaxrl.training import checkpoints, evaluation, session
+from jaxrl.training.actor_learner import asynchronous
 from jaxrl.training.distributed import Peers, Processes
 
 
@@ -97,7 +98,7 @@ def distribute(config: RunConfig, peers: Peers | None, resume: Path | None = Non
             raise ConfigError(f"the run was made by {config.processes} processes: resume it with --distributed True")
         return config
     size = config.seeds * (len(config.sweep.points) if config.sweep else 1)
-    if size % peers.count:
+    if size % peers.count and not asynchronous(config):  # (the actor-learner's processes split the envs)
         raise ConfigError(f"--distributed: {size} members cannot be split evenly over {peers.count} processes")
     if resume is not None and peers.count != config.processes:
         raise ConfigError(f"the run was made by {config.processes} processes, not {peers.count}")

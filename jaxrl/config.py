@@ -137,7 +137,8 @@ class Steering:
     distributed: bool = setting(
         False,
         "one run over several processes (hosts): jax.distributed.initialize() from JAX_COORDINATOR_ADDRESS, "
-        "JAX_NUM_PROCESSES, JAX_PROCESS_ID; each trains an equal slice of the population",
+        "JAX_NUM_PROCESSES, JAX_PROCESS_ID; each trains an equal slice of the population (an actor-learner, "
+        "--lag >= 1: every member, on its share of the envs, the gradients averaged)",
     )
     force: bool = setting(
         False,

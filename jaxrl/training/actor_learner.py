@@ -10,11 +10,16 @@ and runs the synchronous loop's own `update` program on it: the members vmapped 
 the NaN guard, the episode records, the same metrics. It then publishes its parameters as
 version k + 1, which unroll k + 1 + lag acts with.
 
+Under `--distributed` the processes split the data, not the members (`DataParallel`): each runs
+actors for every member on its share of the envs, and the learner devices of all processes are
+one mesh, so the update averages gradients across processes and all hold the same parameters.
+
 A checkpoint holds what the synchronous loop's does; a resume restarts the envs at an unroll
 boundary (EnvPool's state lives in C++) and the actors start again from the restored parameters
 as version 0: the resumed run is not bit-identical to an uninterrupted one.
 """
 
+import functools
 import os
 import queue
 import threading
@@ -35,6 +40,7 @@ from jaxrl.errors import ConfigError
 from jaxrl.training.actors import POLL_S, Actor, Unroll, Versions
 from jaxrl.training.assembly import num_iterations
 from jaxrl.training.checkpoints import drop_replay, resumed_state, saved_state
+from jaxrl.training.distributed import DataParallel, Peers, Processes
 from jaxrl.training.fleet import Fleet, host_metrics
 from jaxrl.training.population import Population
 
@@ -44,8 +50,15 @@ def asynchronous(config: RunConfig) -> bool:
     return getattr(config.static, "lag", 0) > 0
 
 
-def check_devices(config: RunConfig) -> None:
-    """--actor-devices and --learner-devices name local devices, and the learner's split the envs evenly."""
+def peers_for(config: RunConfig, peers: Peers) -> Peers:
+    """The processes of `config`'s run as its runner sees them: the actor-learner's split the data
+    (`DataParallel`), the synchronous loop's the members."""
+    return DataParallel(peers) if asynchronous(config) and isinstance(peers, Processes) else peers
+
+
+def check_devices(config: RunConfig, processes: int = 1) -> None:
+    """--actor-devices and --learner-devices name local devices, and the learner's (of every
+    process) and the actor threads (of every process) split the envs evenly."""
     count = len(jax.local_devices())
     for name in ("actor_devices", "learner_devices"):
         missing = [index for index in getattr(config.static, name, ()) if index >= count]
@@ -54,19 +67,23 @@ def check_devices(config: RunConfig) -> None:
                 f"invalid {flag(name)} {' '.join(map(str, getattr(config.static, name)))}: there is no device {missing[0]} "
                 f"(this process has {count}: {', '.join(str(d) for d in jax.local_devices())})"
             )
-    learners = len(getattr(config.static, "learner_devices", ())) or 1
-    if getattr(config.static, "num_envs", 0) % learners:
-        raise ConfigError(
-            f"--num-envs {config.static.num_envs} does not split evenly over the {learners} --learner-devices"
-        )
+    envs = getattr(config.static, "num_envs", 0)
+    across = f" of each of the {processes} processes" if processes > 1 else ""
+    for name in ("learner_devices", "actor_threads"):
+        value = getattr(config.static, name, ())
+        count = (len(value) or 1) if name == "learner_devices" else value
+        if envs % (count * processes):
+            raise ConfigError(f"--num-envs {envs} does not split evenly over the {count} {flag(name)}{across}")
 
 
-def runner_for(config: RunConfig) -> type:
-    """The class that trains `config`'s population: ActorLearner or the synchronous Fleet.
-    Refuses, in one line and before anything is built, what the actor-learner cannot run."""
+def runner_for(config: RunConfig, peers: Peers | None = None) -> Callable:
+    """What builds the fleet that trains `config`'s population (this process's of `peers`):
+    ActorLearner or the synchronous Fleet. Refuses, in one line and before anything is built,
+    what the actor-learner cannot run."""
     if not asynchronous(config):
         return Fleet
-    check_devices(config)
+    peers = peers or Peers()
+    check_devices(config, peers.count)
     if config.backend != "envpool":
         hint = "use ppo" if config.backend == "gymnax" else "use EnvPool's id of the env, or --lag 0"
         raise ConfigError(
@@ -77,7 +94,7 @@ def runner_for(config: RunConfig) -> type:
         )
     if config.pbt:
         raise ConfigError(f"{config.algo} --lag {config.static.lag}: PBT runs on the synchronous loop (--lag 0)")
-    return ActorLearner
+    return functools.partial(ActorLearner, peers=peers)
 
 
 class MemberGroup(NamedTuple):
@@ -108,6 +125,19 @@ class Placement(NamedTuple):
         return Placement(named(mesh, spec()), named(mesh, spec(None, None, "env")), named(mesh, spec(None, "env")))
 
 
+def place(tree, sharding):
+    """`jax.device_put`, also onto a mesh over several processes, each giving its own part."""
+    if sharding.is_fully_addressable:
+        return jax.device_put(tree, sharding)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), tree)
+
+
+def local_copy(tree):
+    """A copy, on this process's device, of arrays that may be replicated over several processes
+    (what the actors act with, and what the session reads of one member)."""
+    return jax.tree.map(lambda x: jnp.copy(x if x.is_fully_addressable else x.addressable_data(0)), tree)
+
+
 def no_env_step(*_):
     raise RuntimeError("the actor-learner's envs are stepped by its actors, never by a compiled program")
 
@@ -131,9 +161,17 @@ def join_unrolls(unrolls: list[list[Unroll]]) -> tuple[Trajectory, Any]:
 
 class ActorLearner:
     """The learner, its published versions and its actors; `train_chunk` and the checkpoint views
-    as `Fleet`'s. `delay()`: seconds an actor sleeps after each act (tests slow actors with it)."""
+    as `Fleet`'s. `delay()`: seconds an actor sleeps after each act (tests slow actors with it);
+    `peers`: the run's processes (`DataParallel`: this one steps its share of the envs)."""
 
-    def __init__(self, config: RunConfig, population: Population, restarts: int, delay: Callable | None = None):
+    def __init__(
+        self,
+        config: RunConfig,
+        population: Population,
+        restarts: int,
+        delay: Callable | None = None,
+        peers: Peers | None = None,
+    ):
         self.algorithm = get_algorithm(config.algo)
         static = config.static
         self.spec = config.spec
@@ -144,26 +182,28 @@ class ActorLearner:
         # only `update` is ever run: the envs are the actors', outside any program
         stand_in = Env(self.spec, size * envs, reset=no_env_step, step=no_env_step, close=lambda: None)
         self.programs = make_programs(self.agent, stand_in, size, static.rollout_steps, self.algorithm.networks)
-        learners = local_devices(static.learner_devices)
-        self.placement = Placement.over(learners)
-        self.hyper = jax.device_put(population.hyper, self.placement.state)
+        learners, peers = local_devices(static.learner_devices), peers or Peers()
+        self.placement = Placement.over(peers.devices(learners))
+        self.hyper = place(population.hyper, self.placement.state)
         self.groups = [MemberGroup(learners[0])]
         self.stop = threading.Event()
         self.versions = Versions(self.stop)
         self.actors: list[list[Actor]] = []
-        per_thread = envs // static.actor_threads
+        share = peers.envs(envs)  # this process's envs of each member
+        per_thread = (share.stop - share.start) // static.actor_threads
+        first_thread = peers.index * static.actor_threads  # its threads' keys: the one-process run's
         pools = size * static.actor_threads
         env_threads = max(1, (config.env_threads or os.cpu_count() or 1) // pools)
         actor_devices = local_devices(static.actor_devices)
         try:
             for member, seed in enumerate(population.seeds):
-                seeds = env_seeds(seed, envs, restarts)
+                seeds = env_seeds(seed, envs, restarts)[share]
                 self.actors.append(
                     [
                         Actor(
                             config,
                             self.agent,
-                            (member, seed, j),
+                            (member, seed, first_thread + j),
                             seeds[j * per_thread : (j + 1) * per_thread],
                             env_threads,
                             actor_devices[(member * static.actor_threads + j) % len(actor_devices)],
@@ -176,27 +216,42 @@ class ActorLearner:
             raise
         self.state: Any = None
         self.update_index = 0  # the next unroll the learner takes
+        self.first: tuple[list[list[Unroll]], float] | None = None
 
     def init(self, saved: dict | None = None, read_replay=None, compiled=None) -> None:
         """Fresh members, or a checkpoint's (`saved`), published as version 0; the actors start.
-        (`read_replay`, `compiled`: Fleet's, for replay algorithms and the compiled-memory check;
-        IMPALA keeps no replay, and its programs compile at their first call.)"""
+        `compiled({"update": ...}, state_made=True)`, if given: the memory check, with the update
+        compiled on the actors' first unrolls (kept for the first update). (`read_replay`:
+        Fleet's, for replay algorithms; IMPALA keeps none.)"""
         obs = jnp.zeros((len(self.seeds) * self.static.num_envs, *self.spec.obs_shape), self.spec.obs_dtype)
         state = self.programs.start(self.seeds, self.hyper, obs)
         if saved is not None:
             state = resumed_state(self.algorithm, state, jax.device_put(saved), None)
-        self.state = jax.device_put(state, self.placement.state)
-        self.versions.publish(0, jax.tree.map(jnp.copy, state.agent), self.static.lag)
+        self.state = place(state, self.placement.state)
+        self.versions.publish(0, local_copy(self.state.agent), self.static.lag)
         for member in self.actors:
             for actor in member:
                 actor.start(self.spec, self.versions, self.stop, self.delay)
+        if compiled:
+            self.first = self.next_unrolls()
+            traj, ended = self.placed(self.first[0])
+            compiled({"update": self.programs.update.lower(self.state, traj, ended, self.hyper).compile()}, True)
         self.last_finished = time.perf_counter()  # when the unrolls before the next chunk's were done
 
     def next_unrolls(self) -> tuple[list[list[Unroll]], float]:
         """Unroll `update_index` of every actor, and the seconds the learner waited for them."""
+        if self.first is not None:  # taken by `init` for the compiled-memory check
+            first, self.first = self.first, None
+            return first
         start = time.perf_counter()
         unrolls = [[self.take(actor) for actor in member] for member in self.actors]
         return unrolls, time.perf_counter() - start
+
+    def placed(self, unrolls: list[list[Unroll]]) -> tuple[Trajectory, Any]:
+        """The unrolls joined and placed as the learner's update takes them."""
+        traj, ended = join_unrolls(unrolls)
+        steps = place(traj._replace(last_obs=None), self.placement.steps)
+        return steps._replace(last_obs=place(traj.last_obs, self.placement.last)), place(ended, self.placement.steps)
 
     def take(self, actor: Actor) -> Unroll:
         while True:
@@ -218,18 +273,16 @@ class ActorLearner:
         rows = []
         for _ in range(num_iterations):
             unrolls, waited = self.next_unrolls()
-            traj, ended = join_unrolls(unrolls)
-            steps = traj._replace(last_obs=None)
-            traj = jax.device_put(steps, self.placement.steps)._replace(
-                last_obs=jax.device_put(traj.last_obs, self.placement.last)
-            )
-            ended = jax.device_put(ended, self.placement.steps)
+            traj, ended = self.placed(unrolls)
             self.state, metrics = self.programs.update(self.state, traj, ended, self.hyper)
             self.update_index += 1
-            self.versions.publish(self.update_index, jax.tree.map(jnp.copy, self.state.agent), self.static.lag)
+            self.versions.publish(self.update_index, local_copy(self.state.agent), self.static.lag)
             lag = self.update_index - 1 - unrolls[0][0].version
             rows.append(
-                dict(metrics, **{"charts/actor_lag": np.full(size, lag), "charts/queue_wait_s": np.full(size, waited)})
+                dict(
+                    local_copy(metrics),
+                    **{"charts/actor_lag": np.full(size, lag), "charts/queue_wait_s": np.full(size, waited)},
+                )
             )
         metrics = host_metrics([rows])
         steps = num_iterations * self.static.rollout_steps * self.static.num_envs * size
@@ -240,7 +293,7 @@ class ActorLearner:
         return metrics
 
     def saved(self) -> dict:
-        return jax.device_get(saved_state(self.algorithm, self.state))
+        return jax.device_get(local_copy(saved_state(self.algorithm, self.state)))
 
     def env_like(self) -> dict:
         return {}  # EnvPool's envs restart on a resume: the checkpoint keeps no env side
@@ -249,10 +302,10 @@ class ActorLearner:
         return []
 
     def diverged_at(self) -> np.ndarray:
-        return np.asarray(jax.device_get(self.state.diverged_at))
+        return np.asarray(jax.device_get(local_copy(self.state.diverged_at)))
 
     def first_member_agent(self):
-        return jax.tree.map(lambda x: x[0], drop_replay(self.algorithm, self.state.agent))
+        return jax.tree.map(lambda x: x[0], local_copy(drop_replay(self.algorithm, self.state.agent)))
 
     def close(self) -> None:
         self.stop.set()

@@ -6,6 +6,7 @@ the programs it runs are the core's."""
 import contextlib
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -15,7 +16,7 @@ from jaxrl.config import RunConfig
 from jaxrl.logs.base import Loggers, RunInfo
 from jaxrl.logs.files import write_json
 from jaxrl.training import checkpoints, memory
-from jaxrl.training.actor_learner import runner_for
+from jaxrl.training.actor_learner import peers_for, runner_for
 from jaxrl.training.compile_times import CompileTimes
 from jaxrl.training.distributed import Peers
 from jaxrl.training.fleet import Fleet
@@ -56,8 +57,8 @@ def train(
     """
     # from the first moment: a signal while the programs compile stops the run once they have
     with StopRequests() as stop, CompileTimes() as compiles:
-        began, peers = time.perf_counter(), peers or Peers()
-        plan, runner = make_plan(config, population, peers), runner_for(config)  # Fleet or ActorLearner
+        began, peers = time.perf_counter(), peers_for(config, peers or Peers())  # splitting members or data
+        plan, runner = make_plan(config, population, peers), runner_for(config, peers)  # Fleet or ActorLearner
         memory.check_fits(plan.need, force)
         opened = open_or_resume(config, plan, peers, resume)
         with contextlib.ExitStack() as cleanup:  # closes whatever was opened, however this ends
@@ -119,7 +120,7 @@ def tuner_of(config: RunConfig, plan: RunPlan, record: Record, fleet: Fleet) -> 
 
 
 def start_fleet(
-    cleanup: contextlib.ExitStack, runner: type, opened: Opened, plan: RunPlan, peers: Peers, force: bool
+    cleanup: contextlib.ExitStack, runner: Callable, opened: Opened, plan: RunPlan, peers: Peers, force: bool
 ) -> tuple[Fleet, Tuner | None, dict]:
     """(the fleet with its members' state made, PBT's tuner, summary.json's "memory" entries of
     the compiled programs); `runner`: the synchronous Fleet or the actor-learner, which has its
@@ -164,7 +165,7 @@ def open_loggers(
 ) -> Loggers:
     """The sinks as one, told about the run, then the notes gathered while opening it; closed
     with `cleanup`."""
-    log = cleanup.enter_context(contextlib.closing(Loggers(sinks or [])))
+    log = cleanup.enter_context(contextlib.closing(Loggers(sinks or [] if peers.logs_here else [])))
     config, size = opened.config, len(plan.population.seeds)
     if len(fleet.groups) > 1:
         devices = ", ".join(str(group.device) for group in fleet.groups)
