@@ -120,7 +120,7 @@ def layout_of(env, env_id: str, agent_ids: bool = False) -> Layout:
 
 
 def spec_of(layout: Layout, env_id: str) -> EnvSpec:
-    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions)
+    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions, agents=layout.agents)
 
 
 def spec(env_id: str, instance: Any = None, agent_ids: bool = False, **_) -> EnvSpec:
@@ -155,11 +155,19 @@ def observations(layout: Layout, obs: dict) -> jax.Array:
     return jnp.concatenate([folded, ids], axis=1)
 
 
+def says_available_actions(env) -> bool:
+    """Whether the env overrides JaxMARL's get_avail_actions (the base class's raises
+    NotImplementedError: MPE's games have every action always)."""
+    from jaxmarl.environments.multi_agent_env import MultiAgentEnv  # lazy: optional, slow to import
+
+    return type(env).get_avail_actions is not MultiAgentEnv.get_avail_actions
+
+
 def action_masks(layout: Layout, env, state) -> jax.Array:
     """bool [E x A, num_actions]: the env's available actions (all where it does not say), never
     a padded action."""
     games = jax.tree.leaves(state)[0].shape[0]
-    if hasattr(env, "get_avail_actions"):
+    if says_available_actions(env):
         available = jax.vmap(env.get_avail_actions)(state)
     else:
         available = {
@@ -208,10 +216,14 @@ def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
         reward = per_agent(layout, rewards).astype(jnp.float32)
         over = jnp.repeat(dones["__all__"].astype(bool), num_agents)
         no = jnp.zeros_like(over)
-        return Handle(state, keys), Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no)
+        handle = Handle(state, keys)
+        return handle, Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no, info=info(handle))
+
+    def info(handle: Handle) -> dict:  # what the agents may do next: the state after the step (or reset)
+        return {"action_mask": action_masks(layout, env, handle.state)}
 
     return Env(spec=spec_of(layout, env_id), num_envs=len(seeds) * num_agents, reset=reset, step=step,
-               close=lambda: None, jax_native=True)  # fmt: skip
+               close=lambda: None, jax_native=True, first_info=jax.jit(info))  # fmt: skip
 
 
 def family(env_id: str) -> str:
