@@ -183,7 +183,11 @@ def per_agent(layout: Layout, values: dict) -> jax.Array:
 
 def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
     """A pool of len(seeds) rows, len(seeds) / A games; game e's keys come from seeds[e * A]."""
-    env = named(env_id)
+    return pool_of(named(env_id), env_id, seeds, agent_ids)
+
+
+def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False) -> Env:
+    """`make`'s pool of a JaxMARL-API env object (a game of one's own, registered as a backend)."""
     layout = layout_of(env, env_id, agent_ids)
     num_agents = len(layout.agents)
     if len(seeds) % num_agents:
