@@ -17,7 +17,10 @@ Ids: any `jaxmarl.make` id (`MPE_simple_spread_v3`, ...) and SMAX scenarios as `
 counts rows (JaxMARL's "actors"): a multiple of the agent count (48 = 16 games of 3 agents).
 """
 
+import contextlib
 import importlib.util
+import os
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -61,9 +64,34 @@ def installed() -> bool:
 def jaxmarl():
     if not installed():
         raise UnknownEnvError("multi-agent envs need JaxMARL: pip install 'jaxrl[marl]'")
-    import jaxmarl as module  # lazy: an optional extra, and its import costs seconds
+    with quiet_stdout():  # lazy: an optional extra, and its import costs seconds
+        import jaxmarl as module
 
     return module
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Drops what is printed meanwhile: JaxMARL's import prints two lines ("Importing submoduled
+    environments...") that would break jaxrl's one-line errors. At the file descriptor, since
+    its MABrax import sets sys.stdout and sys.stderr to the process's own (which would also undo
+    a caller's redirection, pytest's capture included): both are put back after."""
+    streams = sys.stdout, sys.stderr
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+            for stream in (sys.stdout, sys.__stdout__):
+                if stream is not None:
+                    stream.flush()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout, sys.stderr = streams
 
 
 def registered(env_id: str) -> bool:
@@ -72,6 +100,7 @@ def registered(env_id: str) -> bool:
         return installed()
     if not installed():
         return False
+    jaxmarl()  # imported quietly first
     from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return env_id in registered_envs
@@ -81,6 +110,7 @@ def candidates() -> list[str]:
     """Ids to suggest for a misspelt one."""
     if not installed():
         return []
+    jaxmarl()  # imported quietly first
     from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return list(registered_envs)
