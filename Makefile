@@ -21,7 +21,7 @@ endif
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,export]'
+	$(BIN)/pip install --quiet -e '.[dev,export,marl,craftax]'  # the optional extras are tested in CI too
 	touch $@
 
 install: $(BIN)/.installed

@@ -66,6 +66,7 @@ import time
 from pathlib import Path
 
 import bench_impala  # (experiments/ is the script's directory: first on sys.path)
+import bench_marl
 import benchmarks_md
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,7 +74,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update",
+    "impala", "pong-members-update", "marl",
 ]  # fmt: skip
 
 
@@ -1513,6 +1514,10 @@ def main() -> None:
         "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
     )
     parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
+    parser.add_argument(
+        "--jaxmarl-script", help="marl: JaxMARL's baselines/IPPO/ippo_ff_mpe.py (its repo, not the wheel)"
+    )
+    parser.add_argument("--jaxmarl-path", default="", help="marl: PYTHONPATH for it (jaxmarl, distrax, hydra-core)")
     parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
     parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
@@ -1553,6 +1558,7 @@ def main() -> None:
         "pong-population": lambda: pong_population(args.repeats),
         "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
+        "marl": lambda: bench_marl.marl(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
     }
     for name in args.only:
         output = sections[name]()

@@ -15,6 +15,7 @@ from typing import Any
 
 import tomllib
 
+from jaxrl.algos import MULTI_AGENT_ONLY
 from jaxrl.algos.base import UNIT, Algorithm, Interval, field_help, field_names
 from jaxrl.core.types import EnvSpec
 from jaxrl.envs import (
@@ -416,6 +417,19 @@ def check_env_stepping(merged: dict, backend: str) -> None:
         raise ConfigError(f"invalid --env-threads {threads}: the {groups} pools of --env-groups share it equally")
 
 
+def check_agents(algo: str, num_envs: int, spec: EnvSpec) -> None:
+    """A multi-agent algorithm against a single-agent env, and --num-envs against the agents of a
+    multi-agent one (its rows: games x agents)."""
+    if algo in MULTI_AGENT_ONLY and not spec.agents:
+        raise ConfigError(f"{algo} trains multi-agent envs; use {MULTI_AGENT_ONLY[algo]} for {spec.env_id}")
+    agents = len(spec.agents)
+    if agents and num_envs % agents:
+        raise ConfigError(
+            f"invalid --num-envs {num_envs}: {spec.env_id}'s games have {agents} agents, one row each: "
+            f"give a multiple of {agents}"
+        )
+
+
 def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = None) -> RunConfig:
     """The run `options` ask for (the parsed flags by field name, None where not given), merged
     over --config, the preset and the defaults, validated, and built into a RunConfig.
@@ -474,6 +488,7 @@ def validate(algorithm: Algorithm, merged: dict, env_id: str, backend: str, env_
         raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
     for f in dataclasses.fields(algorithm.Static):
         check_static(f, merged[f.name])
+    check_agents(algorithm.name, merged["num_envs"], env_spec(env_id, backend, instance=env_instance))
     for f in dataclasses.fields(algorithm.Hyper):
         check_hyper(f, merged[f.name])
     for f in (*RUN_FIELDS, *(ATARI_FIELDS if is_atari_id(env_id) else ())):

@@ -70,7 +70,10 @@ BAD_INPUTS = [
         ["train", "ppo", "--env", "Breakout", "--backend", "gymnax"],
         "unknown env 'Breakout' in gymnax; did you mean 'Breakout-MinAtar'?",
     ),
-    (["train", "ppo", "--backend", "gym"], "unknown backend 'gym': choose one of envpool, gymnasium, gymnax"),
+    (
+        ["train", "ppo", "--backend", "gym"],
+        "unknown backend 'gym': choose one of craftax, envpool, gymnasium, gymnax, jaxmarl",
+    ),
     (
         ["train", "ppo", "--env", "tests.envs.probes:missing"],
         "--env tests.envs.probes:missing: tests.envs.probes has no function missing",

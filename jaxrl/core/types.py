@@ -21,6 +21,9 @@ class EnvSpec(NamedTuple):
     action_shape: tuple[int, ...] = ()
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
+    # Multi-agent envs folded into rows (JaxMARL's): a game's agent names in row order, each game
+    # len(agents) consecutive rows; empty: single-agent, one row per env.
+    agents: tuple[str, ...] = ()
 
     @property
     def continuous(self) -> bool:

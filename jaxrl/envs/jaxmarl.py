@@ -17,7 +17,10 @@ Ids: any `jaxmarl.make` id (`MPE_simple_spread_v3`, ...) and SMAX scenarios as `
 counts rows (JaxMARL's "actors"): a multiple of the agent count (48 = 16 games of 3 agents).
 """
 
+import contextlib
 import importlib.util
+import os
+import sys
 from typing import Any, NamedTuple
 
 import jax
@@ -61,9 +64,34 @@ def installed() -> bool:
 def jaxmarl():
     if not installed():
         raise UnknownEnvError("multi-agent envs need JaxMARL: pip install 'jaxrl[marl]'")
-    import jaxmarl as module  # lazy: an optional extra, and its import costs seconds
+    with quiet_stdout():  # lazy: an optional extra, and its import costs seconds
+        import jaxmarl as module
 
     return module
+
+
+@contextlib.contextmanager
+def quiet_stdout():
+    """Drops what is printed meanwhile: JaxMARL's import prints two lines ("Importing submoduled
+    environments...") that would break jaxrl's one-line errors. At the file descriptor, since
+    its MABrax import sets sys.stdout and sys.stderr to the process's own (which would also undo
+    a caller's redirection, pytest's capture included): both are put back after."""
+    streams = sys.stdout, sys.stderr
+    for stream in (sys.stdout, sys.__stdout__):
+        if stream is not None:
+            stream.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+            for stream in (sys.stdout, sys.__stdout__):
+                if stream is not None:
+                    stream.flush()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout, sys.stderr = streams
 
 
 def registered(env_id: str) -> bool:
@@ -72,6 +100,7 @@ def registered(env_id: str) -> bool:
         return installed()
     if not installed():
         return False
+    jaxmarl()  # imported quietly first
     from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return env_id in registered_envs
@@ -81,6 +110,7 @@ def candidates() -> list[str]:
     """Ids to suggest for a misspelt one."""
     if not installed():
         return []
+    jaxmarl()  # imported quietly first
     from jaxmarl.registration import registered_envs  # lazy: optional, slow to import
 
     return list(registered_envs)
@@ -120,7 +150,7 @@ def layout_of(env, env_id: str, agent_ids: bool = False) -> Layout:
 
 
 def spec_of(layout: Layout, env_id: str) -> EnvSpec:
-    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions)
+    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions, agents=layout.agents)
 
 
 def spec(env_id: str, instance: Any = None, agent_ids: bool = False, **_) -> EnvSpec:
@@ -155,11 +185,19 @@ def observations(layout: Layout, obs: dict) -> jax.Array:
     return jnp.concatenate([folded, ids], axis=1)
 
 
+def says_available_actions(env) -> bool:
+    """Whether the env overrides JaxMARL's get_avail_actions (the base class's raises
+    NotImplementedError: MPE's games have every action always)."""
+    from jaxmarl.environments.multi_agent_env import MultiAgentEnv  # lazy: optional, slow to import
+
+    return type(env).get_avail_actions is not MultiAgentEnv.get_avail_actions
+
+
 def action_masks(layout: Layout, env, state) -> jax.Array:
     """bool [E x A, num_actions]: the env's available actions (all where it does not say), never
     a padded action."""
     games = jax.tree.leaves(state)[0].shape[0]
-    if hasattr(env, "get_avail_actions"):
+    if says_available_actions(env):
         available = jax.vmap(env.get_avail_actions)(state)
     else:
         available = {
@@ -175,7 +213,11 @@ def per_agent(layout: Layout, values: dict) -> jax.Array:
 
 def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
     """A pool of len(seeds) rows, len(seeds) / A games; game e's keys come from seeds[e * A]."""
-    env = named(env_id)
+    return pool_of(named(env_id), env_id, seeds, agent_ids)
+
+
+def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False) -> Env:
+    """`make`'s pool of a JaxMARL-API env object (a game of one's own, registered as a backend)."""
     layout = layout_of(env, env_id, agent_ids)
     num_agents = len(layout.agents)
     if len(seeds) % num_agents:
@@ -208,10 +250,14 @@ def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
         reward = per_agent(layout, rewards).astype(jnp.float32)
         over = jnp.repeat(dones["__all__"].astype(bool), num_agents)
         no = jnp.zeros_like(over)
-        return Handle(state, keys), Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no)
+        handle = Handle(state, keys)
+        return handle, Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no, info=info(handle))
+
+    def info(handle: Handle) -> dict:  # what the agents may do next: the state after the step (or reset)
+        return {"action_mask": action_masks(layout, env, handle.state)}
 
     return Env(spec=spec_of(layout, env_id), num_envs=len(seeds) * num_agents, reset=reset, step=step,
-               close=lambda: None, jax_native=True)  # fmt: skip
+               close=lambda: None, jax_native=True, first_info=jax.jit(info))  # fmt: skip
 
 
 def family(env_id: str) -> str:

@@ -27,6 +27,7 @@ from jaxrl.training.hooks.evaluating import Evaluation
 from jaxrl.training.hooks.logs import Logging
 from jaxrl.training.hooks.pbt import Exploit
 from jaxrl.training.hooks.scoring import Scoring
+from jaxrl.training.hooks.teams import Teams, add_team_summary
 from jaxrl.training.hooks.video import Video
 from jaxrl.training.pbt import Tuner
 from jaxrl.training.plan import RunPlan, make_plan
@@ -72,6 +73,8 @@ def train(
             run_loop(loop, fleet.train_chunk, hooks.all)
         rows = peers.gather(scores.rows())
         summary = summary_of(opened, plan, loop, rows, scores.evaluations, tuner, compiles, compiled)
+        if fleet.spec.agents:
+            add_team_summary(summary, fleet.spec.agents)
         if peers.index == 0:
             write_json(Path(summary["run_dir"]) / "summary.json", summary)
     return summary
@@ -205,6 +208,8 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
     hooks: list[Hook] = [Scoring(scores), evaluation]
     if tuner:
         hooks.append(Exploit(tuner, fleet, scores, config.pbt.copy_replay))
+    if fleet.spec.agents:  # a multi-agent env: team/return, added before it is logged
+        hooks.append(Teams(fleet.spec.agents))
     hooks += [
         Logging(log, compiles, member_hparams(plan.everyone)[plan.mine], scores),
         StopAgreement(peers, stop, should_stop, scores, saver),

@@ -61,3 +61,21 @@ def test_refusals_are_one_line():
         backend.make(SPREAD, list(range(4)))
     with pytest.raises(UnknownEnvError, match="JaxMARL cannot make it"):
         backend.named("SMAX-no_such_map")
+
+
+def test_action_masks_are_in_the_info_after_reset_and_step():
+    """MPE allows every action; SMAX's dead or out-of-range units do not (the env's own masks),
+    and the info after a reset is the same structure as after a step."""
+    pool = backend.make(SPREAD, list(range(3)))
+    handle, _ = pool.reset()
+    assert pool.first_info(handle)["action_mask"].all()
+    assert pool.spec.agents == ("agent_0", "agent_1", "agent_2")
+    smax = backend.make("SMAX-3m", list(range(3)))
+    env = backend.named("SMAX-3m")
+    handle, _ = smax.reset()
+    first = smax.first_info(handle)["action_mask"]
+    available = env.get_avail_actions(jax.tree.map(lambda x: x[0], handle.state))
+    np.testing.assert_array_equal(first, np.stack([available[a] for a in env.agents]))
+    assert not first.all() and first.dtype == bool
+    _, out = jax.jit(smax.step)(handle, jnp.zeros(3, jnp.int32))
+    assert out.info["action_mask"].shape == first.shape
