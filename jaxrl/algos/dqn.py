@@ -26,6 +26,7 @@ from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers, optimizers
+from jaxrl.core.distributions import action_mask
 from jaxrl.core.exploration import epsilon_at, epsilon_greedy
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
@@ -171,8 +172,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             epsilon=jnp.asarray(epsilon_at(env_steps, hyper, total_steps), jnp.float32),
         )
 
-    def act(state: AgentState, obs, key):
-        return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon), {}
+    def act(state: AgentState, obs, key, info=()):
+        return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon, action_mask(info)), {}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         replay = buffers.add(

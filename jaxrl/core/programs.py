@@ -219,7 +219,18 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
             (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
         obs, action, reward, terminated, truncated, valid, extras, first, info = transitions  # [T, P, E, ...]
         traj = Trajectory(
-            obs, action, reward, terminated, truncated, valid, extras, state.obs, first=first, info=info, carry=carry
+            obs,
+            action,
+            reward,
+            terminated,
+            truncated,
+            valid,
+            extras,
+            state.obs,
+            first=first,
+            info=info,
+            carry=carry,
+            last_info=state.info,
         )
         return state, handle, traj, ended
 
@@ -227,8 +238,8 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
 
 
 # How `update` maps a time-major rollout over the members: the population is axis 1 of every
-# [T, P, E, ...] field, axis 0 of last_obs and of the carry at the rollout's start.
-TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0])  # obs ... extras, last_obs, first, info, carry
+# [T, P, E, ...] field, axis 0 of last_obs, last_info and of the carry at the rollout's start.
+TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0, 0])  # obs ... extras, last_obs, first, info, carry, last_info
 
 
 def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[str, ...]):
