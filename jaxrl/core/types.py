@@ -21,6 +21,9 @@ class EnvSpec(NamedTuple):
     action_shape: tuple[int, ...] = ()
     action_low: tuple[float, ...] = ()
     action_high: tuple[float, ...] = ()
+    # Discrete: the env reports each obs's legal actions (`Step.info["action_mask"]`), so a replay
+    # keeps them for its bootstraps.
+    action_masks: bool = False
 
     @property
     def continuous(self) -> bool:

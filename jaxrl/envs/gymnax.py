@@ -175,7 +175,7 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
         )
     if tuple(obs.shape) != shape:
         raise UnknownEnvError(f"{label}: reset's obs has shape {list(obs.shape)}, its observation space {list(shape)}")
-    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, **fields)
+    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, **fields, action_masks=hasattr(env, "action_mask"))
     return spec, isinstance(out[5], dict) and "final_observation" in out[5]
 
 

@@ -10,7 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxrl.core import buffers
 from jaxrl.envs.memory import spaces
+from jaxrl.errors import ConfigError
 from jaxrl.functional import make_train
 
 CELLS, ACTIONS, LENGTH, PENALTY = 5, 4, 4, -100.0
@@ -91,3 +93,29 @@ def test_no_algorithm_takes_an_illegal_action(name):
     assert returns.size > 0
     # every episode ran its LENGTH legal steps: no PENALTY anywhere
     assert returns.min() >= LENGTH, (name, returns.min())
+
+
+def test_the_replay_keeps_each_next_obs_mask_for_the_bootstrap():
+    steps, envs = 6, 3
+    masks = jnp.asarray(RNG.random((steps + 1, envs, ACTIONS)) < 0.5)  # the last row: last_obs's
+    replay = buffers.init(16, envs, (CELLS,), "float32", masked_actions=ACTIONS)
+    obs = jnp.broadcast_to(jnp.arange(steps + 1.0)[:, None, None], (steps + 1, envs, CELLS))
+    zeros = jnp.zeros((steps, envs))
+    replay = buffers.add(
+        replay,
+        obs[:-1],
+        zeros.astype(int),
+        zeros,
+        zeros.astype(bool),
+        ~zeros.astype(bool),
+        obs[-1],
+        (masks[:-1], masks[-1]),
+    )
+    batch = buffers.sample(replay, jax.random.key(0), 64)
+    np.testing.assert_array_equal(batch.next_action_mask, masks[batch.time + 1, batch.env])
+    assert buffers.init(16, envs, (CELLS,), "float32").action_mask is None  # unmasked: the layout as before
+
+
+def test_sac_refuses_an_env_with_action_masks_in_one_line():
+    with pytest.raises(ConfigError, match="sac does not take action masks"):
+        make_train("sac", MaskedCells(), **REPLAY)
