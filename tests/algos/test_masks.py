@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxrl
 from jaxrl.core import buffers
 from jaxrl.envs.memory import spaces
 from jaxrl.errors import ConfigError
@@ -119,3 +120,19 @@ def test_the_replay_keeps_each_next_obs_mask_for_the_bootstrap():
 def test_sac_refuses_an_env_with_action_masks_in_one_line():
     with pytest.raises(ConfigError, match="sac does not take action masks"):
         make_train("sac", MaskedCells(), **REPLAY)
+
+
+class Stuck(MaskedCells):
+    """Cell 4 allows no action."""
+
+    @property
+    def default_params(self) -> Params:
+        return Params(jnp.asarray(MASKS).at[4].set(False))
+
+
+def test_a_state_without_a_legal_action_stops_the_run_in_one_line(tmp_path):
+    with pytest.raises(
+        ConfigError, match=r"^Stuck.s action mask allowed no action in a state before env step [\d,]+: "
+    ) as caught:
+        jaxrl.train("ppo", env=Stuck(), logdir=str(tmp_path), loggers=[], **SETTINGS["ppo"])
+    assert "\n" not in str(caught.value)
