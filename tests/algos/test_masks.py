@@ -14,7 +14,7 @@ import jaxrl
 from jaxrl.core import buffers
 from jaxrl.envs.memory import spaces
 from jaxrl.errors import ConfigError
-from jaxrl.functional import make_train
+from jaxrl.functional import make_evaluate, make_train, setup
 
 CELLS, ACTIONS, LENGTH, PENALTY = 5, 4, 4, -100.0
 RNG = np.random.default_rng(0)
@@ -136,3 +136,13 @@ def test_a_state_without_a_legal_action_stops_the_run_in_one_line(tmp_path):
     ) as caught:
         jaxrl.train("ppo", env=Stuck(), logdir=str(tmp_path), loggers=[], **SETTINGS["ppo"])
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_greedy_evaluation_plays_legal_actions_only(algo):
+    # an untrained network's argmax is often illegal here: only the mask keeps it legal
+    _, hyper = make_train(algo, MaskedCells(), **SETTINGS[algo])
+    state = setup(algo, MaskedCells(), None, SETTINGS[algo]).agent.init(jax.random.key(1), hyper)
+    evaluate = make_evaluate(algo, MaskedCells(), episodes=16, **SETTINGS[algo])
+    returns = np.asarray(jax.jit(evaluate)(jax.random.key(2), state))
+    assert returns.min() >= LENGTH, returns
