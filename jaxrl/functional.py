@@ -21,7 +21,7 @@ from jaxrl.algos.base import Algorithm
 from jaxrl.api import algorithm_named, env_instance
 from jaxrl.config import RUN_FLAGS, RunConfig, check_options, flag, resolve
 from jaxrl.core.programs import make_programs
-from jaxrl.core.types import Agent, EnvSpec
+from jaxrl.core.types import Agent, EnvSpec, reset_env
 from jaxrl.envs import UnknownEnvError, make_env, resolve_env_id
 from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES
@@ -141,20 +141,20 @@ def make_evaluate(algo: str, env: Any, env_params: Any = None, episodes: int = 1
 
     def evaluate(key: jax.Array, agent_state) -> jax.Array:
         pool = env_pool(parts, key, episodes)
-        handle, obs = pool.reset()
+        handle, obs, info = reset_env(pool)
         zeros = jnp.zeros(episodes)
 
         def playing(carry):
-            _, _, _, over, steps = carry
+            _, _, _, _, over, steps = carry
             return ~over.all() & (steps < MAX_STEPS)
 
         def step(carry):
-            handle, obs, returns, over, steps = carry
-            handle, result = pool.step(handle, act(agent_state, obs, key))
+            handle, obs, info, returns, over, steps = carry
+            handle, result = pool.step(handle, act(agent_state, obs, key, info))
             returns = returns + jnp.where(over, 0.0, result.game_reward)
-            return handle, result.obs, returns, over | result.game_over, steps + 1
+            return handle, result.obs, result.info, returns, over | result.game_over, steps + 1
 
-        carry = (handle, obs, zeros, zeros.astype(bool), 0)
-        return jax.lax.while_loop(playing, step, carry)[2]
+        carry = (handle, obs, info, zeros, zeros.astype(bool), 0)
+        return jax.lax.while_loop(playing, step, carry)[3]
 
     return evaluate

@@ -26,6 +26,7 @@ from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers, optimizers
+from jaxrl.core.distributions import action_mask, masked_logits
 from jaxrl.core.exploration import epsilon_at, epsilon_greedy
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
@@ -84,8 +85,18 @@ def replay_capacity(static: Static) -> int:
 def replay_bytes(static: Static, spec: EnvSpec) -> int:
     """Bytes of one member's replay buffer for this config, without allocating it."""
     return buffers.estimate_bytes(
-        replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, buffers.frame_stack(spec)
+        replay_capacity(static),
+        static.num_envs,
+        spec.obs_shape,
+        spec.obs_dtype,
+        buffers.frame_stack(spec),
+        masked_actions=masked_actions(spec),
     )
+
+
+def masked_actions(spec: EnvSpec) -> int:
+    """The size of the action masks the replay keeps: the env's actions, if it reports masks."""
+    return spec.num_actions if spec.action_masks else 0
 
 
 def td_target(reward, terminated, next_q_target, next_q_online, gamma, double_q: bool):
@@ -117,8 +128,13 @@ def td_loss(network: QNetwork, static: Static, params, target_params, batch: buf
     """L(theta) on one minibatch, and the mean Q(s, a) it was computed from."""
     q = network.apply(params, batch.obs)
     q_taken = jnp.take_along_axis(q, batch.action[:, None], axis=-1)[:, 0]
-    next_q_target = network.apply(target_params, batch.next_obs)
-    next_q_online = network.apply(params, batch.next_obs) if static.double_q else next_q_target
+    # the bootstrap's max (or argmax) over the next obs's legal actions
+    next_q_target = masked_logits(network.apply(target_params, batch.next_obs), batch.next_action_mask)
+    next_q_online = (
+        masked_logits(network.apply(params, batch.next_obs), batch.next_action_mask)
+        if static.double_q
+        else next_q_target
+    )
     target = jax.lax.stop_gradient(
         td_target(batch.reward, batch.terminated, next_q_target, next_q_online, hyper.gamma, static.double_q)
     )
@@ -166,17 +182,31 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             params=params,
             target_params=jax.tree.map(jnp.copy, params),
             opt_state=optimizer(hyper).init(params),
-            replay=buffers.init(replay_capacity(static), static.num_envs, spec.obs_shape, spec.obs_dtype, stack),
+            replay=buffers.init(
+                replay_capacity(static),
+                static.num_envs,
+                spec.obs_shape,
+                spec.obs_dtype,
+                stack,
+                masked_actions=masked_actions(spec),
+            ),
             env_steps=env_steps,
             epsilon=jnp.asarray(epsilon_at(env_steps, hyper, total_steps), jnp.float32),
         )
 
-    def act(state: AgentState, obs, key):
-        return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon), {}
+    def act(state: AgentState, obs, key, info=()):
+        return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon, action_mask(info)), {}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         replay = buffers.add(
-            state.replay, traj.obs, traj.action, traj.reward, traj.terminated, traj.valid, traj.last_obs
+            state.replay,
+            traj.obs,
+            traj.action,
+            traj.reward,
+            traj.terminated,
+            traj.valid,
+            traj.last_obs,
+            (action_mask(traj.info), action_mask(traj.last_info)),
         )
         update_steps, stored_steps = buffers.update_schedule(
             state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout

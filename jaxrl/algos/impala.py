@@ -94,8 +94,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
         return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
 
-    def act(state: AgentState, obs, key):
+    def act(state: AgentState, obs, key, info=()):
         logits, value = network.apply(state.params, obs)
+        logits = distributions.masked_logits(logits, distributions.action_mask(info))
         action = jax.random.categorical(key, logits)
         return action, {"log_prob": distributions.log_prob(logits, action), "value": value}
 
@@ -103,6 +104,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         steps, envs = traj.action.shape
         logits, value = network.apply(params, flatten_steps({"obs": traj.obs})["obs"])
         logits, value = logits.reshape(steps, envs, -1), value.reshape(steps, envs)
+        logits = distributions.masked_logits(logits, distributions.action_mask(traj.info))  # legal actions only
         _, last_value = network.apply(params, traj.last_obs)
         log_prob = distributions.log_prob(logits, traj.action)
         log_rho = log_prob - traj.extras["log_prob"]

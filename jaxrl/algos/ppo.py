@@ -27,6 +27,7 @@ from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import distributions, normalization, optimizers
+from jaxrl.core.distributions import with_action_mask
 from jaxrl.core.losses import normalized
 from jaxrl.core.minibatches import minibatch_epochs
 from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unroll_gradient_loops
@@ -166,19 +167,26 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         """Observations as the networks see them: through the running statistics, with norm_obs."""
         return obs if state.obs_stats is None else normalization.normalize(state.obs_stats, obs)
 
-    def act(state: AgentState, obs, key):
+    def legal(out, mask):
+        """Categorical logits with the illegal actions (`mask` False) out; a Gaussian's as they are."""
+        return out if spec.continuous else distributions.masked_logits(out, mask)
+
+    def act(state: AgentState, obs, key, info=()):
         out, value = network.apply(state.params, seen(state, obs))
+        out = legal(out, distributions.action_mask(info))
         action = head.sample(out, key)
         return action, {"log_prob": head.log_prob(out, action), "value": value}
 
     def loss_fn(params, batch, hyper):
         out, value = network.apply(params, batch["obs"])
+        out = legal(out, batch.get("action_mask"))  # log-probs and entropy over the legal actions
         log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
         return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         _, last_value = network.apply(state.params, seen(state, traj.last_obs))
         batch, reward_scale = advantage_batch(traj, seen(state, traj.obs), last_value, state.reward_scale, hyper)
+        batch = with_action_mask(batch, traj)
 
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         (params, opt_state), metrics = minibatch_epochs(

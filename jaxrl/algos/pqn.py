@@ -30,6 +30,7 @@ from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import optimizers
+from jaxrl.core.distributions import action_mask, masked_logits
 from jaxrl.core.exploration import epsilon_at, epsilon_greedy
 from jaxrl.core.minibatches import minibatch_epochs
 from jaxrl.core.networks import QNetwork, unroll_gradient_loops
@@ -98,13 +99,17 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         iteration = jnp.zeros((), jnp.int32)
         return AgentState(params, optimizer(hyper).init(params), iteration, epsilon(iteration, hyper))
 
-    def act(state: AgentState, obs, key):
+    def act(state: AgentState, obs, key, info=()):
         q_values = network.apply(state.params, obs)
-        # M_t for the returns: the parameters do not change before `learn`, which reuses it
-        return epsilon_greedy(key, q_values, state.epsilon), {"q_max": jnp.max(q_values, axis=-1)}
+        mask = action_mask(info)
+        # M_t for the returns, over the legal actions: the parameters do not change before `learn`,
+        # which reuses it
+        q_max = jnp.max(masked_logits(q_values, mask), axis=-1)
+        return epsilon_greedy(key, q_values, state.epsilon, mask), {"q_max": q_max}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        last_q_max = jnp.max(network.apply(state.params, traj.last_obs), axis=-1)  # [E]
+        last_q = masked_logits(network.apply(state.params, traj.last_obs), action_mask(traj.last_info))
+        last_q_max = jnp.max(last_q, axis=-1)  # [E], over the last obs's legal actions
         returns = lambda_returns(
             hyper.reward_scale * traj.reward,
             next_values(traj.extras["q_max"], last_q_max),

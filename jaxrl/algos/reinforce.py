@@ -86,12 +86,14 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         params = network.init(key, dummy_obs)
         return AgentState(params, optimizer(hyper).init(params))
 
-    def act(state: AgentState, obs, key):
+    def act(state: AgentState, obs, key, info=()):
         logits, value = network.apply(state.params, obs)
+        logits = distributions.masked_logits(logits, distributions.action_mask(info))
         return jax.random.categorical(key, logits), {"value": value}
 
     def loss_fn(params, batch, hyper):
         logits, value = network.apply(params, batch["obs"])
+        logits = distributions.masked_logits(logits, batch.get("action_mask"))  # over the legal actions
         log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return policy_gradient_loss(log_prob, entropy, value, batch, hyper, static.baseline, static.norm_adv)
 
@@ -112,7 +114,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             "advantages": returns - value,
             "mask": traj.valid & episode_ends_in_rollout(done),  # complete G_t, real transitions only
         }
-        batch = flatten_steps(batch)
+        batch = distributions.with_action_mask(flatten_steps(batch), traj)
 
         grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
         tx = optimizer(hyper)

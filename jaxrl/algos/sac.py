@@ -37,6 +37,7 @@ from jaxrl.core.distributions import squashed_gaussian_sample
 from jaxrl.core.networks import QNetwork, SquashedGaussianActor, StateActionValue, unroll_gradient_loops
 from jaxrl.core.returns import masked_mean
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
+from jaxrl.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,6 +297,8 @@ def update(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, h
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    if spec.action_masks:  # its expectations over every action would need masking throughout
+        raise ConfigError(f"sac does not take action masks, which {spec.env_id} reports: use dqn, ddqn, pqn, ppo, a2c")
     actions = box_actions(spec, static) if spec.continuous else discrete_actions(spec, static)
     steps_per_rollout = static.num_envs * static.rollout_steps
     updates_per_rollout = steps_per_rollout // static.train_every

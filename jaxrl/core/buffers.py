@@ -38,6 +38,8 @@ class Replay(struct.PyTreeNode):
     stack_start: jax.Array  # [C, E] bool: every frame of this step's stack is the same frame
     count: jax.Array  # int32: steps added per env; slot `count % C` holds the pending last obs
     stack: int = struct.field(pytree_node=False, default=0)  # frames per observation; 0: stored whole
+    # [C, E, A] bool: each step's obs's legal actions, for an env that reports them; None: none kept
+    action_mask: jax.Array | None = None
 
 
 class Batch(NamedTuple):
@@ -49,6 +51,7 @@ class Batch(NamedTuple):
     mask: jax.Array  # [B] bool: False only if every try drew a non-transition (see `sample`)
     time: jax.Array  # [B] int32: the step index (per env, since the start) of each transition
     env: jax.Array  # [B] int32
+    next_action_mask: jax.Array | None = None  # [B, A] bool: next_obs's legal actions, if the replay keeps them
 
 
 def slots_per_env(buffer_size: int, num_envs: int) -> int:
@@ -62,11 +65,18 @@ def frame_stack(spec: EnvSpec) -> int:
 
 
 def init(
-    capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0, action_shape: tuple = ()
+    capacity: int,
+    num_envs: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype,
+    stack: int = 0,
+    action_shape: tuple = (),
+    masked_actions: int = 0,
 ) -> Replay:
     """An empty ring of `capacity` steps per env. `stack` > 0: observations are stacks of that
     many frames ([stack, H, W]) and only one frame per step is kept. `action_shape`: () for
-    Discrete actions (int32), (A,) for Box ones (float32)."""
+    Discrete actions (int32), (A,) for Box ones (float32). `masked_actions` A > 0: each step's
+    action mask [A] is kept too (an env that reports them)."""
     frame_shape = tuple(obs_shape[1:]) if stack else tuple(obs_shape)
     if stack and obs_shape[0] != stack:
         raise ValueError(f"obs shape {obs_shape} is not a stack of {stack} frames")
@@ -85,6 +95,7 @@ def init(
         stack_start=zeros(bool),
         count=jnp.zeros((), jnp.int32),
         stack=stack,
+        action_mask=zeros(bool, masked_actions) if masked_actions else None,
     )
 
 
@@ -94,16 +105,25 @@ def nbytes(tree) -> int:
 
 
 def estimate_bytes(
-    capacity: int, num_envs: int, obs_shape: tuple[int, ...], obs_dtype, stack: int = 0, action_shape: tuple = ()
+    capacity: int,
+    num_envs: int,
+    obs_shape: tuple[int, ...],
+    obs_dtype,
+    stack: int = 0,
+    action_shape: tuple = (),
+    masked_actions: int = 0,
 ) -> int:
     """Exactly what `init` allocates, computed without allocating it."""
-    make = functools.partial(init, capacity, num_envs, tuple(obs_shape), obs_dtype, stack, tuple(action_shape))
+    make = functools.partial(
+        init, capacity, num_envs, tuple(obs_shape), obs_dtype, stack, tuple(action_shape), masked_actions
+    )
     return nbytes(jax.eval_shape(make))
 
 
-def add(replay: Replay, obs, action, reward, terminated, valid, last_obs) -> Replay:
+def add(replay: Replay, obs, action, reward, terminated, valid, last_obs, masks=None) -> Replay:
     """Appends a rollout of T steps of every env (all [T, E, ...], as in `Trajectory`), and keeps
-    `last_obs` [E, ...] as the pending next observation of its last step.
+    `last_obs` [E, ...] as the pending next observation of its last step. `masks`: (the steps'
+    action masks [T, E, A], last_obs's [E, A]) for a replay that keeps them.
 
     `valid` False marks EnvPool's reset steps. The pending slot is overwritten by the next rollout's
     first step, which is the same observation, so every added transition is sampleable at once.
@@ -134,6 +154,9 @@ def add(replay: Replay, obs, action, reward, terminated, valid, last_obs) -> Rep
         valid=write(replay.valid, pending(valid, False)),
         stack_start=write(replay.stack_start, stack_start),
         count=replay.count + steps,
+        action_mask=None
+        if replay.action_mask is None
+        else write(replay.action_mask, jnp.concatenate([masks[0], masks[1][None]])),
     )
 
 
@@ -199,6 +222,7 @@ def sample(replay: Replay, key: jax.Array, batch_size: int, tries: int = 16) -> 
         mask=real.any(axis=0),
         time=time,
         env=env,
+        next_action_mask=None if replay.action_mask is None else replay.action_mask[(time + 1) % capacity, env],
     )
 
 

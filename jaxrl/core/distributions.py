@@ -19,6 +19,21 @@ def masked_logits(logits: jax.Array, mask: jax.Array | None) -> jax.Array:
     return jnp.where(mask, logits, jnp.finfo(logits.dtype).min)
 
 
+def action_mask(info: Any) -> jax.Array | None:
+    """The legal actions the env reports beside obs (`Step.info["action_mask"]`, bool [..., A],
+    False: illegal); None where it reports none: every action legal."""
+    return info.get("action_mask") if isinstance(info, dict) else None
+
+
+def with_action_mask(batch: dict, traj: Any) -> dict:
+    """A flat batch of a trajectory's steps with their action masks ("action_mask" [T*E, A]) where
+    the env reports them: unchanged where it does not, so an unmasked run costs nothing."""
+    mask = action_mask(traj.info)
+    if mask is None:
+        return batch
+    return {**batch, "action_mask": mask.reshape(-1, mask.shape[-1])}
+
+
 def masked_argmax(values: jax.Array, mask: jax.Array | None) -> jax.Array:
     """The best legal action of values [..., A] (Q-values, logits) as int32 [...]."""
     return jnp.argmax(masked_logits(values, mask), axis=-1).astype(jnp.int32)

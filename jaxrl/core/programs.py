@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxrl.core.distributions import action_mask
 from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
 from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
@@ -219,7 +220,18 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
             (state, handle), (transitions, ended) = jax.lax.scan(env_step, (state, handle), None, length=rollout_steps)
         obs, action, reward, terminated, truncated, valid, extras, first, info = transitions  # [T, P, E, ...]
         traj = Trajectory(
-            obs, action, reward, terminated, truncated, valid, extras, state.obs, first=first, info=info, carry=carry
+            obs,
+            action,
+            reward,
+            terminated,
+            truncated,
+            valid,
+            extras,
+            state.obs,
+            first=first,
+            info=info,
+            carry=carry,
+            last_info=state.info,
         )
         return state, handle, traj, ended
 
@@ -227,8 +239,17 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
 
 
 # How `update` maps a time-major rollout over the members: the population is axis 1 of every
-# [T, P, E, ...] field, axis 0 of last_obs and of the carry at the rollout's start.
-TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0])  # obs ... extras, last_obs, first, info, carry
+# [T, P, E, ...] field, axis 0 of last_obs, last_info and of the carry at the rollout's start.
+TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0, 0])  # obs ... extras, last_obs, first, info, carry, last_info
+
+
+def stuck_steps(traj: Trajectory) -> dict:
+    """{"no_legal_action": [P] int32, the rollout's real steps whose mask allows no action} for
+    an env that reports masks (a host hook stops the run on one); {} for one that does not."""
+    mask = action_mask(traj.info)  # [T, P, E, A]
+    if mask is None:
+        return {}
+    return {"no_legal_action": jnp.sum(~mask.any(axis=-1) & traj.valid, axis=(0, 2), dtype=jnp.int32)}
 
 
 def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[str, ...]):
@@ -258,6 +279,7 @@ def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[s
             recent_return=jax.vmap(recent_mean)(recent),
             env_steps=jnp.full((population,), env_steps),
             diverged_at=diverged_at,
+            **stuck_steps(traj),
         )
         state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
         return state, metrics

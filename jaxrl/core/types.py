@@ -24,6 +24,9 @@ class EnvSpec(NamedTuple):
     # Multi-agent envs folded into rows (JaxMARL's): a game's agent names in row order, each game
     # len(agents) consecutive rows; empty: single-agent, one row per env.
     agents: tuple[str, ...] = ()
+    # Discrete: the env reports each obs's legal actions (`Step.info["action_mask"]`), so a replay
+    # keeps them for its bootstraps.
+    action_masks: bool = False
 
     @property
     def continuous(self) -> bool:
@@ -94,6 +97,7 @@ class Trajectory(NamedTuple):
     first: jax.Array | None = None  # [T, E] bool: obs starts an episode (the agent's carry was reset there)
     info: Any = ()  # [T, E, ...] each: the env's info for obs (`Step.info`), as `act` saw it
     carry: Any = ()  # [E, ...] each: the agent's carry before acting on obs[0]; () for feed-forward agents
+    last_info: Any = ()  # [E, ...] each: the env's info for last_obs (its action mask, for bootstrapping)
 
 
 class Agent(NamedTuple):
@@ -101,8 +105,9 @@ class Agent(NamedTuple):
 
     `act` has the full contract where the agent has a carry (`initial_carry`): (state, carry,
     obs [E, ...], first [E], info, key) -> (action, carry, extras), the carry reset where `first`.
-    A feed-forward agent's act is (state, obs [E, ...], key) -> (action, extras); `full_act` gives
-    it the full contract, so the loop calls every agent alike."""
+    A feed-forward agent's act is (state, obs [E, ...], key) -> (action, extras), or (state, obs,
+    key, info) where the env reports info (an action mask); `full_act` gives it the full contract,
+    so the loop calls every agent alike."""
 
     init: Callable[[jax.Array, Any], Any]  # (key, hyper) -> state
     act: Callable[..., tuple]
@@ -131,7 +136,8 @@ def full_act(agent: Agent) -> Callable[..., tuple]:
         return agent.act
 
     def act(state, carry, obs, first, info, key):
-        action, extras = agent.act(state, obs, key)
+        # info only where there is some: an env without it calls act exactly as it always did
+        action, extras = agent.act(state, obs, key, info) if info else agent.act(state, obs, key)
         return action, carry, extras
 
     return act

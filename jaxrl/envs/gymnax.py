@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -174,7 +175,7 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
         )
     if tuple(obs.shape) != shape:
         raise UnknownEnvError(f"{label}: reset's obs has shape {list(obs.shape)}, its observation space {list(shape)}")
-    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, **fields)
+    spec = EnvSpec(label, shape, np.dtype(obs.dtype).name, **fields, action_masks=hasattr(env, "action_mask"))
     return spec, isinstance(out[5], dict) and "final_observation" in out[5]
 
 
@@ -224,6 +225,7 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     spec, final_obs = inspected(env, params, env_id)
     n = len(seeds)
     reset_envs = jax.vmap(env.reset, in_axes=(0, None))
+    masks = mask_reader(env, params)
     step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def split(keys):  # [N, 2] -> (next keys, keys to use now)
@@ -260,10 +262,22 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
         shown = per_env(restart, handle.next_obs, per_env(truncated, final, obs))
         reward = jnp.where(restart, 0.0, reward.astype(jnp.float32))
         terminated, truncated = terminated & ~restart, truncated & ~restart
-        step = Step(shown, reward, terminated, truncated, reward, terminated | truncated, reset_next=truncated)
+        step = Step(shown, reward, terminated, truncated, reward, terminated | truncated, truncated, masks(state))
         return Handle(state, keys, obs, truncated), step
 
-    return Env(spec=spec, num_envs=n, reset=reset, step=step, close=lambda: None, jax_native=True)
+    first_info = None if not hasattr(env, "action_mask") else lambda handle: masks(handle.state)
+    return Env(spec, n, reset, step, lambda: None, jax_native=True, first_info=first_info)
+
+
+def mask_reader(env, params) -> Callable[[Any], Any]:
+    """(env states [N, ...]) -> the info of their observations: {"action_mask": bool [N, A]} for an
+    env with `action_mask(state, params)`, else () (no info: nothing computed or stored). After
+    an auto-reset the state is the new episode's, so a truncated episode's final obs is given the
+    first obs's mask (its bootstrap then ranges over those actions)."""
+    if not hasattr(env, "action_mask"):
+        return lambda state: ()
+    read = jax.vmap(env.action_mask, in_axes=(0, None))
+    return lambda state: {"action_mask": read(state, params).astype(bool)}
 
 
 def claims(env_id: str) -> str | None:

@@ -150,7 +150,9 @@ def layout_of(env, env_id: str, agent_ids: bool = False) -> Layout:
 
 
 def spec_of(layout: Layout, env_id: str) -> EnvSpec:
-    return EnvSpec(env_id, (layout.row_obs_size,), "float32", layout.num_actions, agents=layout.agents)
+    return EnvSpec(
+        env_id, (layout.row_obs_size,), "float32", layout.num_actions, agents=layout.agents, action_masks=True
+    )
 
 
 def spec(env_id: str, instance: Any = None, agent_ids: bool = False, **_) -> EnvSpec:

@@ -18,8 +18,9 @@ import numpy as np
 
 from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
+from jaxrl.core.distributions import action_mask, masked_argmax
 from jaxrl.core.population import over_members, split_keys
-from jaxrl.core.types import Agent, EnvSpec
+from jaxrl.core.types import Agent, EnvSpec, reset_env
 from jaxrl.envs import OBSERVATION_PICTURES, make_env, renderer, video_refusal
 from jaxrl.envs.gymnasium import make_game
 from jaxrl.envs.pictures import PICTURE_FPS, picture
@@ -41,14 +42,15 @@ class Scores(NamedTuple):
 
 
 def action_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
-    """(member state, obs [E, ...], key) -> actions [E], or [E, A] inside the bounds (Box)."""
+    """(member state, obs [E, ...], key, info) -> actions [E], or [E, A] inside the bounds (Box);
+    `info` (`Step.info`, () for none) holds the legal actions of an env that reports them."""
 
-    def act(state, obs, key):
+    def act(state, obs, key, info=()):
         if stochastic:
-            return spec.clip_action(agent.act(state, obs, key)[0])
+            return spec.clip_action((agent.act(state, obs, key, info) if info else agent.act(state, obs, key))[0])
         if spec.continuous:  # the preference is the deterministic action itself
             return spec.clip_action(agent.preferences(state, obs))
-        return jnp.argmax(agent.preferences(state, obs), axis=-1).astype(jnp.int32)
+        return masked_argmax(agent.preferences(state, obs), action_mask(info))
 
     return act
 
@@ -59,20 +61,23 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
     episodes = env.num_envs // population
     act = over_members(action_fn(agent, stochastic, env.spec), population)
 
+    def per_member(x):  # [P * episodes, ...] -> [P, episodes, ...]
+        return x.reshape(population, episodes, *x.shape[1:])
+
     @jax.jit
-    def step(state, handle, obs, keys):
+    def step(state, handle, obs, info, keys):
         keys, act_keys = split_keys(keys)
-        action = act(state, obs.reshape(population, episodes, *obs.shape[1:]), act_keys)
+        action = act(state, per_member(obs), act_keys, jax.tree.map(per_member, info))
         handle, result = env.step(handle, action.reshape(population * episodes, *action.shape[2:]))
         return handle, result, keys
 
-    handle, obs = env.reset()
+    handle, obs, info = reset_env(env)
     keys = jax.random.split(jax.random.PRNGKey(seed), population)
     returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
     over = np.zeros(env.num_envs, bool)
     for _ in range(MAX_STEPS):
-        handle, result, keys = step(agent_state, handle, obs, keys)
-        obs = result.obs
+        handle, result, keys = step(agent_state, handle, obs, info, keys)
+        obs, info = result.obs, result.info
         playing = ~over
         returns += np.where(playing, np.asarray(result.game_reward), 0.0)
         lengths += playing

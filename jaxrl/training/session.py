@@ -24,6 +24,7 @@ from jaxrl.training.hooks.agreement import StopAgreement
 from jaxrl.training.hooks.base import Hook, Loop, run_loop
 from jaxrl.training.hooks.checkpointing import Checkpoints
 from jaxrl.training.hooks.evaluating import Evaluation
+from jaxrl.training.hooks.legal_actions import LegalActions
 from jaxrl.training.hooks.logs import Logging
 from jaxrl.training.hooks.pbt import Exploit
 from jaxrl.training.hooks.scoring import Scoring
@@ -205,7 +206,8 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
         opened.run_dir, config.keep_checkpoints, config.checkpoint_every, opened.record.env_steps
     )
     evaluation = Evaluation(config, fleet, peers, scores)
-    hooks: list[Hook] = [Scoring(scores), evaluation]
+    env_label = config.env or type(config.env_instance[0]).__name__
+    hooks: list[Hook] = [LegalActions(env_label), Scoring(scores), evaluation]
     if tuner:
         hooks.append(Exploit(tuner, fleet, scores, config.pbt.copy_replay))
     if fleet.spec.agents:  # a multi-agent env: team/return, added before it is logged
