@@ -1,7 +1,6 @@
 """The Python API: the README's example runs as written; a bad keyword raises ConfigError with
 the command line's line, before anything is built; runs are quiet by default."""
 
-import os
 import re
 from pathlib import Path
 
@@ -22,8 +21,8 @@ def readme_example() -> str:
 
 
 @pytest.mark.slow
-def test_the_readme_example_runs_as_written(tmp_path, capsys):
-    os.chdir(tmp_path)  # its runs land in ./runs
+def test_the_readme_example_runs_as_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # its runs land in ./runs (and later tests run where they began)
     scope: dict = {}
     exec(compile(readme_example(), "README.md", "exec"), scope)
     result = scope["result"]
@@ -88,8 +87,8 @@ def jax_env_example() -> str:
 
 
 @pytest.mark.slow
-def test_the_readme_jax_env_example_runs_as_written_and_learns(tmp_path):
-    os.chdir(tmp_path)
+def test_the_readme_jax_env_example_runs_as_written_and_learns(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     scope: dict = {"__name__": "readme"}
     exec(compile(jax_env_example(), "README.md", "exec"), scope)
     result = scope["result"]

@@ -118,7 +118,12 @@ print(json.dumps({name: [one[name].tolist(), two[name].tolist()] for name in ("p
 def test_two_learner_devices_average_the_gradients_of_one(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2")
     result = subprocess.run(
-        [sys.executable, "-c", TWO_LEARNER_DEVICES], env=env, capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", TWO_LEARNER_DEVICES],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],  # `tests` is importable from the repo's root
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     for name, (one, two) in json.loads(result.stdout.splitlines()[-1]).items():
