@@ -98,6 +98,7 @@ class Trajectory(NamedTuple):
     info: Any = ()  # [T, E, ...] each: the env's info for obs (`Step.info`), as `act` saw it
     carry: Any = ()  # [E, ...] each: the agent's carry before acting on obs[0]; () for feed-forward agents
     last_info: Any = ()  # [E, ...] each: the env's info for last_obs (its action mask, for bootstrapping)
+    last_first: jax.Array | None = None  # [E] bool: last_obs starts an episode (a recurrent bootstrap resets there)
 
 
 class Agent(NamedTuple):
