@@ -40,6 +40,7 @@ from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unrol
 from jaxrl.core.recurrent import DEFAULT_SIZE, RecurrentActorCritic, initial_carry, one_step, recurrent_problem
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
+from jaxrl.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +224,7 @@ def replayed_last_value(network: Network, state: AgentState, traj: Trajectory, o
 
 def recurrent_preferences(state: AgentState, obs):
     """Greedy acting needs the carry, which `preferences` is not given (evaluation, video, export)."""
-    raise NotImplementedError("a recurrent PPO agent has no greedy policy yet: drop --eval-every and --capture-video")
+    raise ConfigError("a recurrent agent has no greedy policy in jaxrl yet (eval, video, export)")
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
