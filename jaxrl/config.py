@@ -510,9 +510,6 @@ def validate(algorithm: Algorithm, merged: dict, env_id: str, backend: str, env_
         algorithm.check(static)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    greedy = [flag(key) for key in ("eval_every", "capture_video") if merged[key] is not None]
-    if greedy and getattr(static, "recurrent", "none") != "none":  # greedy acting is not given the carry
-        raise ConfigError(f"{greedy[0]}: a recurrent agent has no greedy policy in jaxrl yet; drop {greedy[0]}")
     steps_per_iteration = static.num_envs * static.rollout_steps
     if merged["total_steps"] < steps_per_iteration:
         raise ConfigError(

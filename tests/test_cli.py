@@ -51,7 +51,6 @@ BAD_INPUTS = [
         "unknown flag --recurrent for jaxrl train dqn; --recurrent is taken by ppo",
     ),
     (["train", "ppo", "--recurrent-size", "0"], "invalid --recurrent-size 0: must be an integer >= 1"),
-    (["train", "ppo", "--recurrent", "gru", "--eval-every", "512"], "--eval-every: a recurrent agent has no greedy"),
     (["train", "ppo", "--lr", "fast"], "invalid --lr 'fast': expected float"),
     (["train", "ppo", "--seeds"], "--seeds needs a value"),
     (["train", "dqn", "--env", "Pendulum-v1"], "dqn supports Discrete actions; got Box(-2.0, 2.0, (1,), float32)"),

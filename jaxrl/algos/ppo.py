@@ -40,7 +40,6 @@ from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unrol
 from jaxrl.core.recurrent import DEFAULT_SIZE, RecurrentActorCritic, initial_carry, one_step, recurrent_problem
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
-from jaxrl.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,6 +199,17 @@ def greedy(network: Network, head: distributions.PolicyHead, spec: EnvSpec):
     return preferences, outputs
 
 
+def recurrent_greedy(network: Network, head: distributions.PolicyHead):
+    """A recurrent agent's preferences: (state, carry, obs [E, ...], first [E]) -> (preferences
+    [E, A], carry), the carry moving on as in acting."""
+
+    def preferences(state: AgentState, carry, obs, first):
+        carry, (out, _) = one_step(network, state.params, carry, seen(state, obs), first)
+        return head.preference(out), carry
+
+    return preferences
+
+
 def flat_batch(batch: dict, traj: Trajectory) -> dict:
     """A feed-forward learner's batch: every step a sample [T*E, ...], with its action mask."""
     return with_action_mask(flatten_steps(batch), traj)
@@ -220,11 +230,6 @@ def replayed_last_value(network: Network, state: AgentState, traj: Trajectory, o
     carry, _ = network.apply(state.params, traj.carry, obs, traj.first)
     _, (_, last_value) = one_step(network, state.params, carry, seen(state, traj.last_obs), traj.last_first)
     return last_value
-
-
-def recurrent_preferences(state: AgentState, obs):
-    """Greedy acting needs the carry, which `preferences` is not given (evaluation, video, export)."""
-    raise ConfigError("a recurrent agent has no greedy policy in jaxrl yet (eval, video, export)")
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
@@ -303,7 +308,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return state, jax.tree.map(jnp.mean, metrics)
 
     if recurrent:
-        return Agent(init, act_recurrent, learn, recurrent_preferences, initial_carry=start)
+        return Agent(init, act_recurrent, learn, recurrent_greedy(network, head), initial_carry=start)
     return Agent(init, act, learn, *greedy(network, head, spec))
 
 

@@ -115,6 +115,7 @@ class Agent(NamedTuple):
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
     # (state, obs [E, ...]) -> [E, A]. Discrete: policy logits or Q-values, whose argmax is the
     # greedy action; Box: the deterministic action itself (a Gaussian's mean, SAC's tanh of it).
+    # An agent with a carry: (state, carry, obs, first [E]) -> ([E, A], carry), as its act.
     preferences: Callable[[Any, jax.Array], jax.Array]
     # (state, obs [E, ...]) -> {name: [E, ...]}: what an exported policy gives beside its action
     # ("logits" or "q_values", a Gaussian's "mean" and "log_std", the critic's "value"); None:
