@@ -37,7 +37,14 @@ from jaxrl.core.distributions import with_action_mask
 from jaxrl.core.losses import normalized
 from jaxrl.core.minibatches import env_minibatches, minibatch_epochs
 from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unroll_gradient_loops
-from jaxrl.core.recurrent import DEFAULT_SIZE, RecurrentActorCritic, initial_carry, one_step, recurrent_problem
+from jaxrl.core.recurrent import (
+    DEFAULT_SIZE,
+    RecurrentActorCritic,
+    check_recurrent,
+    initial_carry,
+    last_outputs,
+    one_step,
+)
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -85,14 +92,7 @@ class AgentState(struct.PyTreeNode):
 
 
 def check(static: Static) -> None:
-    problem = recurrent_problem(static.recurrent, static.recurrent_size)
-    if problem:
-        raise ValueError(problem)
-    if static.recurrent != "none" and static.num_envs % static.num_minibatches:
-        raise ValueError(
-            f"--recurrent {static.recurrent} cuts minibatches along the envs: num_envs = {static.num_envs} "
-            f"is not divisible by num_minibatches = {static.num_minibatches}"
-        )
+    check_recurrent(static)
     batch = static.num_envs * static.rollout_steps
     if batch % static.num_minibatches:
         raise ValueError(
@@ -222,16 +222,6 @@ def sequence_batch(batch: dict, traj: Trajectory) -> dict:
     return {**batch, "first": traj.first} | ({} if mask is None else {"action_mask": mask})
 
 
-def replayed_last_value(network: Network, state: AgentState, traj: Trajectory, obs) -> jax.Array:
-    """V(last_obs) [E] of a recurrent network: the rollout (`obs` as it sees them) replayed from
-    its carry at the start brings the carry to last_obs, reset there if an episode starts."""
-    # the rollouts of jaxrl.core.programs record where sequences start; a bare Trajectory does not
-    assert traj.first is not None and traj.last_first is not None, "a recurrent learner needs first, last_first"
-    carry, _ = network.apply(state.params, traj.carry, obs, traj.first)
-    _, (_, last_value) = one_step(network, state.params, carry, seen(state, traj.last_obs), traj.last_first)
-    return last_value
-
-
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network, head = policy(static, spec)
     unroll = unroll_gradient_loops(spec.obs_shape)
@@ -283,7 +273,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         obs = seen(state, traj.obs)
         if recurrent:
-            last_value = replayed_last_value(network, state, traj, obs)
+            last_value = last_outputs(network, state.params, traj, obs, seen(state, traj.last_obs))[1]
         else:
             last_value = network.apply(state.params, seen(state, traj.last_obs))[1]
         batch, reward_scale = advantage_batch(traj, obs, last_value, state.reward_scale, hyper)
