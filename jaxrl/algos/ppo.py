@@ -31,7 +31,17 @@ import optax
 from flax import struct
 from flax.core.scope import VariableDict
 
-from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import (
+    DISCOUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    RECURRENT_HELP,
+    RECURRENT_SIZE_HELP,
+    UNIT,
+    Algorithm,
+    hyper,
+    static,
+)
 from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.distributions import with_action_mask
 from jaxrl.core.losses import normalized
@@ -65,11 +75,8 @@ class Static:
     cnn: bool = static(
         True, "images through a CNN (Nature's, MinAtar's); False: flattened into the MLP (rejax on MinAtar)"
     )
-    recurrent: str = static(
-        "none",
-        "gru or lstm: a recurrent core on the torso, its state reset where an episode starts; none: feed-forward",
-    )
-    recurrent_size: int = static(DEFAULT_SIZE, "units of the recurrent core (with --recurrent gru or lstm)")
+    recurrent: str = static("none", RECURRENT_HELP)
+    recurrent_size: int = static(DEFAULT_SIZE, RECURRENT_SIZE_HELP)
 
 
 @struct.dataclass
