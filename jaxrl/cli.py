@@ -16,7 +16,7 @@ import tyro
 from jaxrl import api
 from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
-from jaxrl.config import flag, flag_table
+from jaxrl.config import flag, flag_table, taken_by
 from jaxrl.errors import ConfigError, did_you_mean
 
 EXIT_BAD_INPUT = 2
@@ -266,7 +266,8 @@ def check_flags(argv: list[str]) -> None:
             continue
         name, given, value = word.partition("=")
         if name not in kinds:
-            raise ConfigError(f"unknown flag {name} for jaxrl {command}{did_you_mean(name, kinds, quote='')}")
+            hint = taken_by(name[2:].replace("-", "_")) if argv[0] in ALGO_COMMANDS else ""
+            raise ConfigError(f"unknown flag {name} for jaxrl {command}{hint or did_you_mean(name, kinds, quote='')}")
         kind = kinds[name]
         if kind is None:
             if given:

@@ -15,7 +15,7 @@ from typing import Any
 
 import tomllib
 
-from jaxrl.algos import MULTI_AGENT_ONLY
+from jaxrl.algos import MODULES, MULTI_AGENT_ONLY, get_algorithm
 from jaxrl.algos.base import UNIT, Algorithm, Interval, field_help, field_names
 from jaxrl.core.types import EnvSpec
 from jaxrl.envs import (
@@ -280,8 +280,15 @@ def flag_table(algorithm: Algorithm, command: str) -> dict[str, tuple[type, str]
 
 
 def unknown_flag(name: str, known, command: str) -> ConfigError:
-    hint = did_you_mean(flag(name), [flag(k) for k in known], quote="")
+    hint = taken_by(name) or did_you_mean(flag(name), [flag(k) for k in known], quote="")
     return ConfigError(f"unknown flag {flag(name)} for jaxrl {command}{hint}")
+
+
+def taken_by(name: str) -> str:
+    """'; --recurrent is taken by ppo' where the field `name` is another algorithm's Static's (a
+    setting only some algorithms have), else ''. Imports every algorithm: for error lines only."""
+    takers = [algo for algo in MODULES if name in field_names(get_algorithm(algo).Static)]
+    return f"; {flag(name)} is taken by {', '.join(takers)}" if takers else ""
 
 
 def setting_types(algorithm: Algorithm) -> dict[str, type]:

@@ -21,13 +21,13 @@ from jaxrl.algos.base import Algorithm
 from jaxrl.api import algorithm_named, env_instance
 from jaxrl.config import RUN_FLAGS, RunConfig, check_options, flag, resolve
 from jaxrl.core.programs import make_programs
-from jaxrl.core.types import Agent, EnvSpec, reset_env
+from jaxrl.core.types import Agent, EnvSpec, initial_carry, reset_env
 from jaxrl.envs import UnknownEnvError, make_env, resolve_env_id
 from jaxrl.envs import gymnax as gymnax_backend
 from jaxrl.envs.ids import ALIASES
 from jaxrl.errors import ConfigError
 from jaxrl.training.assembly import num_iterations
-from jaxrl.training.evaluation import MAX_STEPS, action_fn
+from jaxrl.training.evaluation import MAX_STEPS, acting_fn
 
 HOST_ENV = "make_train needs a JAX env; EnvPool and gymnasium pools run through jaxrl.train"
 # The run settings that mean something to a pure function; the others belong to a session (the
@@ -137,7 +137,7 @@ def make_evaluate(algo: str, env: Any, env_params: Any = None, episodes: int = 1
     envs seeded from `key`, greedy (the argmax of the preferences; for Box actions the
     deterministic action), pure like `train`. Takes make_train's arguments."""
     parts = setup(algo, env, env_params, options)
-    act = action_fn(parts.agent, False, parts.spec)
+    act = acting_fn(parts.agent, False, parts.spec)
 
     def evaluate(key: jax.Array, agent_state) -> jax.Array:
         pool = env_pool(parts, key, episodes)
@@ -145,16 +145,18 @@ def make_evaluate(algo: str, env: Any, env_params: Any = None, episodes: int = 1
         zeros = jnp.zeros(episodes)
 
         def playing(carry):
-            _, _, _, _, over, steps = carry
+            _, _, _, _, over, steps, _ = carry
             return ~over.all() & (steps < MAX_STEPS)
 
         def step(carry):
-            handle, obs, info, returns, over, steps = carry
-            handle, result = pool.step(handle, act(agent_state, obs, key, info))
+            handle, obs, info, returns, over, steps, agent_carry = carry
+            first = jnp.broadcast_to(steps == 0, (episodes,))  # whole games: only the first obs starts one
+            action, agent_carry = act(agent_state, agent_carry, obs, first, key, info)
+            handle, result = pool.step(handle, action)
             returns = returns + jnp.where(over, 0.0, result.game_reward)
-            return handle, result.obs, result.info, returns, over | result.game_over, steps + 1
+            return handle, result.obs, result.info, returns, over | result.game_over, steps + 1, agent_carry
 
-        carry = (handle, obs, info, zeros, zeros.astype(bool), 0)
+        carry = (handle, obs, info, zeros, zeros.astype(bool), 0, initial_carry(parts.agent, episodes))
         return jax.lax.while_loop(playing, step, carry)[3]
 
     return evaluate

@@ -46,6 +46,11 @@ BAD_INPUTS = [
     (["train", "ppo", "--lerning-rate", "1e-3"], "unknown flag --lerning-rate for jaxrl train ppo"),
     (["train", "ppo", "--ent-coeff", "0.1"], "unknown flag --ent-coeff for jaxrl train ppo; did you mean --ent-coef?"),
     (["train", "ppo", "--seed", "abc"], "invalid --seed 'abc': expected int"),
+    (
+        ["train", "dqn", "--recurrent", "gru"],
+        "unknown flag --recurrent for jaxrl train dqn; --recurrent is taken by ppo",
+    ),
+    (["train", "ppo", "--recurrent-size", "0"], "invalid --recurrent-size 0: must be an integer >= 1"),
     (["train", "ppo", "--lr", "fast"], "invalid --lr 'fast': expected float"),
     (["train", "ppo", "--seeds"], "--seeds needs a value"),
     (["train", "dqn", "--env", "Pendulum-v1"], "dqn supports Discrete actions; got Box(-2.0, 2.0, (1,), float32)"),

@@ -54,6 +54,13 @@ def hyper(default: float, help: str, valid: Interval) -> Any:
     return struct.field(default=default, metadata={"help": help, "valid": valid})
 
 
+# The help of the `recurrent` and `recurrent_size` fields of the algorithms that take them (jaxrl.core.recurrent).
+RECURRENT_HELP = (
+    "gru or lstm: a recurrent core on the torso, its state reset where an episode starts; none: feed-forward"
+)
+RECURRENT_SIZE_HELP = "units of the recurrent core (with --recurrent gru or lstm)"
+
+
 def static(default: Any, help: str, minimum: int | None = 1) -> Any:
     """A field of an algorithm's Static. Integers must be >= `minimum`."""
     return dataclasses.field(default=default, metadata={"help": help, "minimum": minimum})

@@ -15,9 +15,15 @@ with a state-independent, learned log sigma (CleanRL's ppo_continuous_action): l
 taken of the action as sampled, the env being given it clipped to its bounds. `norm_obs` and
 `norm_reward` rescale observations and rewards by running statistics kept in the learning state
 (`jaxrl.core.normalization`).
+
+With `recurrent` "gru" or "lstm" (PureJaxRL's PPO-RNN) a recurrent core sits between the encoder
+and the heads (`jaxrl.core.recurrent`): acting threads its carry, reset where an episode starts,
+and learning cuts minibatches along the env axis only, replaying each whole sequence from the
+carry stored at the rollout's start, so the log-probs it learns from are the ones acted on.
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -25,12 +31,30 @@ import optax
 from flax import struct
 from flax.core.scope import VariableDict
 
-from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import (
+    DISCOUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    RECURRENT_HELP,
+    RECURRENT_SIZE_HELP,
+    UNIT,
+    Algorithm,
+    hyper,
+    static,
+)
 from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.distributions import with_action_mask
 from jaxrl.core.losses import normalized
-from jaxrl.core.minibatches import minibatch_epochs
+from jaxrl.core.minibatches import env_minibatches, minibatch_epochs
 from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unroll_gradient_loops
+from jaxrl.core.recurrent import (
+    DEFAULT_SIZE,
+    RecurrentActorCritic,
+    check_recurrent,
+    initial_carry,
+    last_outputs,
+    one_step,
+)
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -51,6 +75,8 @@ class Static:
     cnn: bool = static(
         True, "images through a CNN (Nature's, MinAtar's); False: flattened into the MLP (rejax on MinAtar)"
     )
+    recurrent: str = static("none", RECURRENT_HELP)
+    recurrent_size: int = static(DEFAULT_SIZE, RECURRENT_SIZE_HELP)
 
 
 @struct.dataclass
@@ -73,6 +99,7 @@ class AgentState(struct.PyTreeNode):
 
 
 def check(static: Static) -> None:
+    check_recurrent(static)
     batch = static.num_envs * static.rollout_steps
     if batch % static.num_minibatches:
         raise ValueError(
@@ -111,6 +138,17 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 def policy(static: Static, spec: EnvSpec) -> tuple[Network, distributions.PolicyHead]:
     """The actor-critic network and its action distribution: Gaussian for Box actions, else categorical."""
+    if static.recurrent != "none":  # one torso for both heads, as PureJaxRL's PPO-RNN has it
+        network: Network = RecurrentActorCritic(
+            spec.num_actions,
+            spec.obs_shape,
+            static.hidden,
+            static.recurrent,
+            static.recurrent_size,
+            spec.continuous,
+            static.cnn,
+        )
+        return network, distributions.DIAGONAL_GAUSSIAN if spec.continuous else distributions.CATEGORICAL
     if spec.continuous:
         network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         return network, distributions.DIAGONAL_GAUSSIAN
@@ -123,8 +161,8 @@ def policy(static: Static, spec: EnvSpec) -> tuple[Network, distributions.Policy
 def advantage_batch(
     traj: Trajectory, obs, last_value, reward_scale: normalization.RewardScale | None, hyper: Hyper
 ) -> tuple[dict, normalization.RewardScale | None]:
-    """The rollout as one flat batch with GAE's advantages A_t and returns R_t (`obs` as the
-    networks see them); with norm_reward the rewards are scaled first. Returns (batch, reward_scale)."""
+    """The rollout as a batch (leaves [T, E, ...]) with GAE's advantages A_t and returns R_t (`obs`
+    as the networks see them); with norm_reward the rewards are scaled first. Returns (batch, reward_scale)."""
     value = traj.extras["value"]
     done = traj.terminated | traj.truncated
     reward = traj.reward
@@ -142,69 +180,20 @@ def advantage_batch(
         "returns": returns,
         "valid": traj.valid,
     }
-    return flatten_steps(batch), reward_scale
+    return batch, reward_scale
 
 
-def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network, head = policy(static, spec)
-    unroll = unroll_gradient_loops(spec.obs_shape)
+def optimizer(hyper: Hyper, lr_scale=1.0) -> optax.GradientTransformation:
+    return optimizers.clipped(lambda lr: optax.adam(lr, eps=1e-5), hyper.lr * lr_scale, hyper.max_grad_norm)
 
-    def optimizer(hyper: Hyper, lr_scale=1.0):
-        return optimizers.clipped(lambda lr: optax.adam(lr, eps=1e-5), hyper.lr * lr_scale, hyper.max_grad_norm)
 
-    def init(key, hyper: Hyper) -> AgentState:
-        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
-        params = network.init(key, dummy_obs)
-        return AgentState(
-            params,
-            optimizer(hyper).init(params),
-            jnp.zeros((), jnp.int32),
-            obs_stats=normalization.init_stats(spec.obs_shape) if static.norm_obs else None,
-            reward_scale=normalization.init_reward_scale(static.num_envs) if static.norm_reward else None,
-        )
+def seen(state: AgentState, obs):
+    """Observations as the networks see them: through the running statistics, with norm_obs."""
+    return obs if state.obs_stats is None else normalization.normalize(state.obs_stats, obs)
 
-    def seen(state: AgentState, obs):
-        """Observations as the networks see them: through the running statistics, with norm_obs."""
-        return obs if state.obs_stats is None else normalization.normalize(state.obs_stats, obs)
 
-    def legal(out, mask):
-        """Categorical logits with the illegal actions (`mask` False) out; a Gaussian's as they are."""
-        return out if spec.continuous else distributions.masked_logits(out, mask)
-
-    def act(state: AgentState, obs, key, info=()):
-        out, value = network.apply(state.params, seen(state, obs))
-        out = legal(out, distributions.action_mask(info))
-        action = head.sample(out, key)
-        return action, {"log_prob": head.log_prob(out, action), "value": value}
-
-    def loss_fn(params, batch, hyper):
-        out, value = network.apply(params, batch["obs"])
-        out = legal(out, batch.get("action_mask"))  # log-probs and entropy over the legal actions
-        log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
-        return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
-
-    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        _, last_value = network.apply(state.params, seen(state, traj.last_obs))
-        batch, reward_scale = advantage_batch(traj, seen(state, traj.obs), last_value, state.reward_scale, hyper)
-        batch = with_action_mask(batch, traj)
-
-        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        (params, opt_state), metrics = minibatch_epochs(
-            lambda params, minibatch: loss_fn(params, minibatch, hyper),
-            optimizer(hyper, lr_scale),
-            state.params,
-            state.opt_state,
-            batch,
-            key,
-            static.update_epochs,
-            static.num_minibatches,
-            unroll,
-        )
-        obs_stats = state.obs_stats
-        if obs_stats is not None:  # after learning: this rollout was acted on and learned through the old ones
-            obs_stats = normalization.update(obs_stats, flatten_steps(traj.obs), flatten_steps(traj.valid))
-        state = AgentState(params, opt_state, state.iteration + 1, obs_stats, reward_scale)
-        return state, jax.tree.map(jnp.mean, metrics)
+def greedy(network: Network, head: distributions.PolicyHead, spec: EnvSpec):
+    """A feed-forward agent's (preferences, outputs): its greedy policy and what an export gives."""
 
     def preferences(state: AgentState, obs):
         return head.preference(network.apply(state.params, seen(state, obs))[0])
@@ -214,7 +203,110 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         named = {"mean": out[0], "log_std": out[1]} if spec.continuous else {"logits": out}
         return {**named, "value": value}
 
-    return Agent(init, act, learn, preferences, outputs)
+    return preferences, outputs
+
+
+def recurrent_greedy(network: Network, head: distributions.PolicyHead):
+    """A recurrent agent's preferences: (state, carry, obs [E, ...], first [E]) -> (preferences
+    [E, A], carry), the carry moving on as in acting."""
+
+    def preferences(state: AgentState, carry, obs, first):
+        carry, (out, _) = one_step(network, state.params, carry, seen(state, obs), first)
+        return head.preference(out), carry
+
+    return preferences
+
+
+def flat_batch(batch: dict, traj: Trajectory) -> dict:
+    """A feed-forward learner's batch: every step a sample [T*E, ...], with its action mask."""
+    return with_action_mask(flatten_steps(batch), traj)
+
+
+def sequence_batch(batch: dict, traj: Trajectory) -> dict:
+    """A recurrent learner's batch: the rollout as it is [T, E, ...], with where each episode
+    starts (the replay resets there) and the action masks [T, E, A] where the env has them."""
+    mask = distributions.action_mask(traj.info)
+    return {**batch, "first": traj.first} | ({} if mask is None else {"action_mask": mask})
+
+
+def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
+    network, head = policy(static, spec)
+    unroll = unroll_gradient_loops(spec.obs_shape)
+    recurrent = static.recurrent != "none"
+    start = functools.partial(initial_carry, size=static.recurrent_size, kind=static.recurrent)  # (E) -> carry
+
+    def init(key, hyper: Hyper) -> AgentState:
+        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+        if recurrent:  # a sequence of one step of one env
+            params = network.init(key, start(1), dummy_obs[None], jnp.ones((1, 1), bool))
+        else:
+            params = network.init(key, dummy_obs)
+        return AgentState(
+            params,
+            optimizer(hyper).init(params),
+            jnp.zeros((), jnp.int32),
+            obs_stats=normalization.init_stats(spec.obs_shape) if static.norm_obs else None,
+            reward_scale=normalization.init_reward_scale(static.num_envs) if static.norm_reward else None,
+        )
+
+    def legal(out, mask):
+        """Categorical logits with the illegal actions (`mask` False) out; a Gaussian's as they are."""
+        return out if spec.continuous else distributions.masked_logits(out, mask)
+
+    def sample(out, value, info, key):
+        out = legal(out, distributions.action_mask(info))
+        action = head.sample(out, key)
+        return action, {"log_prob": head.log_prob(out, action), "value": value}
+
+    def act(state: AgentState, obs, key, info=()):
+        out, value = network.apply(state.params, seen(state, obs))
+        return sample(out, value, info, key)
+
+    def act_recurrent(state: AgentState, carry, obs, first, info, key):
+        carry, (out, value) = one_step(network, state.params, carry, seen(state, obs), first)
+        action, extras = sample(out, value, info, key)
+        return action, carry, extras
+
+    def loss_fn(params, batch, hyper):
+        if recurrent:  # whole sequences [T, E/M], replayed from their carry at the rollout's start
+            batch, carry = batch
+            _, (out, value) = network.apply(params, carry, batch["obs"], batch["first"])
+        else:
+            out, value = network.apply(params, batch["obs"])
+        out = legal(out, batch.get("action_mask"))  # log-probs and entropy over the legal actions
+        log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
+        return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
+
+    def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
+        obs = seen(state, traj.obs)
+        if recurrent:
+            last_value = last_outputs(network, state.params, traj, obs, seen(state, traj.last_obs))[1]
+        else:
+            last_value = network.apply(state.params, seen(state, traj.last_obs))[1]
+        batch, reward_scale = advantage_batch(traj, obs, last_value, state.reward_scale, hyper)
+        samples = (sequence_batch(batch, traj), traj.carry) if recurrent else flat_batch(batch, traj)
+        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
+        (params, opt_state), metrics = minibatch_epochs(
+            lambda params, minibatch: loss_fn(params, minibatch, hyper),
+            optimizer(hyper, lr_scale),
+            state.params,
+            state.opt_state,
+            samples,
+            key,
+            static.update_epochs,
+            static.num_minibatches,
+            unroll,
+            split=env_minibatches if recurrent else None,
+        )
+        obs_stats = state.obs_stats
+        if obs_stats is not None:  # after learning: this rollout was acted on and learned through the old ones
+            obs_stats = normalization.update(obs_stats, flatten_steps(traj.obs), flatten_steps(traj.valid))
+        state = AgentState(params, opt_state, state.iteration + 1, obs_stats, reward_scale)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    if recurrent:
+        return Agent(init, act_recurrent, learn, recurrent_greedy(network, head), initial_carry=start)
+    return Agent(init, act, learn, *greedy(network, head, spec))
 
 
 ALGORITHM = Algorithm(

@@ -232,6 +232,7 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
             info=info,
             carry=carry,
             last_info=state.info,
+            last_first=state.first,
         )
         return state, handle, traj, ended
 
@@ -239,8 +240,8 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
 
 
 # How `update` maps a time-major rollout over the members: the population is axis 1 of every
-# [T, P, E, ...] field, axis 0 of last_obs, last_info and of the carry at the rollout's start.
-TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0, 0])  # obs ... extras, last_obs, first, info, carry, last_info
+# [T, P, E, ...] field, axis 0 of last_obs, last_info, last_first and of the carry at the rollout's start.
+TRAJ_AXES = Trajectory._make([1] * 7 + [0, 1, 1, 0, 0, 0])  # obs ... extras, last_obs, first, info, carry, last_*
 
 
 def stuck_steps(traj: Trajectory) -> dict:

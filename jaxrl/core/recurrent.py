@@ -147,3 +147,26 @@ def one_step(network: Network, params: Any, carry: Carry, obs: jax.Array, first:
     learning uses (a sequence of length 1): (carry, outputs without the time axis)."""
     carry, outputs = network.apply(params, carry, obs[None], first[None])
     return carry, jax.tree.map(lambda x: x[0], outputs)
+
+
+def last_outputs(network: Network, params: Any, traj: Any, obs: jax.Array, last_obs: jax.Array):
+    """The outputs at a rollout's last_obs (for bootstrapping): the rollout (`obs` [T, E, ...] as
+    the network sees them) replayed from its carry at the start, then last_obs [E, ...], the carry
+    reset there if an episode starts. `traj`: the Trajectory (carry, first, last_first)."""
+    # the rollouts of jaxrl.core.programs record where sequences start; a bare Trajectory does not
+    assert traj.first is not None and traj.last_first is not None, "a recurrent learner needs first, last_first"
+    carry, _ = network.apply(params, traj.carry, obs, traj.first)
+    return one_step(network, params, carry, last_obs, traj.last_first)[1]
+
+
+def check_recurrent(static: Any) -> None:
+    """An algorithm Static's `recurrent` and `recurrent_size`: ValueError (one line) where they
+    cannot be built, or where minibatches, cut along the envs, do not divide them."""
+    problem = recurrent_problem(static.recurrent, static.recurrent_size)
+    if problem:
+        raise ValueError(problem)
+    if static.recurrent != "none" and static.num_envs % static.num_minibatches:
+        raise ValueError(
+            f"--recurrent {static.recurrent} cuts minibatches along the envs: num_envs = {static.num_envs} "
+            f"is not divisible by num_minibatches = {static.num_minibatches}"
+        )

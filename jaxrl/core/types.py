@@ -98,6 +98,7 @@ class Trajectory(NamedTuple):
     info: Any = ()  # [T, E, ...] each: the env's info for obs (`Step.info`), as `act` saw it
     carry: Any = ()  # [E, ...] each: the agent's carry before acting on obs[0]; () for feed-forward agents
     last_info: Any = ()  # [E, ...] each: the env's info for last_obs (its action mask, for bootstrapping)
+    last_first: jax.Array | None = None  # [E] bool: last_obs starts an episode (a recurrent bootstrap resets there)
 
 
 class Agent(NamedTuple):
@@ -114,6 +115,7 @@ class Agent(NamedTuple):
     learn: Callable[[Any, Trajectory, Any, jax.Array], tuple[Any, dict]]  # (state, traj, hyper, key)
     # (state, obs [E, ...]) -> [E, A]. Discrete: policy logits or Q-values, whose argmax is the
     # greedy action; Box: the deterministic action itself (a Gaussian's mean, SAC's tanh of it).
+    # An agent with a carry: (state, carry, obs, first [E]) -> ([E, A], carry), as its act.
     preferences: Callable[[Any, jax.Array], jax.Array]
     # (state, obs [E, ...]) -> {name: [E, ...]}: what an exported policy gives beside its action
     # ("logits" or "q_values", a Gaussian's "mean" and "log_std", the critic's "value"); None:

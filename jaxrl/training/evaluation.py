@@ -20,7 +20,7 @@ from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
 from jaxrl.core.distributions import action_mask, masked_argmax
 from jaxrl.core.population import over_members, split_keys
-from jaxrl.core.types import Agent, EnvSpec, reset_env
+from jaxrl.core.types import Agent, EnvSpec, full_act, initial_carry, reset_env
 from jaxrl.envs import OBSERVATION_PICTURES, make_env, renderer, video_refusal
 from jaxrl.envs.gymnasium import make_game
 from jaxrl.envs.pictures import PICTURE_FPS, picture
@@ -41,42 +41,68 @@ class Scores(NamedTuple):
     lengths: np.ndarray  # [P, episodes] agent steps
 
 
-def action_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
-    """(member state, obs [E, ...], key, info) -> actions [E], or [E, A] inside the bounds (Box);
-    `info` (`Step.info`, () for none) holds the legal actions of an env that reports them."""
+def acting_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
+    """(member state, carry, obs [E, ...], first [E], key, info) -> (actions [E], or [E, A] inside
+    the bounds (Box), carry): the carry of a recurrent agent moves on (reset where `first`), a
+    feed-forward agent's () passes through. `info` (`Step.info`, () for none) holds the legal
+    actions of an env that reports them."""
+    sample = full_act(agent)
 
-    def act(state, obs, key, info=()):
+    def act(state, carry, obs, first, key, info=()):
         if stochastic:
-            return spec.clip_action((agent.act(state, obs, key, info) if info else agent.act(state, obs, key))[0])
+            action, carry, _ = sample(state, carry, obs, first, info, key)
+            return spec.clip_action(action), carry
+        if agent.initial_carry is None:
+            preferences = agent.preferences(state, obs)
+        else:
+            preferences, carry = agent.preferences(state, carry, obs, first)
         if spec.continuous:  # the preference is the deterministic action itself
-            return spec.clip_action(agent.preferences(state, obs))
-        return masked_argmax(agent.preferences(state, obs), action_mask(info))
+            return spec.clip_action(preferences), carry
+        return masked_argmax(preferences, action_mask(info)), carry
 
     return act
+
+
+def action_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
+    """A feed-forward agent's acting without a carry (what `jaxrl.load` and an export give):
+    (member state, obs [E, ...], key, info) -> actions, as `acting_fn`'s."""
+    if agent.initial_carry is not None:
+        raise ConfigError("a recurrent agent's policy carries a state from step to step: not loadable or exported yet")
+    act = acting_fn(agent, stochastic, spec)
+    return lambda state, obs, key, info=(): act(state, (), obs, None, key, info)[0]
+
+
+def first_steps(num_envs: int, started: bool) -> jax.Array:
+    """`first` [E] of a game played from its start: the first obs starts it, no later one does
+    (the games evaluation plays are whole: no episodic life, one game an env)."""
+    return jnp.full((num_envs,), not started)
 
 
 def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic: bool) -> Scores:
     """The first game of each of the env's P x episodes envs, member p acting in envs
     p * episodes .. (p + 1) * episodes - 1. `agent_state` has the population axis."""
     episodes = env.num_envs // population
-    act = over_members(action_fn(agent, stochastic, env.spec), population)
+    act = over_members(acting_fn(agent, stochastic, env.spec), population)
 
     def per_member(x):  # [P * episodes, ...] -> [P, episodes, ...]
         return x.reshape(population, episodes, *x.shape[1:])
 
     @jax.jit
-    def step(state, handle, obs, info, keys):
+    def step(state, carry, handle, obs, info, keys, first):
         keys, act_keys = split_keys(keys)
-        action = act(state, per_member(obs), act_keys, jax.tree.map(per_member, info))
+        action, carry = act(state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info))
         handle, result = env.step(handle, action.reshape(population * episodes, *action.shape[2:]))
-        return handle, result, keys
+        return carry, handle, result, keys
 
     handle, obs, info = reset_env(env)
     keys = jax.random.split(jax.random.PRNGKey(seed), population)
+    carry = jax.tree.map(per_member, initial_carry(agent, env.num_envs))
     returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
     over = np.zeros(env.num_envs, bool)
-    for _ in range(MAX_STEPS):
-        handle, result, keys = step(agent_state, handle, obs, info, keys)
+    for t in range(MAX_STEPS):
+        carry, handle, result, keys = step(
+            agent_state, carry, handle, obs, info, keys, first_steps(env.num_envs, t > 0)
+        )
         obs, info = result.obs, result.info
         playing = ~over
         returns += np.where(playing, np.asarray(result.game_reward), 0.0)
@@ -94,14 +120,17 @@ def record_game(agent: Agent, member_state, spec: EnvSpec, seed: int, stochastic
     frames). Atari renders in colour, one frame per agent step: fps is the game's rate over the
     frame skip."""
     game, fps = make_game(spec.env_id, render=True, **dict(options, episodic_life=False, reward_clip=False))
-    act = jax.jit(lambda state, obs, key: action_fn(agent, stochastic, spec)(state, obs[None], key)[0])
+    act = jax.jit(
+        lambda state, carry, obs, first, key: acting_fn(agent, stochastic, spec)(state, carry, obs[None], first, key)
+    )
     key = jax.random.PRNGKey(seed)
     obs = game.reset(seed)
-    frames, total = [game.env.render()], 0.0
+    frames, total, carry = [game.env.render()], 0.0, initial_carry(agent, 1)
     try:
         while len(frames) < MAX_VIDEO_FRAMES:
             key, act_key = jax.random.split(key)
-            action = np.asarray(act(member_state, jnp.asarray(obs), act_key))
+            action, carry = act(member_state, carry, jnp.asarray(obs), first_steps(1, len(frames) > 1), act_key)
+            action = np.asarray(action[0])
             obs, _reward, _terminated, _truncated, game_reward, game_over = game.step(
                 action if spec.continuous else int(action)
             )
@@ -117,19 +146,20 @@ def record_game(agent: Agent, member_state, spec: EnvSpec, seed: int, stochastic
 def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
     """record_game for a JAX env with image observations: its frames are pictures of them."""
     env = make_env(config.env, [seed], config.backend, config.env_instance)
-    act = action_fn(agent, stochastic, env.spec)
+    act = acting_fn(agent, stochastic, env.spec)
 
     @jax.jit
-    def step(state, handle, obs, key):  # one program: acting and stepping compile together
+    def step(state, carry, handle, obs, key, first):  # one program: acting and stepping compile together
         key, act_key = jax.random.split(key)
-        handle, result = env.step(handle, act(state, obs, act_key))
-        return handle, result, key
+        action, carry = act(state, carry, obs, first, act_key)
+        handle, result = env.step(handle, action)
+        return carry, handle, result, key
 
     key = jax.random.PRNGKey(seed)
     handle, obs = env.reset()
-    frames, total = [picture(obs[0])], 0.0
+    frames, total, carry = [picture(obs[0])], 0.0, initial_carry(agent, 1)
     while len(frames) < MAX_VIDEO_FRAMES:
-        handle, result, key = step(member_state, handle, obs, key)
+        carry, handle, result, key = step(member_state, carry, handle, obs, key, first_steps(1, len(frames) > 1))
         obs = result.obs
         frames.append(picture(obs[0]))
         total += float(result.game_reward[0])

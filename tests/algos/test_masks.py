@@ -81,6 +81,11 @@ SETTINGS = {
     # greedy from the start: every action is the masked argmax
     "pqn-greedy": dict(SMALL, num_minibatches=2, update_epochs=2, start_e=0.0, end_e=0.0),
     "dqn-greedy": dict(REPLAY, start_e=0.0, end_e=0.0),
+    # recurrent learners take the masks of whole sequences
+    "ppo-gru": dict(SMALL, num_minibatches=2, update_epochs=2, recurrent="gru", recurrent_size=16),
+    "pqn-gru": dict(
+        SMALL, num_minibatches=2, update_epochs=2, start_e=0.0, end_e=0.0, recurrent="gru", recurrent_size=16
+    ),
 }
 
 
