@@ -65,8 +65,12 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     )
     obs_bytes = int(np.prod(spec.obs_shape)) * np.dtype(spec.obs_dtype).itemsize
     action_bytes = 4 * int(np.prod(spec.action_shape))  # an int32 index, or a float32 vector (Box)
-    # per env and step: observation, action, reward (float32), terminated, truncated, valid, first
-    step_bytes = obs_bytes + action_bytes + 4 + 4 + nbytes(extras) // envs
+    mask_bytes = spec.num_actions if spec.action_masks else 0  # Step.info's action mask, one bool an action
+    # per env and step: observation, action, reward (float32), terminated, truncated, valid, first, mask
+    step_bytes = obs_bytes + action_bytes + 4 + 4 + mask_bytes + nbytes(extras) // envs
+    # + per env whether the obs after the last step starts an episode and its mask, and the carry
+    # at the rollout's start
+    edge_bytes = envs * (1 + mask_bytes) + nbytes(carry)
     # + per env the RunnerState's next observation, prev_done and first (bools), running return and
     # length (4 + 4), and the agent's carry
     state = nbytes(learning) + size * (envs * (obs_bytes + 2 + 4 + 4) + nbytes(carry))
@@ -76,7 +80,7 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
         per_member = sum(nbytes(getattr(learning["agent"], name)) for name in copied) // size
         state += config.seeds * max(1, int(config.pbt.truncation * config.pbt.population)) * per_member
     kind = "image" if len(spec.obs_shape) == 3 else "vector"
-    return MemoryEstimate(state, size * envs * steps * step_bytes, RUNTIME_BYTES[kind])
+    return MemoryEstimate(state, size * (envs * steps * step_bytes + edge_bytes), RUNTIME_BYTES[kind])
 
 
 def compiled_estimate(need: MemoryEstimate, compiled: dict, state_made: bool) -> tuple[MemoryEstimate, dict]:
