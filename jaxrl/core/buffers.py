@@ -104,20 +104,9 @@ def nbytes(tree) -> int:
     return sum(leaf.size * jnp.dtype(leaf.dtype).itemsize for leaf in jax.tree.leaves(tree))
 
 
-def estimate_bytes(
-    capacity: int,
-    num_envs: int,
-    obs_shape: tuple[int, ...],
-    obs_dtype,
-    stack: int = 0,
-    action_shape: tuple = (),
-    masked_actions: int = 0,
-) -> int:
-    """Exactly what `init` allocates, computed without allocating it."""
-    make = functools.partial(
-        init, capacity, num_envs, tuple(obs_shape), obs_dtype, stack, tuple(action_shape), masked_actions
-    )
-    return nbytes(jax.eval_shape(make))
+def estimate_bytes(*args, **kwargs) -> int:
+    """Exactly what `init(*args, **kwargs)` allocates, computed without allocating it."""
+    return nbytes(jax.eval_shape(functools.partial(init, *args, **kwargs)))
 
 
 def add(replay: Replay, obs, action, reward, terminated, valid, last_obs, masks=None) -> Replay:

@@ -71,9 +71,9 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     # + per env whether the obs after the last step starts an episode and its mask, and the carry
     # at the rollout's start
     edge_bytes = envs * (1 + mask_bytes) + nbytes(carry)
-    # + per env the RunnerState's next observation, prev_done and first (bools), running return and
-    # length (4 + 4), and the agent's carry
-    state = nbytes(learning) + size * (envs * (obs_bytes + 2 + 4 + 4) + nbytes(carry))
+    # + per env the RunnerState's next observation and its mask, prev_done and first (bools), running
+    # return and length (4 + 4), and the agent's carry
+    state = nbytes(learning) + size * (envs * (obs_bytes + mask_bytes + 2 + 4 + 4) + nbytes(carry))
     if config.pbt:  # an exploit step holds the copied members' networks (and replays) once more, briefly
         copy_replay = config.pbt.copy_replay and algorithm.replay
         copied = algorithm.networks + ((algorithm.replay,) if copy_replay else ())

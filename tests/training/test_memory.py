@@ -21,9 +21,16 @@ from jaxrl.training.memory import available_bytes, estimate
 from jaxrl.training.population import seed_population
 
 
-def test_the_estimate_is_what_the_programs_allocate_for_state_and_rollout():
-    algorithm = get_algorithm("dqn")
-    config = resolve(algorithm, {"env": "CartPole", "seeds": 2, "buffer_size": 4096})
+@pytest.mark.parametrize(
+    "name, flags",
+    [
+        ("dqn", {"env": "CartPole", "buffer_size": 4096}),
+        ("ippo", {"env": "MPE_simple_speaker_listener_v4", "num_envs": 4, "rollout_steps": 8}),  # masks in info
+    ],
+)
+def test_the_estimate_is_what_the_programs_allocate_for_state_and_rollout(name, flags):
+    algorithm = get_algorithm(name)
+    config = resolve(algorithm, {"seeds": 2, **flags})
     population = seed_population(algorithm, config)
     need = estimate(algorithm, config, population)
     parts = assemble(config, population.seeds)
