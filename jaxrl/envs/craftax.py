@@ -51,9 +51,19 @@ def percent_of_max(env_id: str, episode_return: jax.Array) -> jax.Array:
     return 100.0 * episode_return / max_return(env_id)
 
 
+# Optimistic resets (Craftax's own speed device, its OptimisticResetVecEnvWrapper, written anew):
+# generating a world costs far more than a step, so a pool of N envs makes N // 16 fresh worlds
+# per step (at least one) and hands them to the envs whose episode ended, instead of making one
+# per env and keeping it only where an episode ended. Episodes last hundreds of steps, so more
+# than N / 16 envs rarely end at once; when they do, some start in the same world (with their
+# own keys from there on), as in Craftax's wrapper.
+ENVS_PER_RESET = 16
+
+
 class Gymnax1:
     """Craftax's non-resetting env with gymnax 1.0's API: the step resets the episode it ends
-    and reports its final obs, and tells a termination from the time limit's truncation."""
+    and reports its final obs, and tells a termination from the time limit's truncation.
+    `step_batch` steps a whole pool with optimistic resets (the gymnax pool uses it)."""
 
     def __init__(self, env: Any, env_id: str):
         self.env, self.names = env, achievement_names(env_id)
@@ -66,17 +76,29 @@ class Gymnax1:
         return self.env.reset(key, params)
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
-        step_key, reset_key = jax.random.split(key)
-        final_obs, ended_state, reward, done, _ = self.env.step(step_key, state, action, params)
+        """One env: a pool of one (its one fresh world made from its own key)."""
+        batch = jax.tree.map(lambda x: jnp.asarray(x)[None], (key, state, action))
+        return jax.tree.map(lambda x: x[0], self.step_batch(*batch, params))
+
+    def step_batch(self, keys: jax.Array, state: Any, action: jax.Array, params: Any):
+        """N envs ([N, ...] leaves) one step, the ended ones restarted from N // 16 fresh worlds."""
+        step_keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
+        final_obs, ended_state, reward, done, _ = step(step_keys, state, action, params)
         # A death on the limit's own step counts as the truncation: one bootstrap in 10,000 steps.
         truncated = done & (ended_state.timestep >= params.max_timesteps)
-        reset_obs, reset_state = self.env.reset(reset_key, params)
-        state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, ended_state)
-        unlocked = (ended_state.achievements & done).astype(jnp.float32)  # [num achievements]
-        info = {f"{ACHIEVEMENT_TAG}{name}": unlocked[i] for i, name in enumerate(self.names)}
+        num_resets = max(1, done.shape[0] // ENVS_PER_RESET)
+        reset_obs, reset_state = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys[:num_resets], params)
+        world = (jnp.cumsum(done) - 1) % num_resets  # the k-th ended env takes world k mod num_resets
+
+        def restarted(fresh, old):
+            return jnp.where(done.reshape(-1, *[1] * (old.ndim - 1)), fresh[world], old)
+
+        state = jax.tree.map(restarted, reset_state, ended_state)
+        unlocked = (ended_state.achievements & done[:, None]).astype(jnp.float32)  # [N, num achievements]
+        info = {f"{ACHIEVEMENT_TAG}{name}": unlocked[:, i] for i, name in enumerate(self.names)}
         info["final_observation"] = final_obs
-        obs = jnp.where(done, reset_obs, final_obs)
-        return obs, state, reward, done & ~truncated, truncated, info
+        return restarted(reset_obs, final_obs), state, reward, done & ~truncated, truncated, info
 
     def observation_space(self, params: Any):
         return self.env.observation_space(params)

@@ -226,7 +226,9 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     n = len(seeds)
     reset_envs = jax.vmap(env.reset, in_axes=(0, None))
     masks = mask_reader(env, params)
-    step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    # An env may step a whole pool itself (`step_batch`, same arguments with an env axis): Craftax
+    # restarts its ended episodes from a few worlds made for the whole pool (optimistic resets).
+    step_envs = getattr(env, "step_batch", None) or jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def split(keys):  # [N, 2] -> (next keys, keys to use now)
         keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
