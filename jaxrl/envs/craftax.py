@@ -14,7 +14,7 @@ at 1B steps). Needs `craftax` (PyPI, tested with 1.6.1), imported by the first r
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +27,7 @@ from jaxrl.envs.ids import UnknownEnvError
 IDS = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1")
 FAMILY = "craftax"  # the preset table Craftax runs take their defaults from
 ACHIEVEMENT_TAG = "craftax/achievement/"
+SCORE_TAG = "craftax/percent_of_max"
 
 
 def constants(env_id: str):
@@ -60,20 +61,28 @@ def percent_of_max(env_id: str, episode_return: jax.Array) -> jax.Array:
 ENVS_PER_RESET = 16
 
 
+class Tracked(NamedTuple):
+    """Craftax's state and the return of its episode so far (for `craftax/percent_of_max`)."""
+
+    game: Any
+    episode_return: jax.Array  # float32
+
+
 class Gymnax1:
     """Craftax's non-resetting env with gymnax 1.0's API: the step resets the episode it ends
     and reports its final obs, and tells a termination from the time limit's truncation.
     `step_batch` steps a whole pool with optimistic resets (the gymnax pool uses it)."""
 
     def __init__(self, env: Any, env_id: str):
-        self.env, self.names = env, achievement_names(env_id)
+        self.env, self.names, self.max_return = env, achievement_names(env_id), max_return(env_id)
 
     @property
     def default_params(self):
         return self.env.default_params
 
     def reset(self, key: jax.Array, params: Any):
-        return self.env.reset(key, params)
+        obs, state = self.env.reset(key, params)
+        return obs, Tracked(state, jnp.zeros((), jnp.float32))
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
         """One env: a pool of one (its one fresh world made from its own key)."""
@@ -84,7 +93,8 @@ class Gymnax1:
         """N envs ([N, ...] leaves) one step, the ended ones restarted from N // 16 fresh worlds."""
         step_keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
         step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
-        final_obs, ended_state, reward, done, _ = step(step_keys, state, action, params)
+        final_obs, ended_state, reward, done, _ = step(step_keys, state.game, action, params)
+        episode_return = state.episode_return + reward
         # A death on the limit's own step counts as the truncation: one bootstrap in 10,000 steps.
         truncated = done & (ended_state.timestep >= params.max_timesteps)
         num_resets = max(1, done.shape[0] // ENVS_PER_RESET)
@@ -94,9 +104,10 @@ class Gymnax1:
         def restarted(fresh, old):
             return jnp.where(done.reshape(-1, *[1] * (old.ndim - 1)), fresh[world], old)
 
-        state = jax.tree.map(restarted, reset_state, ended_state)
+        state = Tracked(jax.tree.map(restarted, reset_state, ended_state), jnp.where(done, 0.0, episode_return))
         unlocked = (ended_state.achievements & done[:, None]).astype(jnp.float32)  # [N, num achievements]
         info = {f"{ACHIEVEMENT_TAG}{name}": unlocked[:, i] for i, name in enumerate(self.names)}
+        info[SCORE_TAG] = jnp.where(done, 100.0 * episode_return / self.max_return, 0.0)
         info["final_observation"] = final_obs
         return restarted(reset_obs, final_obs), state, reward, done & ~truncated, truncated, info
 
