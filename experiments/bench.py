@@ -65,7 +65,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import bench_impala  # (experiments/ is the script's directory: first on sys.path)
+import bench_craftax  # (experiments/ is the script's directory: first on sys.path)
+import bench_impala
 import bench_marl
 import benchmarks_md
 
@@ -74,7 +75,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update", "marl",
+    "impala", "pong-members-update", "marl", "craftax",
 ]  # fmt: skip
 
 
@@ -1559,6 +1560,7 @@ def main() -> None:
         "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
         "marl": lambda: bench_marl.marl(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
+        "craftax": lambda: bench_craftax.craftax(args.repeats),
     }
     for name in args.only:
         output = sections[name]()
