@@ -1,7 +1,12 @@
-"""bench.py's `craftax` section (issue 28), in its own module: Craftax-Classic-Symbolic env steps/s
-with a fresh world generated for every env on every step (kept only where an episode ended: the
-backend before optimistic resets) against optimistic resets (N // 16 worlds per step for the
-pool), random actions and feed-forward PPO, interleaved in one process.
+"""bench.py's Craftax sections (issue 28), in their own module.
+
+`craftax`: Craftax-Classic-Symbolic env steps/s with a fresh world generated for every env on
+every step (kept only where an episode ended: the backend before optimistic resets) against
+optimistic resets (N // 16 worlds per step for the pool), random actions and feed-forward PPO,
+interleaved in one process.
+`craftax-run`: the figures of a long `jaxrl train` run on Craftax (`--craftax-run RUN_DIR`), read
+from its TensorBoard events, finished or still going: the run itself is started by hand (its
+command is in BENCHMARKS.md).
 """
 
 import statistics
@@ -116,3 +121,69 @@ def craftax(repeats: int, num_envs: int = 64, steps: int = 64) -> dict:
         "figures": {"repeats": repeats, "num_envs": num_envs, "random_steps": steps, "ppo": PPO, "sps": measured},
         "goals": [],
     }
+
+
+def scalars(member_dir) -> dict[str, list]:
+    """{tag: [(wall time, env step, value)]} of a member's TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import SCALARS, EventAccumulator
+
+    events = EventAccumulator(str(member_dir), size_guidance={SCALARS: 0}).Reload()
+    return {tag: [(e.wall_time, e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def late_mean(series: list, points: int = 5) -> float:
+    """The mean of a tag's last `points` values (the last iterations that ended episodes)."""
+    return statistics.fmean(value for *_, value in series[-points:])
+
+
+def craftax_run(run_dir: str | None, planned_steps: int = 1_000_000) -> dict:
+    """A Craftax run's figures, read from its TensorBoard events (finished or still going): env
+    steps reached, the steady rate (between the first and last logged iteration, so without the
+    compile), the projected time to `planned_steps`, and the end's return, % of max and the rate
+    of each achievement (means of the last 5 logged iterations, then over members)."""
+    import json
+    from pathlib import Path
+
+    if run_dir is None:
+        return {"text": "(skipped: pass --craftax-run RUN_DIR)", "figures": {}, "goals": []}
+    run = Path(run_dir)
+    members = {path.name: scalars(path) for path in sorted(run.iterdir()) if path.is_dir() and path.name[0] == "s"}
+    config = json.loads((run / "config.json").read_text())
+    series = [t["charts/recent_return"] for t in members.values()]
+    steps = min(points[-1][1] for points in series)
+    # events are written at each chunk's end: the rate runs from the first chunk's end to the last's
+    first = max((wall, step) for wall, step, _ in series[0] if wall - series[0][0][0] < 1.0)
+    last = series[0][-1][:2]
+    rate = (last[1] - first[1]) / max(last[0] - first[0], 1e-9)  # env steps/s per member
+    elapsed = last[0] - (run / "config.json").stat().st_mtime  # from the run's start, compile included
+    projected = (elapsed + (planned_steps - last[1]) / rate) / 3600
+    tags = sorted({tag for t in members.values() for tag in t if tag.startswith("craftax/")})
+    end = {tag: statistics.fmean(late_mean(t[tag]) for t in members.values() if tag in t) for tag in tags}
+    end_return = statistics.fmean(late_mean(t["charts/episodic_return"]) for t in members.values())
+    lines = [
+        f"| {config['env']} {config['algo']} ({config['static']['recurrent']}), {len(members)} members "
+        "| env steps per member | hours | env steps/s per member (all members) | projected hours to "
+        f"{planned_steps:,} | return | % of max |",
+        "|---|---|---|---|---|---|---|",
+        f"| {config['static']['num_envs']} envs x {config['static']['rollout_steps']} steps | {steps:,} "
+        f"| {elapsed / 3600:.2f} "
+        f"| {rate:,.0f} ({rate * len(members):,.0f}) | {projected:.1f} "
+        f"| {end_return:.2f} | {end['craftax/percent_of_max']:.1f} |",
+        "",
+        "| achievement | episodes that unlocked it, at the end |",
+        "|---|---|",
+        *(
+            f"| {tag.removeprefix('craftax/achievement/')} | {end[tag]:.2f} |"
+            for tag in sorted(tags, key=lambda tag: -end[tag])
+            if tag.startswith("craftax/achievement/") and end[tag] > 0
+        ),
+    ]
+    figures = {
+        "env_steps_per_member": steps,
+        "hours": elapsed / 3600,
+        "projected_hours": projected,
+        "sps_per_member": rate,
+        "end_return": end_return,
+        "end": end,
+    }
+    return {"text": "\n".join(lines), "figures": {**figures, "static": config["static"]}, "goals": []}
