@@ -79,3 +79,35 @@ def test_ended_episodes_restart_from_a_few_fresh_worlds_and_report_their_score()
     handle, result = step(handle, jnp.zeros(32, jnp.int32))  # the reset step: nothing happens
     assert not result.reward.any() and not result.game_over.any()
     assert (handle.state.game.timestep == 0).all()
+
+
+@pytest.mark.slow  # tracing Craftax's step for the spec: ~50 s here (Craftax-Symbolic's: ~150 s)
+@needs_craftax
+def test_craftax_runs_take_the_purejaxrl_and_purejaxql_rnn_presets(env_id=CLASSIC):
+    from jaxrl.algos import get_algorithm
+    from jaxrl.config import resolve
+
+    ppo = resolve(get_algorithm("ppo"), {"env": env_id})
+    assert (ppo.static.recurrent, ppo.static.recurrent_size, ppo.static.hidden) == ("gru", 512, (512,))
+    assert (ppo.static.num_envs, ppo.static.rollout_steps, ppo.total_steps) == (1024, 64, 1_000_000_000)
+    assert (ppo.hyper.lr, ppo.hyper.gae_lambda, ppo.hyper.max_grad_norm) == (2e-4, 0.8, 1.0)
+    pqn = resolve(get_algorithm("pqn"), {"env": env_id, "num_envs": 64})  # a flag beats the preset
+    assert (pqn.static.recurrent, pqn.static.num_envs, pqn.static.rollout_steps) == ("gru", 64, 128)
+    assert (pqn.hyper.lr, pqn.hyper.q_lambda) == (3e-4, 0.5)
+
+
+@needs_craftax
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env", "Craftax-Classic-Pixels-v1"], "unknown env 'Craftax-Classic-Pixels-v1'; did you mean"),
+        (["--env", CLASSIC, "--num-envs", "4"], "num_envs = 4 is not divisible by num_minibatches = 8"),
+        (["--env", CLASSIC, "--capture-video", "100"], "symbolic Craftax observations are vectors, not frames"),
+    ],
+)
+def test_bad_craftax_input_is_refused_in_one_line(argv, message, capsys):
+    from jaxrl.cli import main
+
+    assert main(["train", "ppo", *argv, "--total-steps", "4096"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
