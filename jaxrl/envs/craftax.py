@@ -5,12 +5,14 @@ Craftax's `step` has gymnax 0.x's five values (obs, state, reward, done, info), 
 adapts its non-resetting env to gymnax 1.0's six: a death (or, in Craftax, the boss beaten) is
 a termination, the 10,000-step limit a truncation whose final obs is reported
 (info["final_observation"]) so that jaxrl's gymnax backend bootstraps from it. Every pool, spec
-and action space is then the gymnax backend's. The info also holds, per achievement, whether the
-episode ending at that step unlocked it (`craftax/achievement/<name>`, 0 or 1, on the ending step
-only), for logging; the score is an episode's return as % of the most an episode can earn
-(`percent_of_max`), the measure the Craftax paper reports (PPO-RNN: 15.3 % on Craftax-Symbolic
-at 1B steps). Needs `craftax` (PyPI, tested with 1.6.1), imported by the first run that uses it.
-"""
+and action space is then the gymnax backend's; the pool steps through `Gymnax1.step_batch`, which
+restarts ended episodes from a few worlds made per step for the whole pool (optimistic resets).
+On the step that ends an episode the info reports, under TensorBoard tags (the runner logs them
+as means over ended episodes: `Step.episode_info`), whether the episode unlocked each achievement
+(`craftax/achievement/<name>`, 0 or 1) and its score, the return as % of the most an episode can
+earn (`craftax/percent_of_max`), the measure the Craftax paper reports (PPO-RNN: 15.3 % on
+Craftax-Symbolic at 1B steps). Needs `craftax` (PyPI, tested with 1.6.1), imported by the first
+run that uses it."""
 
 import importlib
 import importlib.util
