@@ -65,7 +65,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import bench_impala  # (experiments/ is the script's directory: first on sys.path)
+import bench_craftax  # (experiments/ is the script's directory: first on sys.path)
+import bench_impala
 import bench_marl
 import benchmarks_md
 
@@ -74,7 +75,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update", "marl",
+    "impala", "pong-members-update", "marl", "craftax", "craftax-run",
 ]  # fmt: skip
 
 
@@ -1518,6 +1519,9 @@ def main() -> None:
         "--jaxmarl-script", help="marl: JaxMARL's baselines/IPPO/ippo_ff_mpe.py (its repo, not the wheel)"
     )
     parser.add_argument("--jaxmarl-path", default="", help="marl: PYTHONPATH for it (jaxmarl, distrax, hydra-core)")
+    parser.add_argument(
+        "--craftax-run", metavar="RUN_DIR", help="craftax-run: a Craftax run's dir (finished or still going)"
+    )
     parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
     parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
@@ -1559,6 +1563,8 @@ def main() -> None:
         "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
         "marl": lambda: bench_marl.marl(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
+        "craftax": lambda: bench_craftax.craftax(args.repeats),
+        "craftax-run": lambda: bench_craftax.craftax_run(args.craftax_run),
     }
     for name in args.only:
         output = sections[name]()

@@ -5,10 +5,14 @@ agent's episode (for bootstrapping) but not the game, so returns add up over all
 use the unclipped reward.
 """
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+
+# The metric of a tag of Step.episode_info: its sum over an iteration's ended episodes, [P]
+# (jaxrl.training.hooks.episode_info turns it into the mean under the tag itself).
+EPISODE_SUM = "episode_sum:"
 
 
 class EpisodeStats(NamedTuple):
@@ -20,6 +24,7 @@ class EndedEpisodes(NamedTuple):
     ended: jax.Array  # [E] bool, a game ended on this step
     episode_return: jax.Array  # [E] float32, its return where ended, else 0
     episode_length: jax.Array  # [E] int32, its length where ended, else 0
+    info: Any = ()  # {tag: [E] float32}: what the env reported about it where ended, else 0
 
 
 def init_stats(num_envs: int) -> EpisodeStats:
@@ -27,15 +32,17 @@ def init_stats(num_envs: int) -> EpisodeStats:
 
 
 def update_stats(
-    stats: EpisodeStats, game_reward: jax.Array, game_over: jax.Array, counted: jax.Array
+    stats: EpisodeStats, game_reward: jax.Array, game_over: jax.Array, counted: jax.Array, episode_info: Any = ()
 ) -> tuple[EpisodeStats, EndedEpisodes]:
-    """Adds one step. `counted` is False on EnvPool's reset steps, which are not part of a game."""
+    """Adds one step. `counted` is False on EnvPool's reset steps, which are not part of a game;
+    `episode_info` (Step.episode_info) is kept where a game ended."""
     episode_return = stats.running_return + game_reward
     episode_length = stats.running_length + counted.astype(jnp.int32)
     ended = EndedEpisodes(
         ended=game_over,
         episode_return=jnp.where(game_over, episode_return, 0.0),
         episode_length=jnp.where(game_over, episode_length, 0),
+        info=jax.tree.map(lambda value: jnp.where(game_over, value, 0.0), episode_info),
     )
     carry = EpisodeStats(
         running_return=jnp.where(game_over, 0.0, episode_return),

@@ -15,7 +15,15 @@ import jax.numpy as jnp
 from flax import struct
 
 from jaxrl.core.distributions import action_mask
-from jaxrl.core.episodes import EpisodeStats, RecentReturns, init_stats, push_recent, recent_mean, update_stats
+from jaxrl.core.episodes import (
+    EPISODE_SUM,
+    EpisodeStats,
+    RecentReturns,
+    init_stats,
+    push_recent,
+    recent_mean,
+    update_stats,
+)
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
 from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
 
@@ -187,7 +195,9 @@ def acting(agent: Agent, layout: Layout):
         """The transition of `action` taken on `state.obs`, given the env's `step` [N]."""
         step = jax.tree.map(layout.per_member, step)
         valid = ~state.prev_done  # a reset step ignores its action: no transition to learn from
-        episodes, ended = jax.vmap(update_stats)(state.episodes, step.game_reward, step.game_over, valid)
+        episodes, ended = jax.vmap(update_stats)(
+            state.episodes, step.game_reward, step.game_over, valid, step.episode_info
+        )
         flags = (step.terminated, step.truncated, valid)
         transition = (state.obs, action, step.reward, *flags, extras, state.first, state.info)
         reset_next = step.terminated | step.truncated if step.reset_next is None else step.reset_next
@@ -277,6 +287,7 @@ def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[s
             episodes_ended=ended.ended.sum(axis=(0, 2)),
             episode_return_sum=ended.episode_return.sum(axis=(0, 2)),
             episode_length_sum=ended.episode_length.sum(axis=(0, 2)),
+            **{EPISODE_SUM + tag: value.sum(axis=(0, 2)) for tag, value in dict(ended.info or {}).items()},
             recent_return=jax.vmap(recent_mean)(recent),
             env_steps=jnp.full((population,), env_steps),
             diverged_at=diverged_at,

@@ -57,6 +57,10 @@ class Step(NamedTuple):
     # state): a pytree of arrays [N, ...], the same structure every step. () by default: no
     # arrays, so it costs nothing.
     info: Any = ()
+    # What an env reports about the episode a step ends, for logging ({tag: float32 [N]}, read
+    # where game_over, e.g. Craftax's achievements): averaged over a chunk's ended episodes and
+    # logged under the tag. () by default: nothing computed or stored.
+    episode_info: Any = ()
 
 
 class Env(NamedTuple):

@@ -5,16 +5,18 @@ Craftax's `step` has gymnax 0.x's five values (obs, state, reward, done, info), 
 adapts its non-resetting env to gymnax 1.0's six: a death (or, in Craftax, the boss beaten) is
 a termination, the 10,000-step limit a truncation whose final obs is reported
 (info["final_observation"]) so that jaxrl's gymnax backend bootstraps from it. Every pool, spec
-and action space is then the gymnax backend's. The info also holds, per achievement, whether the
-episode ending at that step unlocked it (`craftax/achievement/<name>`, 0 or 1, on the ending step
-only), for logging; the score is an episode's return as % of the most an episode can earn
-(`percent_of_max`), the measure the Craftax paper reports (PPO-RNN: 15.3 % on Craftax-Symbolic
-at 1B steps). Needs `craftax` (PyPI, tested with 1.6.1), imported by the first run that uses it.
-"""
+and action space is then the gymnax backend's; the pool steps through `Gymnax1.step_batch`, which
+restarts ended episodes from a few worlds made per step for the whole pool (optimistic resets).
+On the step that ends an episode the info reports, under TensorBoard tags (the runner logs them
+as means over ended episodes: `Step.episode_info`), whether the episode unlocked each achievement
+(`craftax/achievement/<name>`, 0 or 1) and its score, the return as % of the most an episode can
+earn (`craftax/percent_of_max`), the measure the Craftax paper reports (PPO-RNN: 15.3 % on
+Craftax-Symbolic at 1B steps). Needs `craftax` (PyPI, tested with 1.6.1), imported by the first
+run that uses it."""
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +29,7 @@ from jaxrl.envs.ids import UnknownEnvError
 IDS = ("Craftax-Classic-Symbolic-v1", "Craftax-Symbolic-v1")
 FAMILY = "craftax"  # the preset table Craftax runs take their defaults from
 ACHIEVEMENT_TAG = "craftax/achievement/"
+SCORE_TAG = "craftax/percent_of_max"
 
 
 def constants(env_id: str):
@@ -51,32 +54,64 @@ def percent_of_max(env_id: str, episode_return: jax.Array) -> jax.Array:
     return 100.0 * episode_return / max_return(env_id)
 
 
+# Optimistic resets (Craftax's own speed device, its OptimisticResetVecEnvWrapper, written anew):
+# generating a world costs far more than a step, so a pool of N envs makes N // 16 fresh worlds
+# per step (at least one) and hands them to the envs whose episode ended, instead of making one
+# per env and keeping it only where an episode ended. Episodes last hundreds of steps, so more
+# than N / 16 envs rarely end at once; when they do, some start in the same world (with their
+# own keys from there on), as in Craftax's wrapper.
+ENVS_PER_RESET = 16
+
+
+class Tracked(NamedTuple):
+    """Craftax's state and the return of its episode so far (for `craftax/percent_of_max`)."""
+
+    game: Any
+    episode_return: jax.Array  # float32
+
+
 class Gymnax1:
     """Craftax's non-resetting env with gymnax 1.0's API: the step resets the episode it ends
-    and reports its final obs, and tells a termination from the time limit's truncation."""
+    and reports its final obs, and tells a termination from the time limit's truncation.
+    `step_batch` steps a whole pool with optimistic resets (the gymnax pool uses it)."""
 
     def __init__(self, env: Any, env_id: str):
-        self.env, self.names = env, achievement_names(env_id)
+        self.env, self.names, self.max_return = env, achievement_names(env_id), max_return(env_id)
 
     @property
     def default_params(self):
         return self.env.default_params
 
     def reset(self, key: jax.Array, params: Any):
-        return self.env.reset(key, params)
+        obs, state = self.env.reset(key, params)
+        return obs, Tracked(state, jnp.zeros((), jnp.float32))
 
     def step(self, key: jax.Array, state: Any, action: jax.Array, params: Any):
-        step_key, reset_key = jax.random.split(key)
-        final_obs, ended_state, reward, done, _ = self.env.step(step_key, state, action, params)
+        """One env: a pool of one (its one fresh world made from its own key)."""
+        batch = jax.tree.map(lambda x: jnp.asarray(x)[None], (key, state, action))
+        return jax.tree.map(lambda x: x[0], self.step_batch(*batch, params))
+
+    def step_batch(self, keys: jax.Array, state: Any, action: jax.Array, params: Any):
+        """N envs ([N, ...] leaves) one step, the ended ones restarted from N // 16 fresh worlds."""
+        step_keys, reset_keys = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+        step = jax.vmap(self.env.step, in_axes=(0, 0, 0, None))
+        final_obs, ended_state, reward, done, _ = step(step_keys, state.game, action, params)
+        episode_return = state.episode_return + reward
         # A death on the limit's own step counts as the truncation: one bootstrap in 10,000 steps.
         truncated = done & (ended_state.timestep >= params.max_timesteps)
-        reset_obs, reset_state = self.env.reset(reset_key, params)
-        state = jax.tree.map(lambda fresh, old: jnp.where(done, fresh, old), reset_state, ended_state)
-        unlocked = (ended_state.achievements & done).astype(jnp.float32)  # [num achievements]
-        info = {f"{ACHIEVEMENT_TAG}{name}": unlocked[i] for i, name in enumerate(self.names)}
+        num_resets = max(1, done.shape[0] // ENVS_PER_RESET)
+        reset_obs, reset_state = jax.vmap(self.env.reset, in_axes=(0, None))(reset_keys[:num_resets], params)
+        world = (jnp.cumsum(done) - 1) % num_resets  # the k-th ended env takes world k mod num_resets
+
+        def restarted(fresh, old):
+            return jnp.where(done.reshape(-1, *[1] * (old.ndim - 1)), fresh[world], old)
+
+        state = Tracked(jax.tree.map(restarted, reset_state, ended_state), jnp.where(done, 0.0, episode_return))
+        unlocked = (ended_state.achievements & done[:, None]).astype(jnp.float32)  # [N, num achievements]
+        info = {f"{ACHIEVEMENT_TAG}{name}": unlocked[:, i] for i, name in enumerate(self.names)}
+        info[SCORE_TAG] = jnp.where(done, 100.0 * episode_return / self.max_return, 0.0)
         info["final_observation"] = final_obs
-        obs = jnp.where(done, reset_obs, final_obs)
-        return obs, state, reward, done & ~truncated, truncated, info
+        return restarted(reset_obs, final_obs), state, reward, done & ~truncated, truncated, info
 
     def observation_space(self, params: Any):
         return self.env.observation_space(params)

@@ -226,7 +226,9 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     n = len(seeds)
     reset_envs = jax.vmap(env.reset, in_axes=(0, None))
     masks = mask_reader(env, params)
-    step_envs = jax.vmap(env.step, in_axes=(0, 0, 0, None))
+    # An env may step a whole pool itself (`step_batch`, same arguments with an env axis): Craftax
+    # restarts its ended episodes from a few worlds made for the whole pool (optimistic resets).
+    step_envs = getattr(env, "step_batch", None) or jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
     def split(keys):  # [N, 2] -> (next keys, keys to use now)
         keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
@@ -263,10 +265,19 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
         reward = jnp.where(restart, 0.0, reward.astype(jnp.float32))
         terminated, truncated = terminated & ~restart, truncated & ~restart
         step = Step(shown, reward, terminated, truncated, reward, terminated | truncated, truncated, masks(state))
+        step = step._replace(episode_info=episode_info(info))
         return Handle(state, keys, obs, truncated), step
 
     first_info = None if not hasattr(env, "action_mask") else lambda handle: masks(handle.state)
     return Env(spec, n, reset, step, lambda: None, jax_native=True, first_info=first_info)
+
+
+def episode_info(info) -> dict:
+    """The info entries an env reports about the episode a step ends: those named like a
+    TensorBoard tag (with a "/": "craftax/achievement/collect_wood"), as float32 [N]."""
+    if not isinstance(info, dict):
+        return {}
+    return {name: value.astype(jnp.float32) for name, value in info.items() if "/" in name}
 
 
 def mask_reader(env, params) -> Callable[[Any], Any]:

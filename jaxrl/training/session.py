@@ -23,6 +23,7 @@ from jaxrl.training.fleet import Fleet
 from jaxrl.training.hooks.agreement import StopAgreement
 from jaxrl.training.hooks.base import Hook, Loop, run_loop
 from jaxrl.training.hooks.checkpointing import Checkpoints
+from jaxrl.training.hooks.episode_info import EpisodeInfo
 from jaxrl.training.hooks.evaluating import Evaluation
 from jaxrl.training.hooks.legal_actions import LegalActions
 from jaxrl.training.hooks.logs import Logging
@@ -76,6 +77,7 @@ def train(
         summary = summary_of(opened, plan, loop, rows, scores.evaluations, tuner, compiles, compiled)
         if fleet.spec.agents:
             add_team_summary(summary, fleet.spec.agents)
+        hooks.episodes.add_summary(summary["runs"], plan.mine)
         if peers.index == 0:
             write_json(Path(summary["run_dir"]) / "summary.json", summary)
     return summary
@@ -196,6 +198,7 @@ def open_loggers(
 class Hooks(NamedTuple):
     all: list[Hook]  # in the order the loop tells them
     evaluation: Evaluation  # (closed however the run ends: it holds env pools)
+    episodes: EpisodeInfo  # what the env reported about its episodes, for the summary
 
 
 def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, should_stop) -> Hooks:
@@ -212,14 +215,16 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
         hooks.append(Exploit(tuner, fleet, scores, config.pbt.copy_replay))
     if fleet.spec.agents:  # a multi-agent env: team/return, added before it is logged
         hooks.append(Teams(fleet.spec.agents))
+    episodes = EpisodeInfo()  # the env's per-episode tags, made means before they are logged
     hooks += [
+        episodes,
         Logging(log, compiles, member_hparams(plan.everyone)[plan.mine], scores),
         StopAgreement(peers, stop, should_stop, scores, saver),
     ]
     if config.capture_video and peers.index == 0:
         hooks.append(Video(config, fleet, log, opened.run_dir, plan.population.names[0]))
     hooks.append(Checkpoints(config, fleet, saver, log, peers, scores, opened.record.restarts, tuner))
-    return Hooks(hooks, evaluation)
+    return Hooks(hooks, evaluation, episodes)
 
 
 PBT_SUMMARY = ("population", "ready_every", "truncation", "resample_probability", "copy_replay", "ranges")

@@ -146,3 +146,13 @@ class Probes(Bandit):
 
     def observation_space(self, params):
         return Box((len(NEXT),))
+
+
+class Reporting(Bandit):
+    """Reports, on the step that ends an episode, its length under a tag (`probe/length`: a
+    per-episode scalar for the logs) beside an entry without one (not logged)."""
+
+    def step(self, key, state, action, params):
+        obs, new_state, reward, terminated, truncated, info = super().step(key, state, action, params)
+        length = (state.time + 1).astype(jnp.float32)
+        return obs, new_state, reward, terminated, truncated, {**info, "probe/length": length, "untagged": length}
