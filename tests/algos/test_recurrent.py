@@ -6,6 +6,7 @@ import jax
 import numpy as np
 import pytest
 
+import jaxrl
 from jaxrl.envs.memory import OneBitMemory, OneBitParams
 from jaxrl.errors import ConfigError
 from jaxrl.functional import make_evaluate, make_train
@@ -67,3 +68,26 @@ def test_bad_recurrent_settings_fail_in_one_line(algo, options, message):
     with pytest.raises(ConfigError) as error:
         make_train(algo, OneBitMemory(), OneBitParams(4), **options)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_loaded_recurrent_policy_keeps_its_carry_between_calls_and_resets_it_at_first(tmp_path):
+    """`jaxrl.load(run)` of PPO-GRU on the one-bit memory, played by hand one step a call: it
+    remembers the bit shown at the first call when asked three calls later; marking every call
+    `first` (the carry reset each time) leaves it guessing; its export is refused in one line."""
+    options = OPTIONS["ppo"] | dict(recurrent="gru", recurrent_size=32)
+    env, params = OneBitMemory(), OneBitParams(4)
+    run_dir = jaxrl.train("ppo", env=env, env_params=params, logdir=str(tmp_path), **options).run_dir
+    policy = jaxrl.load(run_dir, env=env, env_params=params)
+
+    def answers(forget: bool) -> float:
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(jax.random.key(3), 64), params)
+        for step in range(params.length):
+            action = policy(np.asarray(obs), first=forget or step == 0)
+            obs, state, reward, *_ = jax.vmap(env.step, in_axes=(None, 0, 0, None))(
+                jax.random.key(4), state, action, params
+            )
+        return float(reward.mean())
+
+    assert answers(forget=False) >= 0.95 and 0.2 < answers(forget=True) < 0.8
+    with pytest.raises(ConfigError, match="its export is not built yet"):
+        jaxrl.export(run_dir, env=env, env_params=params, episodes=0)
