@@ -67,6 +67,7 @@ from pathlib import Path
 
 import bench_impala  # (experiments/ is the script's directory: first on sys.path)
 import bench_marl
+import bench_recurrent
 import benchmarks_md
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +75,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update", "marl",
+    "impala", "pong-members-update", "marl", "recurrent-cost", "memory-tasks",
 ]  # fmt: skip
 
 
@@ -1518,6 +1519,9 @@ def main() -> None:
         "--jaxmarl-script", help="marl: JaxMARL's baselines/IPPO/ippo_ff_mpe.py (its repo, not the wheel)"
     )
     parser.add_argument("--jaxmarl-path", default="", help="marl: PYTHONPATH for it (jaxmarl, distrax, hydra-core)")
+    parser.add_argument(
+        "--memory-tasks", nargs="*", default=list(bench_recurrent.TASKS), help="memory-tasks: which envs"
+    )
     parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
     parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
@@ -1559,6 +1563,8 @@ def main() -> None:
         "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),
         "marl": lambda: bench_marl.marl(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
+        "recurrent-cost": lambda: bench_recurrent.recurrent_cost(args.repeats, pong_programs, pong_iterations),
+        "memory-tasks": lambda: bench_recurrent.memory_tasks(args.memory_tasks),
     }
     for name in args.only:
         output = sections[name]()
