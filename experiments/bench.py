@@ -68,6 +68,7 @@ from pathlib import Path
 import bench_craftax  # (experiments/ is the script's directory: first on sys.path)
 import bench_impala
 import bench_marl
+import bench_recurrent
 import benchmarks_md
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +76,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update", "marl", "craftax", "craftax-run",
+    "impala", "pong-members-update", "marl", "craftax", "craftax-run", "recurrent-cost", "memory-tasks",
 ]  # fmt: skip
 
 
@@ -1522,6 +1523,9 @@ def main() -> None:
     parser.add_argument(
         "--craftax-run", metavar="RUN_DIR", help="craftax-run: a Craftax run's dir (finished or still going)"
     )
+    parser.add_argument(
+        "--memory-tasks", nargs="*", default=list(bench_recurrent.TASKS), help="memory-tasks: which envs"
+    )
     parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
     parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
     args = parser.parse_args()
@@ -1565,6 +1569,8 @@ def main() -> None:
         "marl": lambda: bench_marl.marl(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
         "craftax": lambda: bench_craftax.craftax(args.repeats),
         "craftax-run": lambda: bench_craftax.craftax_run(args.craftax_run),
+        "recurrent-cost": lambda: bench_recurrent.recurrent_cost(args.repeats, pong_programs, pong_iterations),
+        "memory-tasks": lambda: bench_recurrent.memory_tasks(args.memory_tasks),
     }
     for name in args.only:
         output = sections[name]()

@@ -279,6 +279,8 @@ def evaluate(
 def load(run_dir: str | Path, member: int | str = 0, *, stochastic: bool = False, seed: int = 0, **env):
     """The policy of one member (an index, or a name such as "s3") at the run's latest checkpoint:
     `policy(observations)` takes a NumPy batch [B, *obs_shape] and returns NumPy actions [B]. A
+    recurrent policy keeps its carry between calls: `policy(observations, first=...)` marks (a
+    bool, or [B] bools) the observations that start an episode, where it is reset. A
     run trained on an env object from Python takes it again: `env=`, `env_params=`.
     `run_dir` may also be a policy folder (`jaxrl.export`): its greedy policy, run by onnxruntime."""
     if folder.is_policy_folder(run_dir):

@@ -17,20 +17,34 @@ termination, V(s_{t+1}) after a truncation. This is GAE with lambda = 1 (`gae_la
 GAE's exponentially weighted mix of n-step returns). Gradients are clipped to a global norm of
 `max_grad_norm`; the optimiser is RMSProp, as in the paper. The loss is REINFORCE's with the
 baseline always on (`jaxrl.core.losses.policy_gradient_loss`). EnvPool's auto-reset steps are masked.
+
+With `recurrent` gru or lstm a recurrent core sits on the torso (`jaxrl.core.actor_critic`): acting
+threads its carry, reset where an episode starts, and the update replays the rollout from the
+carry stored at its start.
 """
 
 import dataclasses
+import functools
 
-import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from flax.core.scope import VariableDict
 
-from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import (
+    DISCOUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    RECURRENT_HELP,
+    RECURRENT_SIZE_HELP,
+    UNIT,
+    Algorithm,
+    hyper,
+    static,
+)
 from jaxrl.core import distributions, optimizers
+from jaxrl.core.actor_critic import AnnealedState, actor_critic_agent, annealed_step, policy_value
 from jaxrl.core.losses import policy_gradient_loss
-from jaxrl.core.networks import ActorCritic
+from jaxrl.core.recurrent import DEFAULT_SIZE, check_recurrent
 from jaxrl.core.returns import gae, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -48,6 +62,8 @@ class Static:
     anneal_lr: bool = static(False, "decay lr linearly to 0 over the run")
     norm_adv: bool = static(False, "normalise advantages over each rollout")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
+    recurrent: str = static("none", RECURRENT_HELP)
+    recurrent_size: int = static(DEFAULT_SIZE, RECURRENT_SIZE_HELP)
 
 
 @struct.dataclass
@@ -60,19 +76,17 @@ class Hyper:
     max_grad_norm: float = hyper(0.5, "gradients are clipped to this global norm", POSITIVE)
 
 
-class AgentState(struct.PyTreeNode):
-    params: VariableDict
-    opt_state: optax.OptState
-    iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+AgentState = AnnealedState
 
 
 def check(static: Static) -> None:
+    check_recurrent(static)
     if static.norm_adv and static.num_envs * static.rollout_steps < 2:
         raise ValueError("a batch of 1 step cannot normalise advantages; use more steps or --norm-adv False")
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
+    net = policy_value(spec, static.hidden, True, static.recurrent, static.recurrent_size)
 
     def optimizer(hyper: Hyper, lr_scale=1.0):
         return optimizers.clipped(
@@ -80,50 +94,29 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         )
 
     def init(key, hyper: Hyper) -> AgentState:
-        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
-        params = network.init(key, dummy_obs)
+        params = net.init(key, spec)
         return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
 
-    def act(state: AgentState, obs, key, info=()):
-        logits, value = network.apply(state.params, obs)
-        logits = distributions.masked_logits(logits, distributions.action_mask(info))
-        return jax.random.categorical(key, logits), {"value": value}
-
-    def loss_fn(params, batch, hyper):
-        logits, value = network.apply(params, batch["obs"])
+    def loss_fn(params, batch, traj: Trajectory, hyper):
+        logits, value = net.rollout(params, traj)  # [T*E, A], [T*E]
         logits = distributions.masked_logits(logits, batch.get("action_mask"))  # over the legal actions
         log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return policy_gradient_loss(log_prob, entropy, value, batch, hyper, baseline=True, norm_adv=static.norm_adv)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         value = traj.extras["value"]  # V(s_t) [T, E], from these same params (one update per rollout)
-        _, last_value = network.apply(state.params, traj.last_obs)
+        last_value = net.last_value(state.params, traj)
         done = traj.terminated | traj.truncated
         advantages, returns = gae(
             traj.reward, value, next_values(value, last_value), traj.terminated, done, hyper.gamma, hyper.gae_lambda
         )
-        batch = {
-            "obs": traj.obs,
-            "action": traj.action,
-            "returns": returns,
-            "advantages": advantages,
-            "mask": traj.valid,
-        }
+        batch = {"action": traj.action, "returns": returns, "advantages": advantages, "mask": traj.valid}
         batch = distributions.with_action_mask(flatten_steps(batch), traj)
+        return annealed_step(
+            loss_fn, functools.partial(optimizer, hyper), state, static.anneal_lr, num_iterations, batch, traj, hyper
+        )
 
-        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
-        updates, opt_state = optimizer(hyper, lr_scale).update(grads, state.opt_state, state.params)
-        return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
-
-    def preferences(state: AgentState, obs):
-        return network.apply(state.params, obs)[0]
-
-    def outputs(state: AgentState, obs):
-        logits, value = network.apply(state.params, obs)
-        return {"logits": logits, "value": value}
-
-    return Agent(init, act, learn, preferences, outputs)
+    return actor_critic_agent(net, init, learn)
 
 
 ALGORITHM = Algorithm(

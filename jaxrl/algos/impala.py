@@ -17,17 +17,17 @@ update is A2C's with GAE(lambda) returns: the synchronous loop runs it like any 
 """
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
-from flax.core.scope import VariableDict
 
 from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
 from jaxrl.core import distributions, optimizers
+from jaxrl.core.actor_critic import AnnealedState, actor_critic_agent, annealed_step, policy_value
 from jaxrl.core.losses import policy_gradient_loss
-from jaxrl.core.networks import ActorCritic
 from jaxrl.core.returns import masked_mean
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 from jaxrl.core.vtrace import vtrace
@@ -62,10 +62,7 @@ class Hyper:
     max_grad_norm: float = hyper(40.0, "gradients are clipped to this global norm", POSITIVE)
 
 
-class AgentState(struct.PyTreeNode):
-    params: VariableDict
-    opt_state: optax.OptState
-    iteration: jax.Array  # int32, learn calls so far (drives lr annealing)
+AgentState = AnnealedState
 
 
 def check(static: Static) -> None:
@@ -88,24 +85,18 @@ def optimizer(hyper: Hyper, lr_scale=1.0):
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, shared=True)
+    net = policy_value(spec, static.hidden, True, "none", 0)
 
     def init(key, hyper: Hyper) -> AgentState:
-        params = network.init(key, jnp.zeros((1, *spec.obs_shape), spec.obs_dtype))
+        params = net.init(key, spec)
         return AgentState(params, optimizer(hyper).init(params), jnp.zeros((), jnp.int32))
-
-    def act(state: AgentState, obs, key, info=()):
-        logits, value = network.apply(state.params, obs)
-        logits = distributions.masked_logits(logits, distributions.action_mask(info))
-        action = jax.random.categorical(key, logits)
-        return action, {"log_prob": distributions.log_prob(logits, action), "value": value}
 
     def loss_fn(params, traj: Trajectory, hyper: Hyper):
         steps, envs = traj.action.shape
-        logits, value = network.apply(params, flatten_steps({"obs": traj.obs})["obs"])
+        logits, value = net.rollout(params, traj)
         logits, value = logits.reshape(steps, envs, -1), value.reshape(steps, envs)
         logits = distributions.masked_logits(logits, distributions.action_mask(traj.info))  # legal actions only
-        _, last_value = network.apply(params, traj.last_obs)
+        last_value = net.last_value(params, traj)
         log_prob = distributions.log_prob(logits, traj.action)
         log_rho = log_prob - traj.extras["log_prob"]
         next_value = jnp.concatenate([value[1:], last_value[None]], axis=0)
@@ -134,19 +125,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return loss, dict(metrics, importance_ratio=ratio)
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, traj, hyper)
-        updates, opt_state = optimizer(hyper, lr_scale).update(grads, state.opt_state, state.params)
-        return AgentState(optax.apply_updates(state.params, updates), opt_state, state.iteration + 1), metrics
+        tx = functools.partial(optimizer, hyper)
+        return annealed_step(loss_fn, tx, state, static.anneal_lr, num_iterations, traj, hyper)
 
-    def preferences(state: AgentState, obs):
-        return network.apply(state.params, obs)[0]
-
-    def outputs(state: AgentState, obs):
-        logits, value = network.apply(state.params, obs)
-        return {"logits": logits, "value": value}
-
-    return Agent(init, act, learn, preferences, outputs)
+    return actor_critic_agent(net, init, learn, with_log_prob=True)
 
 
 ALGORITHM = Algorithm(

@@ -25,20 +25,33 @@ its last episode end in each rollout, and the kept ones lean towards episodes th
 rollouts at least an episode long (CartPole: 512 steps, episodes of at most 500). A time-limit
 truncation ends the episode, its return bootstrapped from V(s_{t+1}) with a baseline and from 0
 without one. EnvPool's auto-reset steps are masked as well.
+
+With `recurrent` gru or lstm a recurrent core sits on one torso for policy and baseline
+(`jaxrl.core.actor_critic`): acting threads its carry, reset where an episode starts, and the
+update replays the rollout from the carry stored at its start.
 """
 
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 from flax.core.scope import VariableDict
 
-from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, Algorithm, hyper, static
+from jaxrl.algos.base import (
+    DISCOUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    RECURRENT_HELP,
+    RECURRENT_SIZE_HELP,
+    Algorithm,
+    hyper,
+    static,
+)
 from jaxrl.core import distributions, optimizers
+from jaxrl.core.actor_critic import actor_critic_agent, gradient_step, policy_value
 from jaxrl.core.losses import policy_gradient_loss
-from jaxrl.core.networks import ActorCritic
+from jaxrl.core.recurrent import DEFAULT_SIZE, check_recurrent
 from jaxrl.core.returns import episode_ends_in_rollout, next_values, reward_to_go
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -54,6 +67,8 @@ class Static:
     norm_adv: bool = static(True, "normalise A_t over the batch's complete steps")
     shared_torso: bool = static(False, "policy and baseline on one torso (Atari)")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
+    recurrent: str = static("none", RECURRENT_HELP)
+    recurrent_size: int = static(DEFAULT_SIZE, RECURRENT_SIZE_HELP)
 
 
 @struct.dataclass
@@ -71,28 +86,23 @@ class AgentState(struct.PyTreeNode):
 
 
 def check(static: Static) -> None:
+    check_recurrent(static)
     if static.norm_adv and static.num_envs * static.rollout_steps < 2:
         raise ValueError("a batch of 1 step cannot normalise advantages; use more steps or --norm-adv False")
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    network = ActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso)
+    net = policy_value(spec, static.hidden, static.shared_torso, static.recurrent, static.recurrent_size)
 
     def optimizer(hyper: Hyper):
         return optimizers.clipped(optax.adam, hyper.lr, hyper.max_grad_norm)
 
     def init(key, hyper: Hyper) -> AgentState:
-        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
-        params = network.init(key, dummy_obs)
+        params = net.init(key, spec)
         return AgentState(params, optimizer(hyper).init(params))
 
-    def act(state: AgentState, obs, key, info=()):
-        logits, value = network.apply(state.params, obs)
-        logits = distributions.masked_logits(logits, distributions.action_mask(info))
-        return jax.random.categorical(key, logits), {"value": value}
-
-    def loss_fn(params, batch, hyper):
-        logits, value = network.apply(params, batch["obs"])
+    def loss_fn(params, batch, traj: Trajectory, hyper):
+        logits, value = net.rollout(params, traj)  # [T*E, A], [T*E]
         logits = distributions.masked_logits(logits, batch.get("action_mask"))  # over the legal actions
         log_prob, entropy = distributions.log_prob(logits, batch["action"]), distributions.entropy(logits)
         return policy_gradient_loss(log_prob, entropy, value, batch, hyper, static.baseline, static.norm_adv)
@@ -102,33 +112,23 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         if static.baseline:
             # act used these same params (one update per rollout), so its values are V(s_t) now
             value = traj.extras["value"]
-            _, last_value = network.apply(state.params, traj.last_obs)
-            next_value = next_values(value, last_value)  # read only where an episode was truncated
+            next_value = next_values(value, net.last_value(state.params, traj))  # read only where truncated
         else:
             value = next_value = jnp.zeros_like(traj.reward)
         returns = reward_to_go(traj.reward, next_value, traj.terminated, done, hyper.gamma)  # G_t [T, E]
         batch = {
-            "obs": traj.obs,
             "action": traj.action,
             "returns": returns,
             "advantages": returns - value,
             "mask": traj.valid & episode_ends_in_rollout(done),  # complete G_t, real transitions only
         }
         batch = distributions.with_action_mask(flatten_steps(batch), traj)
+        params, opt_state, metrics = gradient_step(
+            loss_fn, optimizer(hyper), state.params, state.opt_state, batch, traj, hyper
+        )
+        return AgentState(params, opt_state), metrics
 
-        grads, metrics = jax.grad(loss_fn, has_aux=True)(state.params, batch, hyper)
-        tx = optimizer(hyper)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        return AgentState(optax.apply_updates(state.params, updates), opt_state), metrics
-
-    def preferences(state: AgentState, obs):
-        return network.apply(state.params, obs)[0]
-
-    def outputs(state: AgentState, obs):
-        logits, value = network.apply(state.params, obs)
-        return {"logits": logits, "value": value} if static.baseline else {"logits": logits}
-
-    return Agent(init, act, learn, preferences, outputs)
+    return actor_critic_agent(net, init, learn, value_output=static.baseline)
 
 
 ALGORITHM = Algorithm(

@@ -161,12 +161,14 @@ def last_outputs(network: Network, params: Any, traj: Any, obs: jax.Array, last_
 
 def check_recurrent(static: Any) -> None:
     """An algorithm Static's `recurrent` and `recurrent_size`: ValueError (one line) where they
-    cannot be built, or where minibatches, cut along the envs, do not divide them."""
+    cannot be built, or where minibatches, cut along the envs, do not divide them (an algorithm
+    without minibatches learns on the whole rollout)."""
     problem = recurrent_problem(static.recurrent, static.recurrent_size)
     if problem:
         raise ValueError(problem)
-    if static.recurrent != "none" and static.num_envs % static.num_minibatches:
+    minibatches = getattr(static, "num_minibatches", 1)
+    if static.recurrent != "none" and static.num_envs % minibatches:
         raise ValueError(
             f"--recurrent {static.recurrent} cuts minibatches along the envs: num_envs = {static.num_envs} "
-            f"is not divisible by num_minibatches = {static.num_minibatches}"
+            f"is not divisible by num_minibatches = {minibatches}"
         )

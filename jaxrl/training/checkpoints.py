@@ -155,9 +155,20 @@ def leaf_shapes(tree) -> dict[str, tuple[tuple[int, ...], str]]:
     return {"/".join(map(name, path)): (tuple(leaf.shape), np.dtype(leaf.dtype).name) for path, leaf in leaves}
 
 
+def recurrent(shapes: dict) -> bool:
+    """Whether a run state's arrays (`leaf_shapes`) are a recurrent agent's: its core's parameters
+    (`jaxrl.core.recurrent.ScannedCell`; a checkpoint of EnvPool envs holds no carry: they restart)."""
+    return any("/ScannedCell_" in path for path in shapes)
+
+
 def mismatch(saved: dict, expected: dict, partial: bool = False) -> str | None:
     """The first difference between a checkpoint's arrays and the ones this run builds, in words;
-    `partial`: the checkpoint may hold more than `expected`."""
+    `partial`: the checkpoint may hold more than `expected`. A recurrent core (and its carry) saved
+    or missing is named first, rather than the first of the many arrays it changes."""
+    if recurrent(saved) != recurrent(expected):
+        if recurrent(expected):
+            return "it was made without a carry (feed-forward): it cannot resume with --recurrent"
+        return "it holds a recurrent agent's carry: it cannot resume with --recurrent none"
     for path in sorted(set(expected) if partial else set(saved) | set(expected)):
         if path not in saved:
             return f"it has no {path}"

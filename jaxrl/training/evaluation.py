@@ -64,10 +64,13 @@ def acting_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
 
 
 def action_fn(agent: Agent, stochastic: bool, spec: EnvSpec):
-    """A feed-forward agent's acting without a carry (what `jaxrl.load` and an export give):
-    (member state, obs [E, ...], key, info) -> actions, as `acting_fn`'s."""
+    """A feed-forward agent's acting without a carry (what an export gives): (member state, obs
+    [E, ...], key, info) -> actions, as `acting_fn`'s."""
     if agent.initial_carry is not None:
-        raise ConfigError("a recurrent agent's policy carries a state from step to step: not loadable or exported yet")
+        raise ConfigError(
+            "a recurrent agent's policy carries a state from step to step: its export is not built yet "
+            "(jaxrl.load(run) acts with it)"
+        )
     act = acting_fn(agent, stochastic, spec)
     return lambda state, obs, key, info=(): act(state, (), obs, None, key, info)[0]
 
@@ -263,20 +266,30 @@ def evaluate(
 class Policy:
     """One member's policy from a checkpoint: a NumPy batch of observations [B, *obs_shape] in,
     NumPy actions [B] (Box: [B, A], inside the bounds) out (one observation: one action). Greedy
-    unless `stochastic`, when it samples as in training with its own key sequence."""
+    unless `stochastic`, when it samples as in training with its own key sequence.
+
+    A recurrent policy keeps its carry between calls, one per row of the batch: `first` (a bool,
+    or [B] bools) marks the observations that start an episode, where it is reset. The first call,
+    and a call with another batch size, start from a fresh carry."""
 
     def __init__(self, agent: Agent, state, spec: EnvSpec, stochastic: bool, seed: int):
         self.agent, self.state, self.obs_shape = agent, state, spec.obs_shape
-        self.act = jax.jit(action_fn(agent, stochastic, spec))
+        self.act = jax.jit(acting_fn(agent, stochastic, spec))
         self.key = jax.random.PRNGKey(seed)
+        self.carry, self.batch = initial_carry(agent, 0), 0  # the carry of `batch` rows
 
-    def __call__(self, observations) -> np.ndarray:
+    def __call__(self, observations, first=False) -> np.ndarray:
         obs = np.asarray(observations)
         single = obs.shape == self.obs_shape
         if not single and obs.shape[1:] != self.obs_shape:
             raise ValueError(f"observations of shape {obs.shape}: expected [B, {', '.join(map(str, self.obs_shape))}]")
+        obs = obs[None] if single else obs
+        starts = np.broadcast_to(np.asarray(first, bool), obs.shape[:1])  # a [B] not of B rows fails here
+        if len(obs) != self.batch:
+            self.carry, self.batch = initial_carry(self.agent, len(obs)), len(obs)
         self.key, key = jax.random.split(self.key)
-        actions = np.asarray(self.act(self.state, jnp.asarray(obs[None] if single else obs), key))
+        actions, self.carry = self.act(self.state, self.carry, jnp.asarray(obs), jnp.asarray(starts), key)
+        actions = np.asarray(actions)
         return actions[0] if single else actions
 
 

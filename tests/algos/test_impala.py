@@ -11,6 +11,7 @@ from jaxrl.algos import a2c, get_algorithm, impala
 from jaxrl.config import resolve
 from jaxrl.core import distributions
 from jaxrl.core.losses import policy_gradient_loss
+from jaxrl.core.networks import ActorCritic
 from jaxrl.core.returns import gae, next_values
 from jaxrl.core.types import Trajectory, flatten_steps
 from jaxrl.envs import EnvSpec
@@ -51,7 +52,7 @@ def test_without_lag_the_update_is_a2cs_on_the_same_data():
         assert float(metrics[name]) == pytest.approx(float(a2c_metrics[name]), rel=1e-5, abs=1e-7), name
 
     # and the same step: A2C's n-step-return gradient through IMPALA's optimizer
-    network = impala.ActorCritic(2, (4,), (64, 64), shared=True)
+    network = ActorCritic(2, (4,), (64, 64), shared=True)
     _, last_value = network.apply(state.params, traj.last_obs)
     value = traj.extras["value"]
     done = traj.terminated | traj.truncated

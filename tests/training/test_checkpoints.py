@@ -276,10 +276,18 @@ def damage_arrays(run_dir: Path) -> None:
             path.write_bytes(b"\0garbage")
 
 
-def narrower_network(run_dir: Path) -> None:
-    config = json.loads((run_dir / "config.json").read_text())
-    config["static"]["hidden"] = [32, 32]
-    (run_dir / "config.json").write_text(json.dumps(config))
+def edited_static(**fields):
+    """A damage: config.json's static settings changed to `fields` (the checkpoint left as it was)."""
+
+    def damage(run_dir: Path) -> None:
+        config = json.loads((run_dir / "config.json").read_text())
+        config["static"].update(fields)
+        (run_dir / "config.json").write_text(json.dumps(config))
+
+    return damage
+
+
+narrower_network = edited_static(hidden=[32, 32])
 
 
 BAD_RESUMES = {
@@ -295,6 +303,11 @@ BAD_RESUMES = {
         narrower_network,
         None,
         "does not fit this run (another algorithm, env or network?): agent/opt_state/",  # Adam's moments first
+    ),
+    "recurrent over a feed-forward checkpoint": (
+        edited_static(recurrent="gru"),
+        None,
+        "it was made without a carry (feed-forward): it cannot resume with --recurrent",
     ),
 }
 
@@ -314,6 +327,17 @@ def test_a_bad_resume_is_one_line_exit_2_and_changes_nothing(finished_run, tmp_p
     assert len(err.splitlines()) == 1 and err.startswith("jaxrl: error: ") and message in err, err
     assert case == "damaged checkpoint" or "damaged or does not fit" not in err, err
     assert {path: path.read_bytes() for path in run_dir.rglob("*") if path.is_file()} == before
+
+
+def test_a_recurrent_checkpoint_refuses_to_resume_feed_forward_in_one_line(tmp_path, capsys):
+    from jaxrl.cli import main
+
+    options = {"total_steps": 512, "log_every": 256, "recurrent": "gru", "recurrent_size": 8}
+    run_dir = Path(train(ppo_config(tmp_path, "recurrent", env="CartPole", backend="gymnax", **options))["run_dir"])
+    edited_static(recurrent="none")(run_dir)
+    assert main(["train", "--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "it holds a recurrent agent's carry: it cannot resume with" in err, err
 
 
 @pytest.mark.parametrize(

@@ -52,3 +52,17 @@ def test_a_bad_eval_every_is_one_line_before_anything_runs(value, capsys, tmp_pa
     assert err == f"jaxrl: error: invalid --eval-every {value}: must be an integer >= 1" and not list(
         tmp_path.iterdir()
     )
+
+
+def test_jaxrl_eval_of_a_recurrent_run_plays_the_games_of_its_last_evaluation(tmp_path):
+    """The carry is threaded alike in training's evaluation and in `jaxrl eval` of the final
+    checkpoint: the same greedy games, the same returns, member by member."""
+    options = {"logdir": str(tmp_path), "seeds": 2, "seed": 0, "total_steps": 2560, "target_return": None}
+    recurrent = {"env": "CartPole", "backend": "gymnax", "recurrent": "gru", "recurrent_size": 16}
+    config = resolve(get_algorithm("ppo"), {**options, **recurrent, "eval_every": 2560, "eval_episodes": 3})
+    summary = train(config)
+    run_dir = Path(summary["run_dir"])
+    assert main(["eval", str(run_dir), "--episodes", "3", "--seed", "0"]) == 0
+    members = json.loads((run_dir / "eval.json").read_text())["members"]
+    for run in summary["runs"]:
+        assert sum(members[run["run"]]["returns"]) / 3 == pytest.approx(run["eval_return"], rel=1e-6)

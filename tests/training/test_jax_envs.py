@@ -61,6 +61,8 @@ RUNS = {
     # the replay and the envs' states come back together: no transition is lost (on a factory's
     # env whose episodes truncate every 8 steps, reset steps included)
     "dqn": dict(env="tests.envs.probes:make_bandit", total_steps=4096, learning_starts=512, buffer_size=2048),
+    # the carry comes back too: the rollout after the resume starts from the one acted on before
+    "ppo-gru": dict(CARTPOLE, total_steps=5120, log_every=512, recurrent="gru", recurrent_size=16, num_minibatches=2),
 }
 
 
@@ -75,14 +77,16 @@ def compilation_cache():
 @pytest.mark.slow
 @pytest.mark.parametrize("algo", list(RUNS))
 def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tmp_path, algo):
-    whole = train(config_of(tmp_path, algo, "whole", **RUNS[algo]))
-    config = config_of(tmp_path, algo, "stopped", **RUNS[algo])
+    options, algo = RUNS[algo], algo.split("-")[0]
+    whole = train(config_of(tmp_path, algo, "whole", **options))
+    config = config_of(tmp_path, algo, "stopped", **options)
     stopped = train(config, should_stop=lambda env_steps: env_steps >= 2048)
     assert stopped["interrupted_by"] == "request"
     resumed = train(config, resume=stopped["run_dir"])
     assert resumed["runs"][0]["final_return"] == whole["runs"][0]["final_return"]
     final = [saved_arrays(Path(run["run_dir"])) for run in (whole, resumed)]
     assert set(final[0]) == set(final[1]) >= {"agent", "obs", "episodes", "env"}
+    assert bool(jax.tree.leaves(final[0]["carry"])) == ("recurrent" in options)  # a feed-forward carry is empty
     for x, y in zip(*map(jax_leaves, final), strict=True):
         np.testing.assert_array_equal(x, y)
 
