@@ -1,5 +1,8 @@
-"""IPPO: the agents of a cooperative matrix game learn to coordinate; the team return the loop
-logs is the env's rewards recounted; multi-agent refusals are one line each, before compiling."""
+"""IPPO: the agents of a cooperative matrix game learn to coordinate; the team and agent returns
+the loop logs are the env's rewards recounted; PBT over its teams runs in one program;
+multi-agent refusals are one line each, before compiling."""
+
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -92,3 +95,20 @@ def test_multi_agent_refusals_are_one_line_before_compiling():
         jaxrl.train("ippo", env="CartPole-v1", total_steps=1024)
     with pytest.raises(ConfigError, match="invalid --num-envs 8: MPE_simple_spread_v3's games have 3 agents"):
         jaxrl.train("ppo", env="MPE_simple_spread_v3", num_envs=8, total_steps=8192)
+
+
+@pytest.mark.slow
+def test_pbt_over_ippo_exploits_and_draws_its_lineage(tmp_path):
+    """PBT of IPPO's teams in one program, as single-agent PBT: within a tiny budget (3 ready
+    points), the bottom member copies the top at each, and the lineage and its plot are written."""
+    with coordination.registered():
+        summary = jaxrl.pbt(
+            "ippo", env=coordination.ENV_ID, population=4, lr=(1e-4, 1e-2, "log"), ready_every=512,
+            total_steps=2048, num_envs=8, rollout_steps=16, log_every=256, logdir=str(tmp_path), name="pbt",
+        ).summary  # fmt: skip
+    lineage = summary["pbt"]["lineage"]
+    copies = [event for events in lineage.values() for event in events if event["parent"] is not None]
+    assert len(lineage) == 4 and len(copies) == 3
+    assert all(run["team_final_return"] is not None for run in summary["runs"])
+    run_dir = Path(summary["run_dir"])
+    assert (run_dir / "pbt.png").stat().st_size > 0 and "best member's final values" in (run_dir / "pbt.md").read_text()
