@@ -374,7 +374,7 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
         settings = data.get(section) or {}
         if not isinstance(settings, dict):
             raise ConfigError(f"--config {path}: {section} must be a JSON object")
-        flat.update(settings)
+        flat.update({key: value for key, value in settings.items() if key not in DERIVED_ENV_OPTIONS})
     unknown = sorted(set(flat) - set(types))
     if unknown:
         raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}")
@@ -443,6 +443,10 @@ def check_critic(critic: str, spec: EnvSpec) -> None:
         raise ConfigError(
             f"--critic central reads a multi-agent env's world state; {spec.env_id} has none (use a JaxMARL id)"
         )
+
+
+# env_options a run derives from its settings (`env_options_of`), not settings of their own
+DERIVED_ENV_OPTIONS = ("world_state",)
 
 
 def env_options_of(env_id: str, merged: dict) -> dict:

@@ -263,20 +263,24 @@ def evaluate(
 class Policy:
     """One member's policy from a checkpoint: a NumPy batch of observations [B, *obs_shape] in,
     NumPy actions [B] (Box: [B, A], inside the bounds) out (one observation: one action). Greedy
-    unless `stochastic`, when it samples as in training with its own key sequence."""
+    unless `stochastic`, when it samples as in training with its own key sequence. A multi-agent
+    run's batch is a game's agents, [A, *obs_shape] in agent order -> actions [A]; `action_mask`
+    (bool [B, num_actions]) keeps the choice to the legal actions (SMAX's available actions)."""
 
     def __init__(self, agent: Agent, state, spec: EnvSpec, stochastic: bool, seed: int):
         self.agent, self.state, self.obs_shape = agent, state, spec.obs_shape
         self.act = jax.jit(action_fn(agent, stochastic, spec))
         self.key = jax.random.PRNGKey(seed)
 
-    def __call__(self, observations) -> np.ndarray:
+    def __call__(self, observations, action_mask=None) -> np.ndarray:
         obs = np.asarray(observations)
         single = obs.shape == self.obs_shape
         if not single and obs.shape[1:] != self.obs_shape:
             raise ValueError(f"observations of shape {obs.shape}: expected [B, {', '.join(map(str, self.obs_shape))}]")
         self.key, key = jax.random.split(self.key)
-        actions = np.asarray(self.act(self.state, jnp.asarray(obs[None] if single else obs), key))
+        batch = (lambda x: x[None]) if single else (lambda x: x)
+        info = () if action_mask is None else {"action_mask": jnp.asarray(batch(np.asarray(action_mask, bool)))}
+        actions = np.asarray(self.act(self.state, jnp.asarray(batch(obs)), key, info))
         return actions[0] if single else actions
 
 
@@ -307,7 +311,8 @@ def restore_member(config: RunConfig, run_dir: Path, member: int | str, seed: in
     population = population_of(get_algorithm(config.algo), config)
     index = member_index(population, member, run_dir)
     step = checkpoints.latest_step(run_dir)
-    parts = assemble(config, [seed], envs_per_member=1, evaluation=True)  # the env tells the spec
+    # the env tells the spec: one env, or one game of a multi-agent env (a row per agent)
+    parts = assemble(config, [seed], envs_per_member=len(config.spec.agents) or 1, evaluation=True)
     parts.env.close()
     state = jax.tree.map(lambda x: x[0], restore_agents(parts, population, run_dir, step, [index]))
     return Member(parts.agent, state, parts.env.spec, population.names[index], index, step)

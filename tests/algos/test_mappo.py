@@ -52,9 +52,15 @@ def test_mappo_learns_to_coordinate(tmp_path, monkeypatch):
             "mappo", env=coordination.ENV_ID, seeds=1, total_steps=16_384, num_envs=32, rollout_steps=16,
             lr=3e-3, hidden=(64, 64), log_every=512, loggers=[recorder],
         )  # fmt: skip
-    team = np.concatenate([chunk[TEAM_RETURN][:, 0] for chunk in recorder.chunks])
-    assert team[0] < 1.0 and team[-1] >= 1.9
-    assert result.summary["runs"][0]["team_final_return"] >= 1.9
+        team = np.concatenate([chunk[TEAM_RETURN][:, 0] for chunk in recorder.chunks])
+        assert team[0] < 1.0 and team[-1] >= 1.9
+        assert result.summary["runs"][0]["team_final_return"] >= 1.9
+        # the trained policy acts for a game's agents at once: obs [A, ...] -> actions [A]
+        policy = jaxrl.load(result.summary["run_dir"])
+        for cue in (0, 1):
+            np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[cue, cue]]), [cue, cue])
+        only_first = np.array([[True, False], [True, False]])
+        np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[1, 1]], action_mask=only_first), [0, 0])
 
 
 def test_mappo_refusals_are_one_line_before_compiling():
