@@ -216,9 +216,15 @@ def seen(state: AgentState, obs):
 
 def evaluator(network: Network):
     """(params, obs, info) -> (policy outputs, value): `info` (the env's, or a batch) holds the
-    world state a central critic reads; a local one reads obs."""
+    world state a central critic reads; a local one reads obs. Without a world state (a loaded
+    policy sampling actions) a central critic gives no value: None."""
     if isinstance(network, CentralActorCritic):
-        return lambda params, obs, info: network.apply(params, obs, info["world_state"])
+
+        def evaluate(params, obs, info):
+            world_state = info.get("world_state") if isinstance(info, dict) else None
+            return observed(network, params, obs) if world_state is None else network.apply(params, obs, world_state)
+
+        return evaluate
     return lambda params, obs, info=(): network.apply(params, obs)
 
 

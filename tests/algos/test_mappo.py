@@ -59,6 +59,8 @@ def test_mappo_learns_to_coordinate(tmp_path, monkeypatch):
         policy = jaxrl.load(result.summary["run_dir"])
         for cue in (0, 1):
             np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[cue, cue]]), [cue, cue])
+        sampled = jaxrl.load(result.summary["run_dir"], stochastic=True)  # sampling needs no world state
+        assert sampled(np.eye(2, dtype=np.float32)[[1, 1]]).shape == (2,)
         only_first = np.array([[True, False], [True, False]])
         np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[1, 1]], action_mask=only_first), [0, 0])
 
