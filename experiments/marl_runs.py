@@ -42,13 +42,17 @@ def read_run(run_dir: Path) -> dict:
     return {"summary": summary, "curves": curves, "ends": {name: np.mean(v, axis=0) for name, v in ends.items() if v}}
 
 
+def label(summary: dict) -> str:
+    return f"{summary['algo']} {summary['env']}" + (" (PBT)" if summary.get("pbt") else "")
+
+
 def row(run: dict) -> list[str]:
     summary, ends = run["summary"], run["ends"]
     first, last = ends["return per agent"]
     win = ends.get("win rate")
     agents = len(summary["agents"])
     return [
-        f"{summary['algo']} {summary['env']}" + (" (PBT)" if summary.get("pbt") else ""),
+        label(summary),
         str(len(summary["runs"])),
         f"{summary['total_steps']:,}",
         f"{summary['wall_s']:.0f} ({summary['compile_s']['total']:.0f} compiling)",
@@ -68,7 +72,7 @@ def plot(runs: list[dict], path: Path) -> None:
     for axis, (run, name) in zip(axes[0], panels, strict=True):
         for steps, values in run["curves"][name]:
             axis.plot(steps, values, alpha=0.6, linewidth=0.8)
-        axis.set(title=f"{run['summary']['algo']} {run['summary']['env']}", xlabel="env steps (rows)", ylabel=name)
+        axis.set(title=label(run["summary"]), xlabel="env steps (rows), each seed or member", ylabel=name)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
 
@@ -92,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         "transcribed": None,
         "tables": [{"columns": columns, "rows": [row(run) for run in runs]}],
         "figures": {
-            f"{run['summary']['algo']} {run['summary']['env']}": {
+            label(run["summary"]): {
                 "final_return_per_seed": [r["final_return"] for r in run["summary"]["runs"]],
                 "win_rate_per_seed": [r.get("win_rate") for r in run["summary"]["runs"]],
                 "wall_s": run["summary"]["wall_s"],
