@@ -206,9 +206,10 @@ def restore_agents(parts, population: Population, run_dir: Path, step: int, memb
 
 def played(config: RunConfig, run_dir: Path, population: Population, members: list[int], episodes, seed, stochastic):
     """(checkpoint step, the assembled parts, the members' agent states, their Scores): `members`
-    at the latest checkpoint, `episodes` games each."""
+    at the latest checkpoint, `episodes` games each (a multi-agent game: a row, and a score, per agent)."""
     step = checkpoints.latest_step(run_dir)
-    parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
+    rows = episodes * (len(config.spec.agents) or 1)
+    parts = assemble(config, [seed] * len(members), envs_per_member=rows, evaluation=True)
     try:
         agent_state = restore_agents(parts, population, run_dir, step, members)
         scores = play(parts.agent, agent_state, parts.env, len(members), seed, stochastic)
