@@ -61,6 +61,8 @@ def test_mappo_learns_to_coordinate(tmp_path, monkeypatch):
             np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[cue, cue]]), [cue, cue])
         sampled = jaxrl.load(result.summary["run_dir"], stochastic=True)  # sampling needs no world state
         assert sampled(np.eye(2, dtype=np.float32)[[1, 1]]).shape == (2,)
+        played = jaxrl.evaluate(result.summary["run_dir"], episodes=5)["members"]["s0"]["returns"]
+        assert played == [1.0] * 10  # 5 games of 2 agents, each paid 1: episodes count games
         only_first = np.array([[True, False], [True, False]])
         np.testing.assert_array_equal(policy(np.eye(2, dtype=np.float32)[[1, 1]], action_mask=only_first), [0, 0])
 
