@@ -374,7 +374,7 @@ def load_config_file(path: str, types: dict[str, type]) -> dict:
         settings = data.get(section) or {}
         if not isinstance(settings, dict):
             raise ConfigError(f"--config {path}: {section} must be a JSON object")
-        flat.update(settings)
+        flat.update({key: value for key, value in settings.items() if key not in DERIVED_ENV_OPTIONS})
     unknown = sorted(set(flat) - set(types))
     if unknown:
         raise ConfigError(f"--config {path}: unknown keys {', '.join(unknown)}")
@@ -437,6 +437,26 @@ def check_agents(algo: str, num_envs: int, spec: EnvSpec) -> None:
         )
 
 
+def check_critic(critic: str, spec: EnvSpec) -> None:
+    """A centralised critic reads a multi-agent env's world state: refused where the env has none."""
+    if critic == "central" and not spec.world_state_size:
+        raise ConfigError(
+            f"--critic central reads a multi-agent env's world state; {spec.env_id} has none (use a JaxMARL id)"
+        )
+
+
+# env_options a run derives from its settings (`env_options_of`), not settings of their own
+DERIVED_ENV_OPTIONS = ("world_state",)
+
+
+def env_options_of(env_id: str, merged: dict) -> dict:
+    """The backend settings of a run: Atari's preprocessing; the world state in each step's info
+    for a centralised critic (mappo)."""
+    if is_atari_id(env_id):
+        return {f.name: merged[f.name] for f in ATARI_FIELDS}
+    return {"world_state": True} if merged.get("critic") == "central" else {}
+
+
 def resolve(algorithm: Algorithm, options: dict, env_instance: tuple | None = None) -> RunConfig:
     """The run `options` ask for (the parsed flags by field name, None where not given), merged
     over --config, the preset and the defaults, validated, and built into a RunConfig.
@@ -495,7 +515,9 @@ def validate(algorithm: Algorithm, merged: dict, env_id: str, backend: str, env_
         raise ConfigError(str(unsupported_actions(algorithm.name, algorithm.action_spaces, space)))
     for f in dataclasses.fields(algorithm.Static):
         check_static(f, merged[f.name])
-    check_agents(algorithm.name, merged["num_envs"], env_spec(env_id, backend, instance=env_instance))
+    spec = env_spec(env_id, backend, instance=env_instance)
+    check_agents(algorithm.name, merged["num_envs"], spec)
+    check_critic(merged.get("critic", "local"), spec)
     for f in dataclasses.fields(algorithm.Hyper):
         check_hyper(f, merged[f.name])
     for f in (*RUN_FIELDS, *(ATARI_FIELDS if is_atari_id(env_id) else ())):
@@ -523,7 +545,7 @@ def build(
     algorithm: Algorithm, merged: dict, static, env_id: str, backend: str, name: str | None, env_instance
 ) -> RunConfig:
     """The RunConfig of validated settings; `name` (None: a timestamp) is never taken from --config."""
-    env_options = {f.name: merged[f.name] for f in ATARI_FIELDS} if is_atari_id(env_id) else {}
+    env_options = env_options_of(env_id, merged)
     target = merged["target_return"]
     settings = {f.name: merged[f.name] for f in RUN_FIELDS} | dict(
         env=env_id,

@@ -15,11 +15,10 @@ MODULES = {
     "pqn": "jaxrl.algos.pqn",
     "impala": "jaxrl.algos.impala",
     "ippo": "jaxrl.algos.ippo",
+    "mappo": "jaxrl.algos.mappo",
 }
 # Algorithms that train only multi-agent envs (EnvSpec.agents), by the single-agent one to use instead.
-MULTI_AGENT_ONLY = {"ippo": "ppo"}
-# Known names jaxrl does not train yet, refused with the reason rather than "unknown".
-NOT_YET = {"mappo": "mappo (a centralised critic) is not in jaxrl yet: use ippo, independent critics"}
+MULTI_AGENT_ONLY = {"ippo": "ppo", "mappo": "ppo"}
 
 
 class UnknownAlgorithmError(ValueError):
@@ -29,8 +28,6 @@ class UnknownAlgorithmError(ValueError):
 def get_algorithm(name: str) -> Algorithm:
     """The algorithm registered as `name`; its module is imported on first use, by name, so that
     a run imports the one it trains."""
-    if name in NOT_YET:
-        raise UnknownAlgorithmError(NOT_YET[name])
     if name not in MODULES:
         raise UnknownAlgorithmError(f"unknown algorithm '{name}'{did_you_mean(name, MODULES)}")
     module, _, attribute = MODULES[name].partition(":")

@@ -20,6 +20,11 @@ With `recurrent` "gru" or "lstm" (PureJaxRL's PPO-RNN) a recurrent core sits bet
 and the heads (`jaxrl.core.recurrent`): acting threads its carry, reset where an episode starts,
 and learning cuts minibatches along the env axis only, replaying each whole sequence from the
 carry stored at the rollout's start, so the log-probs it learns from are the ones acted on.
+
+With `critic` "central" (MAPPO, Yu et al., 2022) the value reads the world state a multi-agent env
+gives each row (`Step.info["world_state"]`, `jaxrl.envs.jaxmarl`) through its own MLP, and the
+policy the agent's own observation: the critic is needed only in learning, so acting greedily
+needs no world state.
 """
 
 import dataclasses
@@ -46,7 +51,13 @@ from jaxrl.core import distributions, normalization, optimizers
 from jaxrl.core.distributions import with_action_mask
 from jaxrl.core.losses import normalized
 from jaxrl.core.minibatches import env_minibatches, minibatch_epochs
-from jaxrl.core.networks import ActorCritic, GaussianActorCritic, Network, unroll_gradient_loops
+from jaxrl.core.networks import (
+    ActorCritic,
+    CentralActorCritic,
+    GaussianActorCritic,
+    Network,
+    unroll_gradient_loops,
+)
 from jaxrl.core.recurrent import (
     DEFAULT_SIZE,
     RecurrentActorCritic,
@@ -57,6 +68,9 @@ from jaxrl.core.recurrent import (
 )
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
+
+CRITICS = ("local", "central")
+CRITIC_HELP = "local: the value reads the agent's observation; central (MAPPO): the world state of a multi-agent env"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +91,7 @@ class Static:
     )
     recurrent: str = static("none", RECURRENT_HELP)
     recurrent_size: int = static(DEFAULT_SIZE, RECURRENT_SIZE_HELP)
+    critic: str = static("local", CRITIC_HELP)
 
 
 @struct.dataclass
@@ -100,6 +115,10 @@ class AgentState(struct.PyTreeNode):
 
 def check(static: Static) -> None:
     check_recurrent(static)
+    if static.critic not in CRITICS:
+        raise ValueError(f"invalid --critic {static.critic!r}: choose {' or '.join(CRITICS)}")
+    if static.critic == "central" and static.recurrent != "none":
+        raise ValueError(f"--critic central is feed-forward only: drop --recurrent {static.recurrent}")
     batch = static.num_envs * static.rollout_steps
     if batch % static.num_minibatches:
         raise ValueError(
@@ -149,6 +168,9 @@ def policy(static: Static, spec: EnvSpec) -> tuple[Network, distributions.Policy
             static.cnn,
         )
         return network, distributions.DIAGONAL_GAUSSIAN if spec.continuous else distributions.CATEGORICAL
+    if static.critic == "central":
+        network = CentralActorCritic(spec.num_actions, spec.obs_shape, spec.world_state_size, static.hidden)
+        return network, distributions.CATEGORICAL
     if spec.continuous:
         network = GaussianActorCritic(spec.num_actions, spec.obs_shape, static.hidden, static.shared_torso, static.cnn)
         return network, distributions.DIAGONAL_GAUSSIAN
@@ -192,16 +214,38 @@ def seen(state: AgentState, obs):
     return obs if state.obs_stats is None else normalization.normalize(state.obs_stats, obs)
 
 
+def evaluator(network: Network):
+    """(params, obs, info) -> (policy outputs, value): `info` (the env's, or a batch) holds the
+    world state a central critic reads; a local one reads obs. Without a world state (a loaded
+    policy sampling actions) a central critic gives no value: None."""
+    if isinstance(network, CentralActorCritic):
+
+        def evaluate(params, obs, info):
+            world_state = info.get("world_state") if isinstance(info, dict) else None
+            return observed(network, params, obs) if world_state is None else network.apply(params, obs, world_state)
+
+        return evaluate
+    return lambda params, obs, info=(): network.apply(params, obs)
+
+
+def observed(network: Network, params, obs):
+    """(policy outputs, value or None) from observations alone: a central critic's value needs the
+    world state, which greedy acting and exports do not have."""
+    if isinstance(network, CentralActorCritic):
+        return network.apply(params, obs, method=CentralActorCritic.policy), None
+    return network.apply(params, obs)
+
+
 def greedy(network: Network, head: distributions.PolicyHead, spec: EnvSpec):
     """A feed-forward agent's (preferences, outputs): its greedy policy and what an export gives."""
 
     def preferences(state: AgentState, obs):
-        return head.preference(network.apply(state.params, seen(state, obs))[0])
+        return head.preference(observed(network, state.params, seen(state, obs))[0])
 
     def outputs(state: AgentState, obs):
-        out, value = network.apply(state.params, seen(state, obs))
+        out, value = observed(network, state.params, seen(state, obs))
         named = {"mean": out[0], "log_std": out[1]} if spec.continuous else {"logits": out}
-        return {**named, "value": value}
+        return named if value is None else {**named, "value": value}
 
     return preferences, outputs
 
@@ -229,18 +273,30 @@ def sequence_batch(batch: dict, traj: Trajectory) -> dict:
     return {**batch, "first": traj.first} | ({} if mask is None else {"action_mask": mask})
 
 
+def dummy_inputs(static: Static, spec: EnvSpec) -> tuple:
+    """What `network.init` is given: one observation (and one world state for a central critic)."""
+    obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+    return (obs, jnp.zeros((1, spec.world_state_size), jnp.float32)) if static.critic == "central" else (obs,)
+
+
+def world_states(traj: Trajectory, static: Static) -> dict:
+    """The rollout's world states [T, E, W] for a central critic's batch; {} for a local one."""
+    return {"world_state": traj.info["world_state"]} if static.critic == "central" else {}
+
+
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network, head = policy(static, spec)
+    evaluate = evaluator(network)
     unroll = unroll_gradient_loops(spec.obs_shape)
     recurrent = static.recurrent != "none"
     start = functools.partial(initial_carry, size=static.recurrent_size, kind=static.recurrent)  # (E) -> carry
 
     def init(key, hyper: Hyper) -> AgentState:
-        dummy_obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+        dummy = dummy_inputs(static, spec)
         if recurrent:  # a sequence of one step of one env
-            params = network.init(key, start(1), dummy_obs[None], jnp.ones((1, 1), bool))
+            params = network.init(key, start(1), dummy[0][None], jnp.ones((1, 1), bool))
         else:
-            params = network.init(key, dummy_obs)
+            params = network.init(key, *dummy)
         return AgentState(
             params,
             optimizer(hyper).init(params),
@@ -259,7 +315,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return action, {"log_prob": head.log_prob(out, action), "value": value}
 
     def act(state: AgentState, obs, key, info=()):
-        out, value = network.apply(state.params, seen(state, obs))
+        out, value = evaluate(state.params, seen(state, obs), info)
         return sample(out, value, info, key)
 
     def act_recurrent(state: AgentState, carry, obs, first, info, key):
@@ -272,7 +328,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
             batch, carry = batch
             _, (out, value) = network.apply(params, carry, batch["obs"], batch["first"])
         else:
-            out, value = network.apply(params, batch["obs"])
+            out, value = evaluate(params, batch["obs"], batch)
         out = legal(out, batch.get("action_mask"))  # log-probs and entropy over the legal actions
         log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
         return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
@@ -282,8 +338,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         if recurrent:
             last_value = last_outputs(network, state.params, traj, obs, seen(state, traj.last_obs))[1]
         else:
-            last_value = network.apply(state.params, seen(state, traj.last_obs))[1]
+            last_value = evaluate(state.params, seen(state, traj.last_obs), traj.last_info)[1]
         batch, reward_scale = advantage_batch(traj, obs, last_value, state.reward_scale, hyper)
+        batch |= world_states(traj, static)
         samples = (sequence_batch(batch, traj), traj.carry) if recurrent else flat_batch(batch, traj)
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         (params, opt_state), metrics = minibatch_epochs(

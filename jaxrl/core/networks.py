@@ -205,6 +205,33 @@ class ActorCritic(Network):
         return logits, value[..., 0]
 
 
+class CentralActorCritic(Network):
+    """MAPPO's networks (Yu et al., 2022): policy logits from the agent's own observation, the
+    value from the world state that the env gives each row (`Step.info["world_state"]`), each
+    through its own MLP. `policy` alone is what acting greedily or an export needs: no world
+    state there."""
+
+    num_actions: int
+    obs_shape: tuple[int, ...]
+    world_state_size: int
+    hidden: Sequence[int] = (64, 64)
+
+    def setup(self):
+        self.actor = MLP(tuple(self.hidden))
+        self.critic = MLP(tuple(self.hidden))
+        self.logits = nn.Dense(self.num_actions, kernel_init=orthogonal(0.01))
+        self.value_head = nn.Dense(1, kernel_init=orthogonal(1.0))
+
+    def __call__(self, obs, world_state) -> tuple[jax.Array, jax.Array]:
+        return self.policy(obs), self.value(world_state)
+
+    def policy(self, obs) -> jax.Array:
+        return self.logits(self.actor(obs))
+
+    def value(self, world_state) -> jax.Array:
+        return self.value_head(self.critic(world_state))[..., 0]
+
+
 def relu_mlp(x, hidden: Sequence[int], layer_norm: bool = False):
     for width in hidden:
         x = nn.relu(maybe_layer_norm(nn.Dense(width)(x), layer_norm))

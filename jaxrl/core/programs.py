@@ -17,6 +17,7 @@ from flax import struct
 from jaxrl.core.distributions import action_mask
 from jaxrl.core.episodes import (
     EPISODE_SUM,
+    EndedEpisodes,
     EpisodeStats,
     RecentReturns,
     init_stats,
@@ -25,7 +26,7 @@ from jaxrl.core.episodes import (
     update_stats,
 )
 from jaxrl.core.population import freeze_diverged, init_learning, over_members, split_keys
-from jaxrl.core.types import Agent, Env, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
+from jaxrl.core.types import Agent, Env, EnvSpec, Step, Trajectory, full_act, initial_carry, join_steps, reset_env
 
 
 class RunnerState(struct.PyTreeNode):
@@ -263,7 +264,21 @@ def stuck_steps(traj: Trajectory) -> dict:
     return {"no_legal_action": jnp.sum(~mask.any(axis=-1) & traj.valid, axis=(0, 2), dtype=jnp.int32)}
 
 
-def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[str, ...]):
+def team_counts(ended: EndedEpisodes, spec: EnvSpec) -> dict:
+    """A multi-agent env's per-iteration counts, [P] each: "agent_return_sum_<a>", the returns of
+    the episodes agent a ended (a game's agents end together, so each ended episodes_ended / A of
+    them), and "episodes_won" where the env says what a win returns."""
+    counts = {}
+    if spec.agents:  # rows are game-major: row e * A + a is agent a of game e
+        returns = ended.episode_return.reshape(*ended.episode_return.shape[:2], -1, len(spec.agents))
+        sums = returns.sum(axis=(0, 2))  # [P, A]
+        counts.update({f"agent_return_sum_{index}": sums[:, index] for index in range(len(spec.agents))})
+    if spec.win_return is not None:
+        counts["episodes_won"] = jnp.sum(ended.ended & (ended.episode_return > spec.win_return), axis=(0, 2))
+    return counts
+
+
+def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[str, ...], spec: EnvSpec):
     """`update`: every member learns from its rollout; the NaN guard and the episode counts."""
     population = layout.population
 
@@ -292,6 +307,7 @@ def updating(agent: Agent, layout: Layout, rollout_steps: int, networks: tuple[s
             env_steps=jnp.full((population,), env_steps),
             diverged_at=diverged_at,
             **stuck_steps(traj),
+            **team_counts(ended, spec),
         )
         state = state.replace(agent=agent_state, recent=recent, key=keys, env_steps=env_steps, diverged_at=diverged_at)
         return state, metrics
@@ -357,7 +373,7 @@ def make_programs(agent: Agent, env: Env, population: int, rollout_steps: int, n
     init, start = starting(agent, env, layout)
     act, record = acting(agent, layout)
     rollout = collecting(env, act, record, layout, rollout_steps)
-    learn = updating(agent, layout, rollout_steps, networks)
+    learn = updating(agent, layout, rollout_steps, networks, env.spec)
     collect = jax.jit(rollout, donate_argnums=0)
     update = jax.jit(learn, donate_argnums=0)
     dispatch = fused_dispatcher(rollout, learn) if env.jax_native else stepped_dispatcher(collect, update)

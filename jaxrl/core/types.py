@@ -27,6 +27,12 @@ class EnvSpec(NamedTuple):
     # Discrete: the env reports each obs's legal actions (`Step.info["action_mask"]`), so a replay
     # keeps them for its bootstraps.
     action_masks: bool = False
+    # Multi-agent envs: the size of the world state a centralised critic reads per row
+    # (`Step.info["world_state"]`, given where the env is made with world_state=True); 0: none.
+    world_state_size: int = 0
+    # Episodes whose return exceeds this are wins, counted per iteration (SMAX: all enemy health,
+    # 1.0, plus the win bonus, 1.0; a draw or a loss returns at most 1.0); None: no wins counted.
+    win_return: float | None = None
 
     @property
     def continuous(self) -> bool:

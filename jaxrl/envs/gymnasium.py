@@ -74,23 +74,48 @@ def new_env(gym_id: str, atari: bool, render_mode: str | None = None):
         raise UnknownEnvError(f"unknown gymnasium env '{gym_id}': {reason}") from None
 
 
+MASK_KEY = "action_mask"
+
+
+def says_legal_actions(env) -> bool:
+    """Whether a Discrete env reports its legal actions as gymnasium's and PettingZoo's envs do:
+    a Dict observation of an "observation" and an "action_mask", or "action_mask" in the info of
+    reset (probed on `env`, which is reset for it)."""
+    spaces = gymnasium_with_ale().spaces
+    if not isinstance(env.action_space, spaces.Discrete):
+        return False
+    if isinstance(env.observation_space, spaces.Dict):
+        return MASK_KEY in env.observation_space.spaces
+    return MASK_KEY in env.reset(seed=0)[1]
+
+
 class ClassicGame:
-    """A classic-control env: one episode is one game, rewards are not clipped."""
+    """A classic-control env: one episode is one game, rewards are not clipped. `mask`: the legal
+    actions after the last reset or step where the env reports them (None where it does not)."""
 
     def __init__(self, env):
         self.env = env
+        self.mask: np.ndarray | None = None
+
+    def observed(self, obs, info: dict) -> np.ndarray:
+        """The observation vector, keeping the legal actions the env reports beside it."""
+        if isinstance(obs, dict):  # a Dict observation: the vector and its mask
+            obs, self.mask = obs["observation"], np.asarray(obs[MASK_KEY], bool)
+        elif MASK_KEY in info:
+            self.mask = np.asarray(info[MASK_KEY], bool)
+        return np.asarray(obs, np.float32)
 
     def reset(self, seed: int | None) -> np.ndarray:
-        obs, _info = self.env.reset(seed=seed)
-        return np.asarray(obs, np.float32)
+        obs, info = self.env.reset(seed=seed)
+        return self.observed(obs, info)
 
     def restart(self) -> np.ndarray:
         """The reset step after an episode ended."""
         return self.reset(None)
 
     def step(self, action) -> tuple:
-        obs, reward, terminated, truncated, _info = self.env.step(action)
-        return np.asarray(obs, np.float32), reward, terminated, truncated, reward, terminated or truncated
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return self.observed(obs, info), reward, terminated, truncated, reward, terminated or truncated
 
 
 def make_game(
@@ -138,17 +163,26 @@ def as_game(env, atari: bool, frame_size: int, episodic_life: bool, reward_clip:
 class HostPool:
     """The games and the auto-reset bookkeeping, on the host. `step` is the io_callback target."""
 
-    def __init__(self, games: list, seeds: list[int], obs_shape: tuple[int, ...], obs_dtype):
+    def __init__(self, games: list, seeds: list[int], obs_shape: tuple[int, ...], obs_dtype, num_masked: int = 0):
         self.games, self.seeds = games, list(seeds)
         self.obs_shape, self.obs_dtype = obs_shape, obs_dtype
         self.seeded = False  # seeds are used once: later resets continue each env's RNG
         self.pending_reset = np.zeros(len(games), bool)  # the last step ended this env's episode
+        self.num_masked = num_masked  # the actions of an env that reports its legal ones, else 0
 
     def reset(self) -> np.ndarray:
         seeds = [None] * len(self.games) if self.seeded else self.seeds
         self.seeded = True
         self.pending_reset[:] = False
         return np.stack([game.reset(seed) for game, seed in zip(self.games, seeds, strict=True)])
+
+    def info(self) -> dict | tuple:
+        """`Step.info` of the games' last observations: their legal actions [N, A] where the env
+        reports them (every action where a step did not), else ()."""
+        if not self.num_masked:
+            return ()
+        every = np.ones(self.num_masked, bool)
+        return {MASK_KEY: np.stack([every if game.mask is None else game.mask for game in self.games])}
 
     def step(self, handle: np.ndarray, action: np.ndarray) -> tuple[np.ndarray, Step]:
         """(handle [], action [N] int32 or [N, A] float32) -> (handle + 1, Step of numpy arrays [N, ...])."""
@@ -166,7 +200,7 @@ class HostPool:
                     action[i] if action.ndim > 1 else int(action[i])
                 )
         self.pending_reset = terminated | truncated
-        step = Step(obs, reward, terminated, truncated, game_reward, game_over)
+        step = Step(obs, reward, terminated, truncated, game_reward, game_over, info=self.info())
         return np.asarray(handle + 1, np.int32), step
 
     def close(self) -> None:
@@ -184,12 +218,15 @@ def checked_spec(env_id: str, env, frame_size: int) -> EnvSpec:
         raise UnknownEnvError(f"{env_id}: jaxrl trains on Discrete or 1-D Box action spaces; got {space}")
     if atari:
         return EnvSpec(env_id, (STACK, frame_size, frame_size), "uint8", frame_stack=STACK, **action_fields(space))
+    masked = says_legal_actions(env)
+    if masked and isinstance(observations, spaces.Dict):
+        observations = observations.spaces.get("observation", observations)
     if not (isinstance(observations, spaces.Box) and len(observations.shape) == 1):
         raise UnknownEnvError(
             f"{env_id} observes a {type(observations).__name__}{list(observations.shape or [])}; jaxrl's networks "
-            "take vectors (a 1-D Box) or Atari frames"
+            "take vectors (a 1-D Box, or a Dict of an 'observation' vector and an 'action_mask') or Atari frames"
         )
-    return EnvSpec(env_id, tuple(observations.shape), "float32", **action_fields(space))
+    return EnvSpec(env_id, tuple(observations.shape), "float32", **action_fields(space), action_masks=masked)
 
 
 def spec(env_id: str, frame_size: int = 84, **_options) -> EnvSpec:
@@ -228,7 +265,7 @@ def make(
     envs += [new_env(gym_id, atari) for _ in seeds[1:]]
     games = [as_game(env, atari, frame_size, episodic_life, reward_clip, noop_max) for env in envs]
     obs_shape, obs_dtype = spec.obs_shape, np.dtype(spec.obs_dtype)
-    pool = HostPool(games, seeds, obs_shape, obs_dtype)
+    pool = HostPool(games, seeds, obs_shape, obs_dtype, spec.num_actions if spec.action_masks else 0)
     action_dtype = jnp.float32 if spec.continuous else jnp.int32
 
     n = len(seeds)
@@ -240,6 +277,7 @@ def make(
         truncated=jax.ShapeDtypeStruct((n,), jnp.bool_),
         game_reward=jax.ShapeDtypeStruct((n,), jnp.float32),
         game_over=jax.ShapeDtypeStruct((n,), jnp.bool_),
+        info={MASK_KEY: jax.ShapeDtypeStruct((n, spec.num_actions), jnp.bool_)} if spec.action_masks else (),
     )
 
     def reset():
@@ -253,7 +291,8 @@ def make(
         # vmapped; the runner flattens its population into the env axis instead.)
         return io_callback(pool.step, (handle_shape, step_shapes), handle, action.astype(action_dtype), ordered=True)
 
-    return Env(spec=spec, num_envs=n, reset=reset, step=step, close=pool.close)
+    first_info = (lambda handle: jax.tree.map(jnp.asarray, pool.info())) if spec.action_masks else None
+    return Env(spec=spec, num_envs=n, reset=reset, step=step, close=pool.close, first_info=first_info)
 
 
 def knows(env_id: str) -> bool:

@@ -5,7 +5,9 @@ every algorithm trains one network shared by all agents without knowing about ag
 IPPO does the same). Observations are padded with zeros to the longest agent's, Discrete action
 counts to the largest agent's; `Step.info["action_mask"]` [E x A, num_actions] marks what each
 agent may do (the env's own available actions where it has them, e.g. SMAX, and never a padded
-action). With `agent_ids`, each row's observation ends with a one-hot of its agent.
+action). With `agent_ids`, each row's observation ends with a one-hot of its agent. With
+`world_state` (MAPPO's centralised critic), `Step.info["world_state"]` [E x A, W] gives each row its
+game's world state followed by a one-hot of its agent (`world_states`).
 
 JaxMARL's API: `reset(key) -> (obs, state)`, `step(key, state, actions) -> (obs, state, rewards,
 dones, infos)`, each a dict by agent name, `dones["__all__"]` the end of the game; the step that
@@ -34,6 +36,10 @@ from jaxrl.envs.ids import UnknownEnvError
 SMAX_PREFIX = "SMAX-"
 # JaxMARL's SMAX baselines (ippo_rnn_smax, mappo_homogenous_rnn_smax) train against this enemy.
 SMAX_SETTINGS = dict(see_enemy_actions=True, walls_cause_death=True, attack_mode="closest")
+# An ally's return in a SMAX game it wins: every enemy's health (its reward sums the enemies' lost
+# health, normalised to 1.0 in all) and the win bonus, 1.0; a draw returns 1.0, a loss less. Above
+# this is a win: JaxMARL's baselines count a win where the last reward is at least the bonus.
+SMAX_WIN_RETURN = 1.5
 
 
 class Handle(NamedTuple):
@@ -149,14 +155,27 @@ def layout_of(env, env_id: str, agent_ids: bool = False) -> Layout:
     return Layout(agents, tuple(obs_sizes), tuple(action_counts), max(obs_sizes), max(action_counts), agent_ids)
 
 
-def spec_of(layout: Layout, env_id: str) -> EnvSpec:
+def spec_of(layout: Layout, env_id: str, world_state_size: int = 0) -> EnvSpec:
     return EnvSpec(
-        env_id, (layout.row_obs_size,), "float32", layout.num_actions, agents=layout.agents, action_masks=True
+        env_id,
+        (layout.row_obs_size,),
+        "float32",
+        layout.num_actions,
+        agents=layout.agents,
+        action_masks=True,
+        world_state_size=world_state_size,
+        win_return=SMAX_WIN_RETURN if env_id.startswith(SMAX_PREFIX) else None,
     )
 
 
 def spec(env_id: str, instance: Any = None, agent_ids: bool = False, **_) -> EnvSpec:
-    return spec_of(layout_of(named(env_id), env_id, agent_ids), env_id)
+    return spec_of_env(named(env_id), env_id, agent_ids)
+
+
+def spec_of_env(env, env_id: str, agent_ids: bool = False) -> EnvSpec:
+    """The spec of a JaxMARL-API env object's rows (a game of one's own, registered as a backend)."""
+    layout = layout_of(env, env_id, agent_ids)
+    return spec_of(layout, env_id, world_state_size(env, layout))
 
 
 def action_space(env_id: str, instance: Any = None) -> str:
@@ -208,17 +227,44 @@ def action_masks(layout: Layout, env, state) -> jax.Array:
     return rows(layout, {name: available[name].astype(bool) for name in layout.agents}, layout.num_actions)
 
 
+def game_state(env, layout: Layout, state) -> jax.Array:
+    """One game's world state [W]: the env's own where it has one (SMAX's `get_world_state`: every
+    unit's health, position, cooldown and type, as JaxMARL's MAPPO reads it), else every agent's
+    observation, concatenated in agent order (JaxMARL's MPEWorldStateWrapper in mappo_rnn_mpe)."""
+    if hasattr(env, "get_world_state"):
+        return env.get_world_state(state).astype(jnp.float32)
+    obs = env.get_obs(state)
+    return jnp.concatenate([obs[name].astype(jnp.float32) for name in layout.agents])
+
+
+def world_state_size(env, layout: Layout) -> int:
+    """W + A: a game's world state and the agent one-hot that every row's ends with."""
+    state = jax.eval_shape(env.reset, jax.random.PRNGKey(0))[1]
+    return jax.eval_shape(lambda state: game_state(env, layout, state), state).shape[0] + len(layout.agents)
+
+
+def world_states(env, layout: Layout, state) -> jax.Array:
+    """Rows [E x A, W + A]: each row's game's world state (the same for a game's agents), then a
+    one-hot of the row's agent, so a critic shared by the agents knows whose value it gives (as
+    JaxMARL's SMAXWorldStateWrapper with obs_with_agent_id)."""
+    num_agents = len(layout.agents)
+    games = jax.vmap(lambda state: game_state(env, layout, state))(state)  # [E, W]
+    ids = jnp.tile(jnp.eye(num_agents, dtype=jnp.float32), (games.shape[0], 1))
+    return jnp.concatenate([jnp.repeat(games, num_agents, axis=0), ids], axis=1)
+
+
 def per_agent(layout: Layout, values: dict) -> jax.Array:
     """Per-agent scalars by name, [E] each, as rows [E x A]."""
     return jnp.stack([values[name] for name in layout.agents], axis=1).reshape(-1)
 
 
-def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, **_) -> Env:
-    """A pool of len(seeds) rows, len(seeds) / A games; game e's keys come from seeds[e * A]."""
-    return pool_of(named(env_id), env_id, seeds, agent_ids)
+def make(env_id: str, seeds: list[int], *, agent_ids: bool = False, world_state: bool = False, **_) -> Env:
+    """A pool of len(seeds) rows, len(seeds) / A games; game e's keys come from seeds[e * A];
+    `world_state`: each row's world state in Step.info (for a centralised critic)."""
+    return pool_of(named(env_id), env_id, seeds, agent_ids, world_state)
 
 
-def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False) -> Env:
+def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False, world_state: bool = False) -> Env:
     """`make`'s pool of a JaxMARL-API env object (a game of one's own, registered as a backend)."""
     layout = layout_of(env, env_id, agent_ids)
     num_agents = len(layout.agents)
@@ -256,9 +302,10 @@ def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False) -> Env:
         return handle, Step(observations(layout, obs), reward, over, no, reward, over, reset_next=no, info=info(handle))
 
     def info(handle: Handle) -> dict:  # what the agents may do next: the state after the step (or reset)
-        return {"action_mask": action_masks(layout, env, handle.state)}
+        masks = {"action_mask": action_masks(layout, env, handle.state)}
+        return masks | ({"world_state": world_states(env, layout, handle.state)} if world_state else {})
 
-    return Env(spec=spec_of(layout, env_id), num_envs=len(seeds) * num_agents, reset=reset, step=step,
+    return Env(spec=spec_of_env(env, env_id, agent_ids), num_envs=len(seeds) * num_agents, reset=reset, step=step,
                close=lambda: None, jax_native=True, first_info=jax.jit(info))  # fmt: skip
 
 

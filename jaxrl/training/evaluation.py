@@ -209,9 +209,10 @@ def restore_agents(parts, population: Population, run_dir: Path, step: int, memb
 
 def played(config: RunConfig, run_dir: Path, population: Population, members: list[int], episodes, seed, stochastic):
     """(checkpoint step, the assembled parts, the members' agent states, their Scores): `members`
-    at the latest checkpoint, `episodes` games each."""
+    at the latest checkpoint, `episodes` games each (a multi-agent game: a row, and a score, per agent)."""
     step = checkpoints.latest_step(run_dir)
-    parts = assemble(config, [seed] * len(members), envs_per_member=episodes, evaluation=True)
+    rows = episodes * (len(config.spec.agents) or 1)
+    parts = assemble(config, [seed] * len(members), envs_per_member=rows, evaluation=True)
     try:
         agent_state = restore_agents(parts, population, run_dir, step, members)
         scores = play(parts.agent, agent_state, parts.env, len(members), seed, stochastic)
@@ -266,7 +267,9 @@ def evaluate(
 class Policy:
     """One member's policy from a checkpoint: a NumPy batch of observations [B, *obs_shape] in,
     NumPy actions [B] (Box: [B, A], inside the bounds) out (one observation: one action). Greedy
-    unless `stochastic`, when it samples as in training with its own key sequence.
+    unless `stochastic`, when it samples as in training with its own key sequence. A multi-agent
+    run's batch is a game's agents, [A, *obs_shape] in agent order -> actions [A]; `action_mask`
+    (bool [B, num_actions]) keeps the choice to the legal actions (SMAX's available actions).
 
     A recurrent policy keeps its carry between calls, one per row of the batch: `first` (a bool,
     or [B] bools) marks the observations that start an episode, where it is reset. The first call,
@@ -278,7 +281,7 @@ class Policy:
         self.key = jax.random.PRNGKey(seed)
         self.carry, self.batch = initial_carry(agent, 0), 0  # the carry of `batch` rows
 
-    def __call__(self, observations, first=False) -> np.ndarray:
+    def __call__(self, observations, first=False, action_mask=None) -> np.ndarray:
         obs = np.asarray(observations)
         single = obs.shape == self.obs_shape
         if not single and obs.shape[1:] != self.obs_shape:
@@ -288,7 +291,12 @@ class Policy:
         if len(obs) != self.batch:
             self.carry, self.batch = initial_carry(self.agent, len(obs)), len(obs)
         self.key, key = jax.random.split(self.key)
-        actions, self.carry = self.act(self.state, self.carry, jnp.asarray(obs), jnp.asarray(starts), key)
+        info = (
+            ()
+            if action_mask is None
+            else {"action_mask": jnp.asarray(np.asarray(action_mask, bool).reshape(len(obs), -1))}
+        )
+        actions, self.carry = self.act(self.state, self.carry, jnp.asarray(obs), jnp.asarray(starts), key, info)
         actions = np.asarray(actions)
         return actions[0] if single else actions
 
@@ -320,7 +328,8 @@ def restore_member(config: RunConfig, run_dir: Path, member: int | str, seed: in
     population = population_of(get_algorithm(config.algo), config)
     index = member_index(population, member, run_dir)
     step = checkpoints.latest_step(run_dir)
-    parts = assemble(config, [seed], envs_per_member=1, evaluation=True)  # the env tells the spec
+    # the env tells the spec: one env, or one game of a multi-agent env (a row per agent)
+    parts = assemble(config, [seed], envs_per_member=len(config.spec.agents) or 1, evaluation=True)
     parts.env.close()
     state = jax.tree.map(lambda x: x[0], restore_agents(parts, population, run_dir, step, [index]))
     return Member(parts.agent, state, parts.env.spec, population.names[index], index, step)

@@ -60,20 +60,21 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), learning["agent"])
     first = jax.ShapeDtypeStruct((envs,), jnp.bool_)
     carry = jax.eval_shape(lambda: initial_carry(agent, envs))
+    info = info_shapes(spec, envs, config.env_options)
     _, _, extras = jax.eval_shape(
-        full_act(agent), member, carry, obs, first, (), jax.ShapeDtypeStruct((2,), jnp.uint32)
+        full_act(agent), member, carry, obs, first, info, jax.ShapeDtypeStruct((2,), jnp.uint32)
     )
     obs_bytes = int(np.prod(spec.obs_shape)) * np.dtype(spec.obs_dtype).itemsize
     action_bytes = 4 * int(np.prod(spec.action_shape))  # an int32 index, or a float32 vector (Box)
-    mask_bytes = spec.num_actions if spec.action_masks else 0  # Step.info's action mask, one bool an action
-    # per env and step: observation, action, reward (float32), terminated, truncated, valid, first, mask
-    step_bytes = obs_bytes + action_bytes + 4 + 4 + mask_bytes + nbytes(extras) // envs
-    # + per env whether the obs after the last step starts an episode and its mask, and the carry
+    # per env and step: observation, action, reward (float32), terminated, truncated, valid, first,
+    # the info (mask, world state)
+    step_bytes = obs_bytes + action_bytes + 4 + 4 + (nbytes(info) + nbytes(extras)) // envs
+    # + per env whether the obs after the last step starts an episode and its info, and the carry
     # at the rollout's start
-    edge_bytes = envs * (1 + mask_bytes) + nbytes(carry)
-    # + per env the RunnerState's next observation and its mask, prev_done and first (bools), running
+    edge_bytes = envs + nbytes(info) + nbytes(carry)
+    # + per env the RunnerState's next observation and its info, prev_done and first (bools), running
     # return and length (4 + 4), and the agent's carry
-    state = nbytes(learning) + size * (envs * (obs_bytes + mask_bytes + 2 + 4 + 4) + nbytes(carry))
+    state = nbytes(learning) + size * (envs * (obs_bytes + 2 + 4 + 4) + nbytes(info) + nbytes(carry))
     if config.pbt:  # an exploit step holds the copied members' networks (and replays) once more, briefly
         copy_replay = config.pbt.copy_replay and algorithm.replay
         copied = algorithm.networks + ((algorithm.replay,) if copy_replay else ())
@@ -81,6 +82,17 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
         state += config.seeds * max(1, int(config.pbt.truncation * config.pbt.population)) * per_member
     kind = "image" if len(spec.obs_shape) == 3 else "vector"
     return MemoryEstimate(state, size * (envs * steps * step_bytes + edge_bytes), RUNTIME_BYTES[kind])
+
+
+def info_shapes(spec, envs: int, env_options: dict) -> dict | tuple:
+    """What `Step.info` holds per step for `envs` envs, as shapes: the action mask where the env
+    reports one, a multi-agent env's world state where the run asks for it (mappo); () for none."""
+    info = {}
+    if spec.action_masks:
+        info["action_mask"] = jax.ShapeDtypeStruct((envs, spec.num_actions), jnp.bool_)
+    if env_options.get("world_state"):
+        info["world_state"] = jax.ShapeDtypeStruct((envs, spec.world_state_size), jnp.float32)
+    return info or ()
 
 
 def compiled_estimate(need: MemoryEstimate, compiled: dict, state_made: bool) -> tuple[MemoryEstimate, dict]:

@@ -76,7 +76,7 @@ def train(
         rows = peers.gather(scores.rows())
         summary = summary_of(opened, plan, loop, rows, scores.evaluations, tuner, compiles, compiled)
         if fleet.spec.agents:
-            add_team_summary(summary, fleet.spec.agents)
+            add_team_summary(summary, fleet.spec.agents, hooks.teams)
         hooks.episodes.add_summary(summary["runs"], plan.mine)
         if peers.index == 0:
             write_json(Path(summary["run_dir"]) / "summary.json", summary)
@@ -199,6 +199,7 @@ class Hooks(NamedTuple):
     all: list[Hook]  # in the order the loop tells them
     evaluation: Evaluation  # (closed however the run ends: it holds env pools)
     episodes: EpisodeInfo  # what the env reported about its episodes, for the summary
+    teams: Teams | None  # a multi-agent env's: what summary.json takes from it (the win rate)
 
 
 def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, should_stop) -> Hooks:
@@ -213,8 +214,9 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
     hooks: list[Hook] = [LegalActions(env_label), Scoring(scores), evaluation]
     if tuner:
         hooks.append(Exploit(tuner, fleet, scores, config.pbt.copy_replay))
-    if fleet.spec.agents:  # a multi-agent env: team/return, added before it is logged
-        hooks.append(Teams(fleet.spec.agents))
+    teams = Teams(fleet.spec.agents) if fleet.spec.agents else None
+    if teams:  # a multi-agent env: team/return (and the agents', the win rate) added before they are logged
+        hooks.append(teams)
     episodes = EpisodeInfo()  # the env's per-episode tags, made means before they are logged
     hooks += [
         episodes,
@@ -224,7 +226,7 @@ def make_hooks(opened, plan, fleet, log, peers, scores, tuner, stop, compiles, s
     if config.capture_video and peers.index == 0:
         hooks.append(Video(config, fleet, log, opened.run_dir, plan.population.names[0]))
     hooks.append(Checkpoints(config, fleet, saver, log, peers, scores, opened.record.restarts, tuner))
-    return Hooks(hooks, evaluation, episodes)
+    return Hooks(hooks, evaluation, episodes, teams)
 
 
 PBT_SUMMARY = ("population", "ready_every", "truncation", "resample_probability", "copy_replay", "ranges")
