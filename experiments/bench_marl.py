@@ -68,6 +68,28 @@ def jaxmarl_ippo(script: str, python_path: str, seeds: int, game_steps: int, wor
     return time.perf_counter() - start
 
 
+def jaxmarl_curve(seeds: int, updates: int, script: str) -> dict:
+    """JaxMARL's own return per agent, first and last tenth of the updates: MPELogWrapper's
+    returned_episode_returns (each agent's last finished game, logged x the number of agents; the
+    script's mean over an update's steps and agents), over seeds and agents here. Its script's
+    `make_train` run in this process as its main runs it (SEED 30, seeds vmapped). Not timed."""
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(script))
+    import wandb
+
+    wandb.init(mode="disabled")  # its io_callback logs to wandb every update
+    baseline = __import__(os.path.basename(script).removesuffix(".py"))
+    config = dict(JAXMARL_CONFIG, TOTAL_TIMESTEPS=updates * 16 * 128)
+    keys = jax.random.split(jax.random.PRNGKey(30), seeds)
+    out = jax.jit(jax.vmap(baseline.make_train(config)))(keys)
+    # [seeds, updates]; MPELogWrapper logs each agent's rewards times the number of agents
+    curve = np.asarray(out["metrics"]["returned_episode_returns"]).mean(axis=0) / AGENTS
+    tenth = max(updates // 10, 1)
+    return {"start_return": float(curve[:tenth].mean()), "end_return": float(curve[-tenth:].mean())}
+
+
 def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int = 160) -> dict:
     """`updates` rollouts of 16 games x 128 steps per seed, on both, interleaved repeat by repeat."""
     game_steps = updates * 16 * 128
@@ -78,6 +100,12 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
             ours.append(jaxrl_ippo(seeds, rows, logdir))
             if script:  # (without --jaxmarl-script: jaxrl's row alone)
                 theirs.append(jaxmarl_ippo(script, python_path, seeds, game_steps, logdir))
+    curve = {"start_return": float("nan"), "end_return": float("nan")}
+    if script:
+        from bench import in_child
+
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), python_path) if p)
+        curve = in_child("bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path})[0]
     wall = statistics.median(run["wall_s"] for run in ours)
     peer = statistics.median(theirs) if theirs else float("nan")
     per_million = 1e6 / (seeds * rows)  # seconds per million rows (agent steps) of all seeds
@@ -89,12 +117,14 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
         f"| jaxrl ippo | {rows:,} | {wall:.1f} | {wall * per_million:.2f} "
         f"| {last['start_return']:.1f} -> {last['end_return']:.1f} (team {last['end_team_return']:.1f}) "
         f"| {wall / peer:.2f}x |",
-        f"| JaxMARL ippo_ff_mpe.py | {rows:,} | {peer:.1f} | {peer * per_million:.2f} | (its plot only) | 1.00x |",
+        f"| JaxMARL ippo_ff_mpe.py | {rows:,} | {peer:.1f} | {peer * per_million:.2f} "
+        f"| {curve['start_return']:.1f} -> {curve['end_return']:.1f} | 1.00x |",
     ]
     text = (
         "\n".join(lines) + f"\n\n{repeats} repeats, whole runs including compilation; machine shared with other work."
     )
     figures = {"seeds": seeds, "updates": updates, "rows": rows, "jaxrl": ours, "jaxmarl_wall_s": theirs}
+    figures["jaxmarl_curve"] = curve
     return {"text": text, "figures": figures, "goals": []}
 
 
