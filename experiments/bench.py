@@ -50,6 +50,8 @@ experiments/BENCHMARKS.template.md (see experiments/benchmarks_md.py).
                  lax.map beside it) against one member's, interleaved: issue 25's <= 4.6x goal
   impala         IMPALA (--lag 1) beside synchronous PPO: whole process to 475 on CartPole-v1 and env
                  steps/s, seed by seed; Breakout-v5 steady env steps/s (experiments/bench_impala.py)
+  marl-update    IPPO on MPE simple_spread once compiled: ms per update of jaxrl's fused chunk and of
+                 JaxMARL's ippo_ff_mpe program, in one process, interleaved (experiments/bench_marl.py)
 """
 
 import argparse
@@ -76,7 +78,7 @@ SECTIONS = [
     "startup", "kill-resume", "memory", "presets", "cartpole-ppo", "cartpole-a2c", "cartpole-dqn", "scaling", "sweep",
     "backends", "pong-ppo", "pong-dqn", "overlap", "mujoco-sac", "mujoco-ppo", "sac-scaling", "gymnax-rejax", "gymnax-ppo",
     "gymnax-scaling", "cartpole-pqn", "pong-pqn", "pbt", "pbt-replay", "export", "compile", "pong-population",
-    "impala", "pong-members-update", "marl", "craftax", "craftax-run", "recurrent-cost", "memory-tasks",
+    "impala", "pong-members-update", "marl", "craftax", "craftax-run", "recurrent-cost", "memory-tasks", "marl-update",
 ]  # fmt: skip
 
 
@@ -947,10 +949,11 @@ def timed_process(argv: list[str], env: dict | None = None) -> tuple[float, floa
     return wall, cpu, json.loads(out.strip().splitlines()[-1])
 
 
-def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> dict:
+def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None, baseline: str | None = None) -> dict:
     """Whole process (training every seed in one program, then 16 greedy games per seed) of rejax
     and of jaxrl (an empty compilation cache, then warm), interleaved repeat by repeat; medians of
-    wall-clock and CPU seconds, returns of the last repeat (deterministic)."""
+    wall-clock and CPU seconds, returns of the last repeat (deterministic). `baseline`: another
+    jaxrl source tree, timed the same way in the same repeats (its rows say \"baseline\")."""
     from jaxrl.analysis.statistics import iqm
 
     lines = [
@@ -962,13 +965,14 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> dic
     shown, goals, figures = set(), [], {}
     with tempfile.TemporaryDirectory() as logdir:
         for env, budget, label, flags in cases or GYMNAX_CASES:
-            runs = {"cold": [], "warm": []}
+            runs = {"cold": [], "warm": []} | ({"baseline, cold": [], "baseline, warm": []} if baseline else {})
             for _ in range(repeats):
                 if len(peers.setdefault(env, [])) < repeats:
                     peers[env].append(
                         timed_process([rejax_python, str(ROOT / "experiments" / "rejax_peer.py"), env, str(seeds)])
                     )
                 cache = tempfile.mkdtemp(prefix="jaxrl-cache-", dir=logdir)  # empty: the cold run compiles
+                base_cache = tempfile.mkdtemp(prefix="jaxrl-cache-", dir=logdir)
                 ours = [
                     sys.executable,
                     str(ROOT / "experiments" / "gymnax_run.py"),
@@ -978,7 +982,10 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None) -> dic
                     logdir,
                 ]
                 for kind in runs:
-                    runs[kind].append(timed_process([*ours, "16", json.dumps(flags)], {"JAXRL_CACHE_DIR": cache}))
+                    tree = {"JAXRL_CACHE_DIR": cache} if "baseline" not in kind else {"JAXRL_CACHE_DIR": base_cache}
+                    if "baseline" in kind:  # (the child imports jaxrl from PYTHONPATH's tree first)
+                        tree["PYTHONPATH"] = str(Path(baseline).resolve())
+                    runs[kind].append(timed_process([*ours, "16", json.dumps(flags)], tree))
             rows = {f"jaxrl {label}, {kind}": r for kind, r in runs.items()}
             if env not in shown:  # the peer's row once per env
                 rows, shown = {"rejax 0.1.3": peers[env], **rows}, shown | {env}
@@ -1510,10 +1517,15 @@ def main() -> None:
     parser.add_argument("--peer-python", default=sys.executable, help="a Python with stable-baselines3")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--presets-seeds", type=int, default=5, help="presets: seeds per preset and budget")
-    parser.add_argument("--baseline", help="startup: also time the jaxrl of this source tree (a git worktree)")
+    parser.add_argument(
+        "--baseline", help="startup, gymnax-rejax: also time the jaxrl of this source tree (a git worktree)"
+    )
     parser.add_argument("--mujoco-steps", type=int, help="mujoco-sac, mujoco-ppo: steps per seed (default 100k, 1M)")
     parser.add_argument(
         "--learning-starts", type=int, help="mujoco-sac: both SACs' learning_starts (a throughput check)"
+    )
+    parser.add_argument(
+        "--gymnax-cases", type=int, nargs="*", help="gymnax-rejax: indices into GYMNAX_CASES (default: all)"
     )
     parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
     parser.add_argument(
@@ -1554,7 +1566,13 @@ def main() -> None:
         "mujoco-sac": lambda: mujoco_sac(args.peer_python, args.seeds, args.mujoco_steps, args.learning_starts),
         "mujoco-ppo": lambda: mujoco_ppo(args.peer_python, args.seeds, args.mujoco_steps),
         "sac-scaling": lambda: sac_scaling(args.repeats),
-        "gymnax-rejax": lambda: gymnax_rejax(args.rejax_python, max(args.seeds, 5), args.repeats),
+        "gymnax-rejax": lambda: gymnax_rejax(
+            args.rejax_python,
+            max(args.seeds, 5),
+            args.repeats,
+            [GYMNAX_CASES[i] for i in args.gymnax_cases] if args.gymnax_cases else None,
+            args.baseline,
+        ),
         "gymnax-ppo": lambda: cartpole(args.peer_python, "ppo", args.seeds, backend="gymnax"),
         "gymnax-scaling": lambda: gymnax_scaling(args.repeats),
         "cartpole-pqn": lambda: cartpole_pqn(args.peer_python, args.seeds),
@@ -1571,6 +1589,7 @@ def main() -> None:
         "craftax-run": lambda: bench_craftax.craftax_run(args.craftax_run),
         "recurrent-cost": lambda: bench_recurrent.recurrent_cost(args.repeats, pong_programs, pong_iterations),
         "memory-tasks": lambda: bench_recurrent.memory_tasks(args.memory_tasks),
+        "marl-update": lambda: bench_marl.marl_update(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
     }
     for name in args.only:
         output = sections[name]()

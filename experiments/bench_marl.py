@@ -68,6 +68,28 @@ def jaxmarl_ippo(script: str, python_path: str, seeds: int, game_steps: int, wor
     return time.perf_counter() - start
 
 
+def jaxmarl_curve(seeds: int, updates: int, script: str) -> dict:
+    """JaxMARL's own return per agent, first and last tenth of the updates: MPELogWrapper's
+    returned_episode_returns (each agent's last finished game, logged x the number of agents; the
+    script's mean over an update's steps and agents), over seeds and agents here. Its script's
+    `make_train` run in this process as its main runs it (SEED 30, seeds vmapped). Not timed."""
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(script))
+    import wandb
+
+    wandb.init(mode="disabled")  # its io_callback logs to wandb every update
+    baseline = __import__(os.path.basename(script).removesuffix(".py"))
+    config = dict(JAXMARL_CONFIG, TOTAL_TIMESTEPS=updates * 16 * 128)
+    keys = jax.random.split(jax.random.PRNGKey(30), seeds)
+    out = jax.jit(jax.vmap(baseline.make_train(config)))(keys)
+    # [seeds, updates]; MPELogWrapper logs each agent's rewards times the number of agents
+    curve = np.asarray(out["metrics"]["returned_episode_returns"]).mean(axis=0) / AGENTS
+    tenth = max(updates // 10, 1)
+    return {"start_return": float(curve[:tenth].mean()), "end_return": float(curve[-tenth:].mean())}
+
+
 def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int = 160) -> dict:
     """`updates` rollouts of 16 games x 128 steps per seed, on both, interleaved repeat by repeat."""
     game_steps = updates * 16 * 128
@@ -78,6 +100,12 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
             ours.append(jaxrl_ippo(seeds, rows, logdir))
             if script:  # (without --jaxmarl-script: jaxrl's row alone)
                 theirs.append(jaxmarl_ippo(script, python_path, seeds, game_steps, logdir))
+    curve = {"start_return": float("nan"), "end_return": float("nan")}
+    if script:
+        from bench import in_child
+
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), python_path) if p)
+        curve = in_child("bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path})[0]
     wall = statistics.median(run["wall_s"] for run in ours)
     peer = statistics.median(theirs) if theirs else float("nan")
     per_million = 1e6 / (seeds * rows)  # seconds per million rows (agent steps) of all seeds
@@ -89,10 +117,96 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
         f"| jaxrl ippo | {rows:,} | {wall:.1f} | {wall * per_million:.2f} "
         f"| {last['start_return']:.1f} -> {last['end_return']:.1f} (team {last['end_team_return']:.1f}) "
         f"| {wall / peer:.2f}x |",
-        f"| JaxMARL ippo_ff_mpe.py | {rows:,} | {peer:.1f} | {peer * per_million:.2f} | (its plot only) | 1.00x |",
+        f"| JaxMARL ippo_ff_mpe.py | {rows:,} | {peer:.1f} | {peer * per_million:.2f} "
+        f"| {curve['start_return']:.1f} -> {curve['end_return']:.1f} | 1.00x |",
     ]
     text = (
         "\n".join(lines) + f"\n\n{repeats} repeats, whole runs including compilation; machine shared with other work."
     )
     figures = {"seeds": seeds, "updates": updates, "rows": rows, "jaxrl": ours, "jaxmarl_wall_s": theirs}
+    figures["jaxmarl_curve"] = curve
     return {"text": text, "figures": figures, "goals": []}
+
+
+# JaxMARL's ippo_ff_mpe.yaml, its settings as the `marl` section runs them (NUM_SEEDS, TOTAL_TIMESTEPS set there)
+JAXMARL_CONFIG = dict(
+    LR=2.5e-4, NUM_ENVS=16, NUM_STEPS=128, UPDATE_EPOCHS=4, NUM_MINIBATCHES=4, GAMMA=0.99, GAE_LAMBDA=0.95,
+    CLIP_EPS=0.2, ENT_COEF=0.01, VF_COEF=0.5, MAX_GRAD_NORM=0.5, ACTIVATION="tanh", ENV_NAME=ENV, ENV_KWARGS={},
+    ANNEAL_LR=True,
+)  # fmt: skip
+
+
+def timed(call) -> tuple[float, float]:
+    """(wall s, CPU s of this process: every thread) of `call()`, its result awaited."""
+    import jax
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    jax.block_until_ready(call())
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def steady_updates(seeds: int, updates: int, repeats: int, script: str) -> dict:
+    """Seconds per update of each program once compiled, in this process, interleaved: JaxMARL's
+    jit(vmap(train)) of `updates` updates, called again, and jaxrl's fused chunk of `updates`
+    iterations. Run where `script`'s imports resolve (see `marl_update`)."""
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, os.path.dirname(script))
+    import wandb
+
+    wandb.init(mode="disabled")  # its io_callback logs to wandb every update
+    baseline = __import__(os.path.basename(script).removesuffix(".py"))
+    from jaxrl.algos import get_algorithm
+    from jaxrl.api import enable_compilation_cache
+    from jaxrl.config import resolve
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
+
+    enable_compilation_cache()
+    config = dict(JAXMARL_CONFIG, TOTAL_TIMESTEPS=updates * 16 * 128)
+    theirs = jax.jit(jax.vmap(baseline.make_train(config)))
+    keys = jax.random.split(jax.random.PRNGKey(30), seeds)
+    algorithm = get_algorithm("ippo")
+    run = resolve(algorithm, {"env": ENV, "seeds": seeds})
+    population = seed_population(algorithm, run)
+    programs, hyper = assemble(run, population.seeds).programs, population.hyper
+    state, handle = programs.init(np.asarray(population.seeds, np.int32), hyper)
+    ours = {"state": state, "handle": handle}
+
+    def chunk():
+        ours["state"], ours["handle"], metrics = programs.dispatch(ours["state"], ours["handle"], hyper, updates)
+        return metrics
+
+    first = {"jaxmarl": timed(lambda: theirs(keys)), "jaxrl": timed(chunk)}  # compile and run
+    runs = {"jaxmarl": [], "jaxrl": []}
+    for _ in range(repeats):
+        runs["jaxmarl"].append(timed(lambda: theirs(keys)))
+        runs["jaxrl"].append(timed(chunk))
+    return {"first": first, "runs": runs}
+
+
+def marl_update(seeds: int, repeats: int, script: str, python_path: str, updates: int = 10) -> dict:
+    """Where jaxrl's ippo and JaxMARL's ippo_ff_mpe differ once compiled: seconds per update (wall
+    and CPU), `updates` per call, medians of `repeats`, in one child process with JaxMARL's imports."""
+    from bench import in_child
+
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), python_path) if p)
+    result = in_child("bench_marl.steady_updates", seeds, updates, repeats, script, environment={"PYTHONPATH": path})[0]
+    medians = {
+        name: [statistics.median(run[i] for run in runs) / updates for i in (0, 1)]
+        for name, runs in result["runs"].items()
+    }
+    lines = [
+        f"| IPPO {ENV}, {seeds} seeds, compiled | wall ms per update | CPU ms per update | first call, wall s "
+        "(compile + run) | vs JaxMARL (CPU) |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("jaxrl", "jaxmarl"):
+        wall, cpu = medians[name]
+        lines.append(
+            f"| {name} | {wall * 1e3:.0f} | {cpu * 1e3:.0f} | {result['first'][name][0]:.1f} "
+            f"| {cpu / medians['jaxmarl'][1]:.2f}x |"
+        )
+    text = "\n".join(lines) + f"\n\n{updates} updates per call, medians of {repeats}, interleaved; machine shared."
+    return {"text": text, "figures": {"seeds": seeds, "updates": updates, **result}, "goals": []}

@@ -81,36 +81,52 @@ def first_steps(num_envs: int, started: bool) -> jax.Array:
     return jnp.full((num_envs,), not started)
 
 
+# Agent steps per call of the evaluation's program on a JAX env: its games run on the device
+# without a host round trip per step (CartPole's 500 greedy steps: 8 calls, not 500). A host
+# env (EnvPool, gymnasium) steps one at a time: it would step past the games' ends otherwise.
+JAX_ENV_STEPS_PER_CALL = 64
+
+
 def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic: bool) -> Scores:
     """The first game of each of the env's P x episodes envs, member p acting in envs
     p * episodes .. (p + 1) * episodes - 1. `agent_state` has the population axis."""
     episodes = env.num_envs // population
     act = over_members(acting_fn(agent, stochastic, env.spec), population)
+    per_call = JAX_ENV_STEPS_PER_CALL if env.jax_native else 1
 
     def per_member(x):  # [P * episodes, ...] -> [P, episodes, ...]
         return x.reshape(population, episodes, *x.shape[1:])
 
     @jax.jit
-    def step(state, carry, handle, obs, info, keys, first):
-        keys, act_keys = split_keys(keys)
-        action, carry = act(state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info))
-        handle, result = env.step(handle, action.reshape(population * episodes, *action.shape[2:]))
-        return carry, handle, result, keys
+    def steps(state, carry, handle, obs, info, keys, started):
+        """`per_call` steps -> (carry, handle, obs, info, keys, (game rewards, game overs) [per_call, N]);
+        only a game's first step (the first of all, unless `started`) is `first`."""
+
+        def step(loop, first):
+            carry, handle, obs, info, keys = loop
+            keys, act_keys = split_keys(keys)
+            action, carry = act(
+                state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info)
+            )
+            handle, result = env.step(handle, action.reshape(population * episodes, *action.shape[2:]))
+            return (carry, handle, result.obs, result.info, keys), (result.game_reward, result.game_over)
+
+        # the games are whole (no episodic life, one game an env): only their first obs starts one
+        firsts = jnp.zeros((per_call, env.num_envs), bool).at[0].set(~started)
+        return jax.lax.scan(step, (carry, handle, obs, info, keys), firsts)
 
     handle, obs, info = reset_env(env)
-    keys = jax.random.split(jax.random.PRNGKey(seed), population)
-    carry = jax.tree.map(per_member, initial_carry(agent, env.num_envs))
+    loop = (jax.tree.map(per_member, initial_carry(agent, env.num_envs)), handle, obs, info)
+    loop = (*loop, jax.random.split(jax.random.PRNGKey(seed), population))
     returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
     over = np.zeros(env.num_envs, bool)
-    for t in range(MAX_STEPS):
-        carry, handle, result, keys = step(
-            agent_state, carry, handle, obs, info, keys, first_steps(env.num_envs, t > 0)
-        )
-        obs, info = result.obs, result.info
-        playing = ~over
-        returns += np.where(playing, np.asarray(result.game_reward), 0.0)
-        lengths += playing
-        over |= np.asarray(result.game_over)
+    for t in range(0, MAX_STEPS, per_call):
+        loop, (rewards, ends) = steps(agent_state, *loop, t > 0)
+        for reward, end in list(zip(np.asarray(rewards), np.asarray(ends), strict=True))[: MAX_STEPS - t]:
+            playing = ~over
+            returns += np.where(playing, reward, 0.0)
+            lengths += playing
+            over |= end
         if over.all():
             break
     return Scores(returns.reshape(population, episodes), lengths.reshape(population, episodes))

@@ -122,3 +122,32 @@ def test_box_policies_act_greedily_inside_the_bounds_and_eval_plays_them(algo, t
         video = jaxrl.evaluate(run_dir, episodes=1, video=True)["videos"]["s0"]
         frames = iio.imread(video["path"])
         assert frames.shape[1:] == (256, 256, 3) and frames.std() > 0
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_a_jax_envs_games_give_the_same_scores_in_batches_of_steps_as_one_by_one(monkeypatch, stochastic):
+    """Evaluation steps a JAX env many steps per call; the scores are those of stepping one at a
+    time, and a game longer than MAX_STEPS (not a multiple of the batch) is cut there."""
+    import jax
+
+    from jaxrl.training import evaluation
+    from jaxrl.training.assembly import assemble
+    from jaxrl.training.population import seed_population
+
+    config = resolve(get_algorithm("ppo"), {"env": "CartPole-v1", "backend": "gymnax", "seeds": 2})
+    population = seed_population(get_algorithm("ppo"), config)
+
+    def scores(steps_per_call: int, max_steps: int):
+        monkeypatch.setattr(evaluation, "JAX_ENV_STEPS_PER_CALL", steps_per_call)
+        monkeypatch.setattr(evaluation, "MAX_STEPS", max_steps)
+        parts = assemble(config, [0, 0], envs_per_member=6, evaluation=True)
+        keys = jax.random.split(jax.random.PRNGKey(3), 2)
+        agent_state = jax.vmap(parts.agent.init)(keys, population.hyper)
+        return evaluation.play(parts.agent, agent_state, parts.env, 2, 0, stochastic)
+
+    one_by_one, batched = scores(1, 1000), scores(4, 1000)
+    np.testing.assert_array_equal(batched.returns, one_by_one.returns)
+    np.testing.assert_array_equal(batched.lengths, one_by_one.lengths)
+    assert one_by_one.lengths.min() > 6  # so that MAX_STEPS = 6 below cuts every game
+    cut = scores(4, 6)
+    assert (cut.lengths == 6).all() and (cut.returns == 6).all()
