@@ -11,6 +11,7 @@ command is in BENCHMARKS.md).
 
 import statistics
 import time
+from pathlib import Path
 
 import jax
 
@@ -142,7 +143,6 @@ def craftax_run(run_dir: str | None, planned_steps: int = 1_000_000) -> dict:
     compile), the projected time to `planned_steps`, and the end's return, % of max and the rate
     of each achievement (means of the last 5 logged iterations, then over members)."""
     import json
-    from pathlib import Path
 
     if run_dir is None:
         return {"text": "(skipped: pass --craftax-run RUN_DIR)", "figures": {}, "goals": []}
@@ -186,4 +186,32 @@ def craftax_run(run_dir: str | None, planned_steps: int = 1_000_000) -> dict:
         "end_return": end_return,
         "end": end,
     }
+    plot_run(members, ["craftax/percent_of_max", *sorted(tags, key=lambda tag: -end[tag])[:5]], FIGURE)
+    lines += ["", f"Curves per member: `{FIGURE.relative_to(FIGURE.parents[1])}`."]
     return {"text": "\n".join(lines), "figures": {**figures, "static": config["static"]}, "goals": []}
+
+
+FIGURE = Path(__file__).resolve().parent.parent / "docs" / "craftax-run.png"
+
+
+def plot_run(members: dict, tags: list[str], path: Path) -> None:
+    """One panel per tag (a run's score, then its most unlocked achievements), a line per member,
+    against env steps per member: the curves TensorBoard shows, kept beside BENCHMARKS.md."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tags = list(dict.fromkeys(tags))  # the score may rank among the achievements' tags too
+    figure, axes = plt.subplots(1, len(tags), figsize=(3.2 * len(tags), 2.8), squeeze=False)
+    for axis, tag in zip(axes[0], tags, strict=True):
+        for name, series in members.items():
+            points = series.get(tag, [])
+            axis.plot([step for _, step, _ in points], [value for *_, value in points], label=name, linewidth=1)
+        axis.set_title(tag.removeprefix("craftax/achievement/").removeprefix("craftax/"), fontsize=9)
+        axis.set_xlabel("env steps per member", fontsize=8)
+        axis.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
