@@ -217,6 +217,18 @@ def spec(env_id: str, instance: tuple[Any, Any] | None = None, **_options) -> En
     return spec_of(*(instance if instance is not None else named(env_id)), env_id)
 
 
+def split_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """A JAX-env pool's keys [N, 2] -> (the keys it keeps, the keys it uses now): each env its
+    own sequence, so an env's randomness does not depend on the pool's size."""
+    keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
+    return keys, use
+
+
+def seeded_keys(seeds: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """[N] seeds -> (the keys a pool keeps, the keys of its first reset)."""
+    return split_keys(jax.vmap(jax.random.PRNGKey)(seeds))
+
+
 def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = None, **_options) -> Env:
     """A pool of len(seeds) copies of the env; env i's keys come from seeds[i]. `instance`:
     (env, params) from Python (then `env_id` is only its label). One pool, stepped by the program
@@ -230,13 +242,9 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     # restarts its ended episodes from a few worlds made for the whole pool (optimistic resets).
     step_envs = getattr(env, "step_batch", None) or jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
-    def split(keys):  # [N, 2] -> (next keys, keys to use now)
-        keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        return keys, use
-
     @jax.jit
     def first(seeds):
-        keys, reset_keys = split(jax.vmap(jax.random.PRNGKey)(seeds))
+        keys, reset_keys = seeded_keys(seeds)
         obs, state = reset_envs(reset_keys, params)
         obs = obs.astype(spec.obs_dtype)
         return Handle(state, keys, obs, jnp.zeros(n, bool)), obs
@@ -245,7 +253,7 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
         return first(jnp.asarray(seeds, jnp.int32))
 
     def step(handle: Handle, action):
-        keys, step_keys = split(handle.key)
+        keys, step_keys = split_keys(handle.key)
         obs, state, reward, terminated, truncated, info = step_envs(
             step_keys, handle.state, action.astype(jnp.float32 if spec.continuous else jnp.int32), params
         )

@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step
 from jaxrl.envs.base import Backend, cannot_draw
+from jaxrl.envs.gymnax import seeded_keys, split_keys
 from jaxrl.envs.ids import UnknownEnvError
 
 SMAX_PREFIX = "SMAX-"
@@ -277,13 +278,9 @@ def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False, world_s
     reset_games = jax.vmap(env.reset)
     step_games = jax.vmap(env.step)
 
-    def split(keys):  # [E, 2] -> (next keys, keys to use now)
-        keys, use = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)
-        return keys, use
-
     @jax.jit
     def first(seeds):
-        keys, reset_keys = split(jax.vmap(jax.random.PRNGKey)(seeds))
+        keys, reset_keys = seeded_keys(seeds)
         obs, state = reset_games(reset_keys)
         return Handle(state, keys), observations(layout, obs)
 
@@ -291,7 +288,7 @@ def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False, world_s
         return first(jnp.asarray(seeds, jnp.int32))
 
     def step(handle: Handle, action: jax.Array):
-        keys, step_keys = split(handle.key)
+        keys, step_keys = split_keys(handle.key)
         by_game = action.astype(jnp.int32).reshape(-1, num_agents)
         actions = {name: by_game[:, index] for index, name in enumerate(layout.agents)}
         obs, state, rewards, dones, _ = step_games(step_keys, handle.state, actions)
