@@ -57,3 +57,20 @@ def assert_member_is_the_single_run(population: list[dict], single: list[dict], 
         assert chunk_population.keys() == chunk_single.keys()
         for key in chunk_single:
             np.testing.assert_allclose(chunk_population[key][:, member], chunk_single[key][:, 0], rtol=1e-5, atol=1e-6)
+
+
+class ChunkRecorder:
+    """A logger keeping every chunk's metrics."""
+
+    def __init__(self):
+        self.chunks = []
+
+    def open(self, run): ...
+    def log_chunk(self, metrics, elapsed_s):
+        self.chunks.append({key: np.array(value) for key, value in metrics.items()})
+
+    def log_hparams(self, member_hparams, final_returns, step): ...
+    def log_video(self, member, frames, fps, step): ...
+    def note(self, text): ...
+    def flush(self): ...
+    def close(self): ...

@@ -16,31 +16,15 @@ from jaxrl.core.episodes import EndedEpisodes, init_stats, update_stats  # noqa:
 from jaxrl.core.programs import team_counts  # noqa: E402
 from jaxrl.errors import ConfigError  # noqa: E402
 from jaxrl.training.hooks.teams import TEAM_RETURN, agent_returns, team_returns  # noqa: E402
+from tests.conftest import ChunkRecorder  # noqa: E402
 from tests.envs import coordination  # noqa: E402
-
-
-class Recorder:
-    """A logger keeping every chunk's metrics."""
-
-    def __init__(self):
-        self.chunks = []
-
-    def open(self, run): ...
-    def log_chunk(self, metrics, elapsed_s):
-        self.chunks.append({key: np.array(value) for key, value in metrics.items()})
-
-    def log_hparams(self, member_hparams, final_returns, step): ...
-    def log_video(self, member, frames, fps, step): ...
-    def note(self, text): ...
-    def flush(self): ...
-    def close(self): ...
 
 
 @pytest.mark.slow
 def test_ippo_learns_to_coordinate(tmp_path, monkeypatch):
     """Random play scores 0.5 a game; within 16k steps both agents play the cue (team >= 1.9)."""
     monkeypatch.chdir(tmp_path)
-    recorder = Recorder()
+    recorder = ChunkRecorder()
     with coordination.registered():
         result = jaxrl.train(
             "ippo", env=coordination.ENV_ID, seeds=1, total_steps=16_384, num_envs=32, rollout_steps=16,

@@ -13,7 +13,7 @@ from jaxrl.algos import mappo  # noqa: E402
 from jaxrl.core.types import EnvSpec  # noqa: E402
 from jaxrl.errors import ConfigError  # noqa: E402
 from jaxrl.training.hooks.teams import TEAM_RETURN  # noqa: E402
-from tests.algos.test_ippo import Recorder  # noqa: E402
+from tests.conftest import ChunkRecorder  # noqa: E402
 from tests.envs import coordination  # noqa: E402
 
 SPEC = EnvSpec("Toy-v0", (4,), "float32", 3, agents=("a", "b"), action_masks=True, world_state_size=5)
@@ -46,7 +46,7 @@ def test_value_reads_the_world_state_and_the_policy_the_observation():
 def test_mappo_learns_to_coordinate(tmp_path, monkeypatch):
     """As IPPO's test: random play scores 0.5 a game, within 16k steps the team scores >= 1.9."""
     monkeypatch.chdir(tmp_path)
-    recorder = Recorder()
+    recorder = ChunkRecorder()
     with coordination.registered():
         result = jaxrl.train(
             "mappo", env=coordination.ENV_ID, seeds=1, total_steps=16_384, num_envs=32, rollout_steps=16,

@@ -4,28 +4,12 @@ over each iteration's ended episodes, and summary.json as the last chunk's mean.
 import numpy as np
 
 import jaxrl
+from tests.conftest import ChunkRecorder
 from tests.envs import probes
 
 
-class Kept:
-    """A logger keeping every chunk's metrics."""
-
-    def __init__(self):
-        self.chunks = []
-
-    def open(self, run): ...
-    def log_chunk(self, metrics, elapsed_s):
-        self.chunks.append({key: np.array(value) for key, value in metrics.items()})
-
-    def log_hparams(self, member_hparams, final_returns, step): ...
-    def log_video(self, member, frames, fps, step): ...
-    def note(self, text): ...
-    def flush(self): ...
-    def close(self): ...
-
-
 def test_a_tagged_info_entry_is_logged_as_its_mean_over_ended_episodes(tmp_path):
-    kept = Kept()
+    kept = ChunkRecorder()
     options = dict(num_envs=4, rollout_steps=16, log_every=128, total_steps=256, seeds=2, logdir=str(tmp_path))
     result = jaxrl.train("ppo", env=probes.Reporting(), env_params=probes.Params(horizon=4), loggers=[kept], **options)
     metrics = {
