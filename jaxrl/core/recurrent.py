@@ -8,7 +8,7 @@ before the cell reads the step's input, so no state leaks across an episode boun
 the boundary falls inside a rollout or between two.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -80,7 +80,9 @@ def lstm_gates(carry: Carry, projected: jax.Array, recurrent: jax.Array):
     return (cell, h), h
 
 
-CELLS = {"gru": (3, gru_gates), "lstm": (4, lstm_gates)}  # gate blocks G, gates from the products
+# (carry, projected [E, G*H], recurrent [E, G*H]) -> (carry, output [E, H])
+Gates = Callable[[Carry, jax.Array, jax.Array], tuple[Carry, jax.Array]]
+CELLS: dict[str, tuple[int, Gates]] = {"gru": (3, gru_gates), "lstm": (4, lstm_gates)}  # gate blocks G, gates
 
 
 def hidden(carry: Carry) -> jax.Array:
@@ -93,7 +95,9 @@ def reset(carry: Carry, first: jax.Array) -> Carry:
     return jax.tree.map(lambda c: jnp.where(first[:, None], 0.0, c), carry)
 
 
-def recurrence_forward(gates, kernel, bias, projected, first, carry):
+def recurrence_forward(
+    gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry
+):
     """The scan and what its backward pass needs: ((last carry, outputs [T, E, H]), (the carry
     each step read [T, ...], its recurrent product [T, E, G*H]))."""
 
@@ -109,23 +113,26 @@ def recurrence_forward(gates, kernel, bias, projected, first, carry):
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def recurrence(gates, kernel, bias, projected, first, carry):
+def recurrence(gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry):
     """A cell over time: `projected` [T, E, G*H] (the input side of every gate, all steps made
     at once), `first` [T, E], the carry at the start -> (last carry, outputs [T, E, H]).
 
     Its backward pass is written out because autodiff's accumulates the kernel's gradient inside
-    the reverse scan, a (H, G*H) product and sum per step; here each reverse step only carries
-    dh back through the gates and h W_h, and the kernel's gradient is one product over all
-    T x E steps after it (on a CPU the dependent steps, not the arithmetic, cost the time)."""
+    the reverse scan, a narrow (H, G*H) product and a sum in every step; here each reverse step
+    only carries dh back through the gates and h W_h, and the kernel's gradient is one product
+    over all T x E steps after it (CartPole PPO's LSTM update: 49.6 ms with autodiff's, 35.2
+    ms with this one, BENCHMARKS "Memory")."""
     return recurrence_forward(gates, kernel, bias, projected, first, carry)[0]
 
 
-def recurrence_fwd(gates, kernel, bias, projected, first, carry):
+def recurrence_fwd(
+    gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry
+):
     outputs, (carries, recurrents) = recurrence_forward(gates, kernel, bias, projected, first, carry)
     return outputs, (kernel, projected, first, carries, recurrents)
 
 
-def recurrence_bwd(gates, residuals, cotangents):
+def recurrence_bwd(gates: Gates, residuals: tuple, cotangents: tuple):
     kernel, projected, first, carries, recurrents = residuals
     d_last, d_outputs = cotangents
 
@@ -133,7 +140,7 @@ def recurrence_bwd(gates, residuals, cotangents):
         carry, projected, recurrent, first, d_output = inputs
         _, vjp = jax.vjp(gates, carry, projected, recurrent)
         d_carry, d_projected, d_recurrent = vjp((d_carry, d_output))
-        from_product = d_recurrent @ kernel.T
+        from_product = d_recurrent @ kernel.T  # h's share through its product, on h's part of the carry
         d_carry = (d_carry[0], d_carry[1] + from_product) if isinstance(d_carry, tuple) else d_carry + from_product
         return reset(d_carry, first), (d_projected, d_recurrent)
 
