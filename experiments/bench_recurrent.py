@@ -2,7 +2,8 @@
 
 - `recurrent-cost`: one PPO member's iteration (collect + update) with a GRU or an LSTM core
   beside the feed-forward network at the same sizes (envs, steps, minibatches, epochs, preset),
-  on gymnax's CartPole-v1 and Breakout-MinAtar, interleaved in one process, medians.
+  on gymnax's CartPole-v1 and Breakout-MinAtar, interleaved in one process, medians; then the
+  same per member with 8 seeds in one program.
 - `memory-tasks`: envs that need memory (jaxrl.envs.memory), feed-forward vs GRU vs LSTM PPO,
   16 seeds in one program each, one whole `jaxrl train` process per row at a small fixed
   budget with a target: seeds that reach it, env steps to it (median and slowest seed), the mean
@@ -19,6 +20,7 @@ from pathlib import Path
 
 KINDS = ("none", "gru", "lstm")
 COST_ENVS = {"CartPole-v1": {"env": "CartPole", "backend": "gymnax"}, "Breakout-MinAtar": {"env": "Breakout-MinAtar"}}
+NARROW = 16  # recurrent-cost: a CartPole GRU row this wide beside the default 128 units
 GOAL = 1.5  # issue 28: a recurrent PPO member costs <= 1.5x a feed-forward one at the same sizes
 
 # (row label, --env, flags beyond the env's preset, target): budgets that fit a shared 2-core CPU.
@@ -39,35 +41,77 @@ TASKS = {
 }
 
 
-def recurrent_cost(repeats: int, programs_of: Callable, iterations: Callable) -> dict:
+def network_flops(env_options: dict, sizes: dict) -> float:
+    """XLA's count of the floating-point operations of PPO's network on one observation (a
+    sequence of one step for a recurrent core): the arithmetic each sample costs, forward."""
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl.algos import get_algorithm
+    from jaxrl.algos.ppo import policy
+    from jaxrl.config import resolve
+    from jaxrl.core.recurrent import initial_carry
+    from jaxrl.training.assembly import assemble
+
+    config = resolve(get_algorithm("ppo"), {**env_options, **sizes})
+    parts = assemble(config, [0])
+    network, _ = policy(parts.static, parts.env.spec)
+    parts.env.close()
+    obs = jnp.zeros((1, 1, *parts.env.spec.obs_shape))
+    if parts.static.recurrent == "none":
+        inputs: tuple = (obs[0],)
+    else:
+        carry = initial_carry(1, parts.static.recurrent_size, parts.static.recurrent)
+        inputs = (carry, obs, jnp.zeros((1, 1), bool))
+    params = network.init(jax.random.PRNGKey(0), *inputs)
+    cost = jax.jit(lambda params: network.apply(params, *inputs)).lower(params).compile().cost_analysis()
+    return (cost[0] if isinstance(cost, list) else cost)["flops"]
+
+
+def recurrent_cost(repeats: int, programs_of: Callable, iterations: Callable, members: int = 8) -> dict:
     """`programs_of(algo, seeds, **options)`: bench.py's `pong_programs` (any env through options);
-    `iterations(setups, repeats)`: its `pong_iterations` (interleaved medians of collect and update)."""
+    `iterations(setups, repeats)`: its `pong_iterations` (interleaved medians of collect and update).
+    One member, the goal's figure (and on CartPole a NARROW-unit GRU: as many dependent steps,
+    less arithmetic in each), then `members` seeds in one program (vmapped, as the project trains
+    them): the cost per member there, where the scan's dependent steps are shared."""
     lines = [
-        "| PPO, 1 member, preset sizes | core | collect ms | update ms | iteration ms | x feed-forward |",
-        "|---|---|---|---|---|---|",
+        "| PPO, preset sizes | members | core | collect ms / member | update ms / member "
+        "| iteration ms / member | x feed-forward | network FLOPs / sample | x feed-forward |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    ratios = {}
-    for label, options in COST_ENVS.items():
-        setups = {}
-        for kind in KINDS:
-            programs, state, handle, hyper, env, _ = programs_of(
-                "ppo", 1, total_steps=10_240_000, recurrent=kind, **options
-            )
-            setups[kind] = (programs, state, handle, hyper, env)
-        times = iterations(setups, repeats)
-        for *_, env in setups.values():
-            env.close()
-        base = times["none"]["collect_s"] + times["none"]["update_s"]
-        for kind, row in times.items():
-            total = row["collect_s"] + row["update_s"]
-            ratios[f"{label} {kind}"] = total / base
-            lines.append(
-                f"| {label} | {kind} | {1000 * row['collect_s']:,.1f} | {1000 * row['update_s']:,.1f} "
-                f"| {1000 * total:,.1f} | {total / base:.2f}x |"
-            )
-    worst = max(value for name, value in ratios.items() if not name.endswith("none"))
+    ratios, flop_ratios = {}, {}
+    for seeds in (1, members):
+        for label, options in COST_ENVS.items():
+            cores = {kind: {"recurrent": kind} for kind in KINDS}
+            if seeds == 1 and label == "CartPole-v1":  # the same steps with less arithmetic in each
+                cores[f"gru, {NARROW} units"] = {"recurrent": "gru", "recurrent_size": NARROW}
+            setups = {}
+            for core, sizes in cores.items():
+                programs, state, handle, hyper, env, _ = programs_of(
+                    "ppo", seeds, total_steps=10_240_000, **sizes, **options
+                )
+                setups[core] = (programs, state, handle, hyper, env)
+            times = iterations(setups, repeats)
+            for *_, env in setups.values():
+                env.close()
+            base = times["none"]["collect_s"] + times["none"]["update_s"]
+            flops = {core: network_flops(options, sizes) for core, sizes in cores.items()}
+            for core, row in times.items():
+                total = row["collect_s"] + row["update_s"]
+                ratios[f"{label} {seeds} {core}"] = total / base
+                flop_ratios[f"{label} {core}"] = flops[core] / flops["none"]
+                lines.append(
+                    f"| {label} | {seeds} | {core} | {1000 * row['collect_s'] / seeds:,.1f} "
+                    f"| {1000 * row['update_s'] / seeds:,.1f} | {1000 * total / seeds:,.1f} | {total / base:.2f}x "
+                    f"| {flops[core]:,.0f} | {flops[core] / flops['none']:.2f}x |"
+                )
+    worst = max(ratios[f"{label} 1 {kind}"] for label in COST_ENVS for kind in KINDS[1:])
     goal = {"goal": f"a recurrent PPO member <= {GOAL}x a feed-forward one", "value": worst, "holds": worst <= GOAL}
-    return {"text": "\n".join(lines), "figures": {"repeats": repeats, "ratio": ratios}, "goals": [goal]}
+    return {
+        "text": "\n".join(lines),
+        "figures": {"repeats": repeats, "ratio": ratios, "flops_ratio": flop_ratios},
+        "goals": [goal],
+    }
 
 
 def trained(env: str, kind: str, flags: list[str], target: float, logdir: str) -> dict:

@@ -161,6 +161,11 @@ def recurrent(shapes: dict) -> bool:
     return any("/ScannedCell_" in path for path in shapes)
 
 
+# where an older jaxrl kept its recurrent core (flax's GRUCell / OptimizedLSTMCell under nn.scan):
+# issue 28's fused cells hold other arrays, so such a checkpoint is named, not listed array by array
+FLAX_CELLS = "/ScannedCell_0/scan/cell/"
+
+
 def mismatch(saved: dict, expected: dict, partial: bool = False) -> str | None:
     """The first difference between a checkpoint's arrays and the ones this run builds, in words;
     `partial`: the checkpoint may hold more than `expected`. A recurrent core (and its carry) saved
@@ -169,6 +174,8 @@ def mismatch(saved: dict, expected: dict, partial: bool = False) -> str | None:
         if recurrent(expected):
             return "it was made without a carry (feed-forward): it cannot resume with --recurrent"
         return "it holds a recurrent agent's carry: it cannot resume with --recurrent none"
+    if any(FLAX_CELLS in path for path in saved) and not any(FLAX_CELLS in path for path in expected):
+        return "its recurrent core is in flax's cell layout (an older jaxrl): this jaxrl's fused cells cannot read it"
     for path in sorted(set(expected) if partial else set(saved) | set(expected)):
         if path not in saved:
             return f"it has no {path}"

@@ -37,7 +37,7 @@ def trained(algo: str, **options):
     ("algo", "kind"), [("ppo", "gru"), ("ppo", "lstm"), ("pqn", "gru"), ("a2c", "gru"), ("reinforce", "gru")]
 )
 def test_recurrent_learners_remember_the_bit(algo, kind):
-    """~11 s each here, most of it compiling. PPO reaches ~0.999, PQN ~0.976 (its epsilon of
+    """~11 s each here, most of it compiling. PPO reaches ~0.999 (LSTM ~0.980), PQN ~0.976 (its epsilon of
     0.05 guesses), A2C ~0.998, REINFORCE ~0.963; the greedy games (evaluation threading the
     carry) remember it too."""
     training, greedy = trained(algo, recurrent=kind, recurrent_size=32)

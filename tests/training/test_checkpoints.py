@@ -363,3 +363,15 @@ def test_eval_reads_a_dqn_checkpoint_without_its_replay(tmp_path, capsys):
     assert "s0: return " in capsys.readouterr().out
     result = json.loads((run_dir / "eval.json").read_text())
     assert len(result["members"]["s0"]["returns"]) == 2
+
+
+def test_a_checkpoint_of_flax_recurrent_cells_is_named_in_one_line():
+    """A recurrent core saved by an older jaxrl (flax's GRUCell under nn.scan, its arrays' paths
+    as that jaxrl wrote them) against today's fused cell: refused by name, not by a stray array."""
+    torso = "agent/params/params/RecurrentTorso_0/ScannedCell_0/"
+    old = {f"{torso}scan/cell/{gate}/kernel": ((8, 8), "float32") for gate in ("ir", "iz", "in", "hr", "hz", "hn")}
+    new = {f"{torso}input/kernel": ((8, 24), "float32"), f"{torso}recurrent_kernel": ((8, 24), "float32")}
+    assert checkpoints.mismatch(old, new) == (
+        "its recurrent core is in flax's cell layout (an older jaxrl): this jaxrl's fused cells cannot read it"
+    )
+    assert checkpoints.mismatch(new, new) is None
