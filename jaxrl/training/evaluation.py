@@ -188,8 +188,10 @@ def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, st
             member_state, carry, handle, obs, info, key, first_steps(rows, len(frames) > 1)
         )
         obs, info = result.obs, result.info
-        frames.append(frame(handle, obs))
         total += float(result.game_reward.sum())
+        if result.game_over[0] and env.draw is not None:
+            break  # the pool's state is already the next game's (JaxMARL resets inside its step)
+        frames.append(frame(handle, obs))
         if result.game_over[0]:
             break
     return np.stack(frames), PICTURE_FPS, total

@@ -63,7 +63,7 @@ def test_a_game_jaxrl_does_not_draw_is_refused_in_one_line():
 @pytest.mark.parametrize(("algo", "env_id"), [("ippo", "MPE_simple_spread_v3"), ("mappo", "SMAX-3m")])
 def test_eval_video_and_capture_video_of_a_team(algo, env_id, tmp_path):
     """A short run records its videos while training (`--capture-video`), then `jaxrl eval
-    --video` writes one game of the team: one frame per step and the reset's, and the return it reports is the team's, the sum of its agents'."""
+    --video` writes one game of the team: the reset's frame and one per step but the last, and the return it reports is the team's, the sum of its agents'."""
     run = jaxrl.train(
         algo, env=env_id, seeds=1, total_steps=1536, num_envs=12, rollout_steps=64, num_minibatches=2,
         update_epochs=1, log_every=768, capture_video=768, logdir=str(tmp_path),
@@ -78,7 +78,9 @@ def test_eval_video_and_capture_video_of_a_team(algo, env_id, tmp_path):
     frames = iio.imread(video["path"])
     assert frames.shape[1:] == (256, 256, 3) and frames.dtype == np.uint8
     if env_id.startswith("MPE"):
-        assert frames.shape[0] == 27  # the reset, then the game's 26 steps (its eval length)
+        # the reset, then the states after the game's 26 steps (its eval length) but the last,
+        # which is the next game's start
+        assert frames.shape[0] == 26
         assert result["members"]["s0"]["lengths"] == [26, 26, 26]
     # the video's game is the first evaluated game: the same seed, greedy
     assert video["return"] == pytest.approx(sum(result["members"]["s0"]["returns"]), rel=1e-5)
