@@ -17,6 +17,9 @@ termination here, as in JaxMARL's baselines (its time limits come without a fina
 Ids: any `jaxmarl.make` id (`MPE_simple_spread_v3`, ...) and SMAX scenarios as `SMAX-<map>`
 (`SMAX-3m`, `SMAX-2s3z`: the heuristic enemy, with JaxMARL's baselines' settings). `--num-envs`
 counts rows (JaxMARL's "actors"): a multiple of the agent count (48 = 16 games of 3 agents).
+
+Videos (`jaxrl eval --video`, `--capture-video`): the pool draws its first game from its state
+(`Env.draw`, `draw_game`), MPE's and SMAX's; other JaxMARL games are refused in one line.
 """
 
 import contextlib
