@@ -3,7 +3,9 @@ policy that reads each agent's own observation, as in `ippo`, and one value netw
 world state the env gives each row (its game's state and the row's agent, `jaxrl.envs.jaxmarl`).
 It is PPO with `critic` "central" (`jaxrl.algos.ppo`); the name selects JaxMARL's MAPPO settings
 (`jaxrl/presets/mappo.toml`), asks the env for its world state (`jaxrl.config.env_options_of`) and
-refuses a single-agent env (`jaxrl.config.check_agents`)."""
+refuses a single-agent env (`jaxrl.config.check_agents`). With `--recurrent gru` (JaxMARL's
+MAPPO-RNN) the policy and the critic are GRUs, each with its own carry
+(`jaxrl.core.recurrent_central`)."""
 
 import dataclasses
 

@@ -24,7 +24,9 @@ carry stored at the rollout's start, so the log-probs it learns from are the one
 With `critic` "central" (MAPPO, Yu et al., 2022) the value reads the world state a multi-agent env
 gives each row (`Step.info["world_state"]`, `jaxrl.envs.jaxmarl`) through its own MLP, and the
 policy the agent's own observation: the critic is needed only in learning, so acting greedily
-needs no world state.
+needs no world state. With a recurrent core as well (JaxMARL's MAPPO-RNN), the critic is a
+recurrent network of its own on the world state, with its own carry
+(`jaxrl.core.recurrent_central`).
 """
 
 import dataclasses
@@ -66,6 +68,7 @@ from jaxrl.core.recurrent import (
     last_outputs,
     one_step,
 )
+from jaxrl.core.recurrent_central import RecurrentCentralActorCritic, central_carry, central_inputs
 from jaxrl.core.returns import gae, masked_mean, next_values
 from jaxrl.core.types import Agent, EnvSpec, Trajectory, flatten_steps
 
@@ -117,8 +120,6 @@ def check(static: Static) -> None:
     check_recurrent(static)
     if static.critic not in CRITICS:
         raise ValueError(f"invalid --critic {static.critic!r}: choose {' or '.join(CRITICS)}")
-    if static.critic == "central" and static.recurrent != "none":
-        raise ValueError(f"--critic central is feed-forward only: drop --recurrent {static.recurrent}")
     batch = static.num_envs * static.rollout_steps
     if batch % static.num_minibatches:
         raise ValueError(
@@ -157,8 +158,18 @@ def ppo_loss(log_prob, entropy, value, batch: dict, hyper: Hyper, clip_vloss: bo
 
 def policy(static: Static, spec: EnvSpec) -> tuple[Network, distributions.PolicyHead]:
     """The actor-critic network and its action distribution: Gaussian for Box actions, else categorical."""
+    if static.recurrent != "none" and static.critic == "central":  # actor and critic each with its carry
+        network: Network = RecurrentCentralActorCritic(
+            spec.num_actions,
+            spec.obs_shape[0],
+            spec.world_state_size,
+            static.hidden,
+            static.recurrent,
+            static.recurrent_size,
+        )
+        return network, distributions.CATEGORICAL
     if static.recurrent != "none":  # one torso for both heads, as PureJaxRL's PPO-RNN has it
-        network: Network = RecurrentActorCritic(
+        network = RecurrentActorCritic(
             spec.num_actions,
             spec.obs_shape,
             static.hidden,
@@ -250,12 +261,12 @@ def greedy(network: Network, head: distributions.PolicyHead, spec: EnvSpec):
     return preferences, outputs
 
 
-def recurrent_greedy(network: Network, head: distributions.PolicyHead):
+def recurrent_greedy(network: Network, head: distributions.PolicyHead, inputs):
     """A recurrent agent's preferences: (state, carry, obs [E, ...], first [E]) -> (preferences
-    [E, A], carry), the carry moving on as in acting."""
+    [E, A], carry), the carry moving on as in acting. `inputs`: recurrent_inputs'."""
 
     def preferences(state: AgentState, carry, obs, first):
-        carry, (out, _) = one_step(network, state.params, carry, seen(state, obs), first)
+        carry, (out, _) = one_step(network, state.params, carry, inputs(seen(state, obs)), first)
         return head.preference(out), carry
 
     return preferences
@@ -274,9 +285,26 @@ def sequence_batch(batch: dict, traj: Trajectory) -> dict:
 
 
 def dummy_inputs(static: Static, spec: EnvSpec) -> tuple:
-    """What `network.init` is given: one observation (and one world state for a central critic)."""
+    """What `network.init` is given: one observation (and one world state for a central critic);
+    a recurrent network's carry, inputs and `first` of a sequence of one step of one env."""
     obs = jnp.zeros((1, *spec.obs_shape), spec.obs_dtype)
+    if static.recurrent != "none":
+        return carry_fn(static)(1), recurrent_inputs(static, spec)(obs)[None], jnp.ones((1, 1), bool)
     return (obs, jnp.zeros((1, spec.world_state_size), jnp.float32)) if static.critic == "central" else (obs,)
+
+
+def carry_fn(static: Static):
+    """(E) -> a recurrent agent's carry where an episode starts (a central critic's beside the actor's)."""
+    carry_of = central_carry if static.critic == "central" else initial_carry
+    return functools.partial(carry_of, size=static.recurrent_size, kind=static.recurrent)
+
+
+def recurrent_inputs(static: Static, spec: EnvSpec):
+    """(obs [..., D], info) -> what a recurrent network reads: obs, or with a central critic obs
+    and the world state side by side (`central_inputs`)."""
+    if static.critic == "central":
+        return lambda obs, info=(): central_inputs(obs, info, spec.world_state_size)
+    return lambda obs, info=(): obs
 
 
 def world_states(traj: Trajectory, static: Static) -> dict:
@@ -289,14 +317,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     evaluate = evaluator(network)
     unroll = unroll_gradient_loops(spec.obs_shape)
     recurrent = static.recurrent != "none"
-    start = functools.partial(initial_carry, size=static.recurrent_size, kind=static.recurrent)  # (E) -> carry
+    inputs = recurrent_inputs(static, spec)
 
     def init(key, hyper: Hyper) -> AgentState:
-        dummy = dummy_inputs(static, spec)
-        if recurrent:  # a sequence of one step of one env
-            params = network.init(key, start(1), dummy[0][None], jnp.ones((1, 1), bool))
-        else:
-            params = network.init(key, *dummy)
+        params = network.init(key, *dummy_inputs(static, spec))
         return AgentState(
             params,
             optimizer(hyper).init(params),
@@ -319,7 +343,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return sample(out, value, info, key)
 
     def act_recurrent(state: AgentState, carry, obs, first, info, key):
-        carry, (out, value) = one_step(network, state.params, carry, seen(state, obs), first)
+        carry, (out, value) = one_step(network, state.params, carry, inputs(seen(state, obs), info), first)
         action, extras = sample(out, value, info, key)
         return action, carry, extras
 
@@ -335,12 +359,14 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         obs = seen(state, traj.obs)
-        if recurrent:
-            last_value = last_outputs(network, state.params, traj, obs, seen(state, traj.last_obs))[1]
+        if recurrent:  # a central critic's world state travels in the inputs
+            obs = inputs(obs, traj.info)
+            last_obs = inputs(seen(state, traj.last_obs), traj.last_info)
+            last_value = last_outputs(network, state.params, traj, obs, last_obs)[1]
         else:
             last_value = evaluate(state.params, seen(state, traj.last_obs), traj.last_info)[1]
         batch, reward_scale = advantage_batch(traj, obs, last_value, state.reward_scale, hyper)
-        batch |= world_states(traj, static)
+        batch |= {} if recurrent else world_states(traj, static)
         samples = (sequence_batch(batch, traj), traj.carry) if recurrent else flat_batch(batch, traj)
         lr_scale = optimizers.linear_decay(state.iteration, num_iterations) if static.anneal_lr else 1.0
         (params, opt_state), metrics = minibatch_epochs(
@@ -362,7 +388,9 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return state, jax.tree.map(jnp.mean, metrics)
 
     if recurrent:
-        return Agent(init, act_recurrent, learn, recurrent_greedy(network, head), initial_carry=start)
+        return Agent(
+            init, act_recurrent, learn, recurrent_greedy(network, head, inputs), initial_carry=carry_fn(static)
+        )
     return Agent(init, act, learn, *greedy(network, head, spec))
 
 

@@ -91,6 +91,8 @@ class Env(NamedTuple):
     recv: Callable[[object, int], tuple[object, Step]] | None = None  # (handle, g) -> (handle, Step [N/G])
     # (handle just reset) -> the info of the reset's observations, as `Step.info`; None: no info.
     first_info: Callable[[object], Any] | None = None
+    # (handle) -> the first game as a colour frame [H, W, 3] uint8, on the host; None: not drawn.
+    draw: Callable[[object], Any] | None = None
 
 
 class Trajectory(NamedTuple):

@@ -14,6 +14,7 @@ from jaxrl.envs import jaxmarl as jaxmarl_backend
 from jaxrl.envs.base import (
     GYMNASIUM_FRAMES,
     OBSERVATION_PICTURES,
+    POOL_DRAWINGS,
     Backend,
     ask,
     backend_named,
@@ -25,7 +26,7 @@ from jaxrl.envs.base import (
 from jaxrl.envs.ids import UnknownEnvError, env_seeds, is_atari_id, unsupported_actions
 
 __all__ = [
-    "GYMNASIUM_FRAMES", "OBSERVATION_PICTURES", "Backend", "Env", "EnvSpec", "Step", "UnknownEnvError",
+    "GYMNASIUM_FRAMES", "OBSERVATION_PICTURES", "POOL_DRAWINGS", "Backend", "Env", "EnvSpec", "Step", "UnknownEnvError",
     "action_space", "cannot_draw", "env_family", "env_seeds", "env_spec", "is_atari_id", "make_env", "register",
     "renderer", "resolve_env_id", "resolve_env_object", "unregister", "unsupported_actions", "video_refusal",
 ]  # fmt: skip
@@ -84,7 +85,7 @@ def env_family(env_id: str, backend: str) -> str:
 
 
 def renderer(env_id: str, backend: str, instance: Any = None) -> str:
-    """How games of this env are drawn (GYMNASIUM_FRAMES or OBSERVATION_PICTURES), or
+    """How games of this env are drawn (GYMNASIUM_FRAMES, OBSERVATION_PICTURES or POOL_DRAWINGS), or
     UnknownEnvError with the one-line reason it cannot be."""
     return ask(backend_named(backend), "renderer", env_id, instance)
 

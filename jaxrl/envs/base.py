@@ -15,9 +15,11 @@ from jaxrl.envs.ids import ALIASES, UnknownEnvError
 from jaxrl.errors import did_you_mean
 
 # How a backend's games are drawn for videos (`Backend.renderer`): a gymnasium env of the same id
-# renders RGB frames, or the pool's image observations [H, W, C] are drawn as pictures.
+# renders RGB frames, the pool's image observations [H, W, C] are drawn as pictures, or the pool
+# draws its first game from its handle (`Env.draw`: JaxMARL's MPE and SMAX).
 GYMNASIUM_FRAMES = "gymnasium"
 OBSERVATION_PICTURES = "observations"
+POOL_DRAWINGS = "pool"
 
 
 class Backend(NamedTuple):
@@ -34,7 +36,7 @@ class Backend(NamedTuple):
     # (env_id, seeds, *, instance=None, groups=1, threads=0, **options) -> Env: one env per seed
     make: Callable[..., Env]
     action_space: Callable[[str, Any], str]  # (env_id, instance) -> "Discrete(2)", "Box(-1.0, 1.0, (6,), float32)"
-    # (env_id, instance) -> GYMNASIUM_FRAMES or OBSERVATION_PICTURES; raises (one line) where it cannot draw
+    # (env_id, instance) -> GYMNASIUM_FRAMES, OBSERVATION_PICTURES or POOL_DRAWINGS; raises (one line) where it cannot draw
     renderer: Callable[[str, Any], str]
     family: Callable[[str], str]  # (env_id) -> the preset table it takes defaults from: "atari", "classic", ...
     # (env_id) -> why only this backend can step the id ("a factory's env is a JAX env"), or None

@@ -17,6 +17,9 @@ termination here, as in JaxMARL's baselines (its time limits come without a fina
 Ids: any `jaxmarl.make` id (`MPE_simple_spread_v3`, ...) and SMAX scenarios as `SMAX-<map>`
 (`SMAX-3m`, `SMAX-2s3z`: the heuristic enemy, with JaxMARL's baselines' settings). `--num-envs`
 counts rows (JaxMARL's "actors"): a multiple of the agent count (48 = 16 games of 3 agents).
+
+Videos (`jaxrl eval --video`, `--capture-video`): the pool draws its first game from its state
+(`Env.draw`, `draw_game`), MPE's and SMAX's; other JaxMARL games are refused in one line.
 """
 
 import contextlib
@@ -30,9 +33,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step
-from jaxrl.envs.base import Backend, cannot_draw
+from jaxrl.envs.base import POOL_DRAWINGS, Backend
 from jaxrl.envs.gymnax import seeded_keys, split_keys
 from jaxrl.envs.ids import UnknownEnvError
+from jaxrl.envs.pictures import discs
 
 SMAX_PREFIX = "SMAX-"
 # JaxMARL's SMAX baselines (ippo_rnn_smax, mappo_homogenous_rnn_smax) train against this enemy.
@@ -41,6 +45,9 @@ SMAX_SETTINGS = dict(see_enemy_actions=True, walls_cause_death=True, attack_mode
 # health, normalised to 1.0 in all) and the win bonus, 1.0; a draw returns 1.0, a loss less. Above
 # this is a win: JaxMARL's baselines count a win where the last reward is at least the bonus.
 SMAX_WIN_RETURN = 1.5
+MPE_BOUNDS = (-2.0, 2.0, -2.0, 2.0)  # the window of JaxMARL's MPEVisualizer
+# Allies blue, enemies green, as JaxMARL's SMAX renderer draws them.
+SMAX_COLOURS = np.array([[31, 119, 180], [44, 160, 44]], np.uint8)
 
 
 class Handle(NamedTuple):
@@ -303,7 +310,36 @@ def pool_of(env, env_id: str, seeds: list[int], agent_ids: bool = False, world_s
         return masks | ({"world_state": world_states(env, layout, handle.state)} if world_state else {})
 
     return Env(spec=spec_of_env(env, env_id, agent_ids), num_envs=len(seeds) * num_agents, reset=reset, step=step,
-               close=lambda: None, jax_native=True, first_info=jax.jit(info))  # fmt: skip
+               close=lambda: None, jax_native=True, first_info=jax.jit(info),
+               draw=lambda handle: draw_game(env, handle.state))  # fmt: skip
+
+
+def draw_game(env, state) -> np.ndarray:
+    """The pool's first game as a frame [256, 256, 3] uint8, drawn from its state with NumPy:
+    JaxMARL's own renderers are matplotlib figures, SMAX's ~0.4 s for each of a step's 8 world
+    frames where this takes ~1 ms a step (`experiments/marl_frames.py`). MPE: every entity in its own colour and size;
+    SMAX: the living units, in their team's colour fading to white as they lose health."""
+    game = jax.tree.map(lambda x: np.asarray(x[0]), state)
+    while not hasattr(game, "unit_positions") and hasattr(game, "state"):  # SMAX under its enemy's wrapper
+        game = game.state
+    if hasattr(game, "p_pos"):
+        return discs(game.p_pos, np.asarray(env.rad), np.asarray(env.colour, np.uint8), MPE_BOUNDS)
+    if not hasattr(game, "unit_positions"):
+        raise UnknownEnvError(f"cannot draw a {type(env).__name__}: jaxrl draws JaxMARL's MPE and SMAX games")
+    alive = game.unit_alive.astype(bool)
+    health = game.unit_health / np.asarray(env.unit_type_health)[game.unit_types]
+    team = SMAX_COLOURS[(np.arange(alive.size) >= env.num_allies).astype(int)].astype(np.float32)
+    colours = (255 - (255 - team) * (0.25 + 0.75 * health[:, None])).astype(np.uint8)
+    radii = np.asarray(env.unit_type_radiuses)[game.unit_types]
+    bounds = (0.0, float(env.map_width), 0.0, float(env.map_height))
+    return discs(game.unit_positions[alive], radii[alive], colours[alive], bounds)
+
+
+def renderer(env_id: str, instance: Any = None) -> str:
+    """MPE and SMAX games are drawn from the pool's state (`draw_game`); other games are refused."""
+    if family(env_id) == "marl":
+        raise UnknownEnvError(f"cannot draw {env_id}: jaxrl draws JaxMARL's MPE and SMAX games only")
+    return POOL_DRAWINGS
 
 
 def family(env_id: str) -> str:
@@ -320,6 +356,6 @@ BACKEND = Backend(
     spec=spec,
     make=make,
     action_space=action_space,
-    renderer=cannot_draw("JaxMARL's games are not drawn yet"),
+    renderer=renderer,
     family=family,
 )

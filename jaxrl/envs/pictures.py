@@ -20,3 +20,20 @@ def picture(obs: np.ndarray, scale: int = 16) -> np.ndarray:
     last = on.shape[-1] - 1 - np.argmax(on[..., ::-1], axis=-1)
     frame = np.where(on.any(axis=-1, keepdims=True), colours[last], 0).astype(np.uint8)
     return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
+
+
+def discs(centres, radii, colours, bounds: tuple[float, float, float, float], size: int = 256) -> np.ndarray:
+    """Filled discs on white, as a colour frame [size, size, 3] uint8: centres [N, 2] and radii [N]
+    in world units inside `bounds` (x_min, x_max, y_min, y_max), y upwards as in a plot, colours
+    [N, 3] uint8, each disc at least a pixel wide and drawn over the earlier ones. How games that
+    have no pictures of their own (JaxMARL's MPE and SMAX, whose renderers are matplotlib figures)
+    are shown."""
+    x_min, x_max, y_min, y_max = bounds
+    pixel = (x_max - x_min) / size
+    xs = x_min + (np.arange(size) + 0.5) * pixel
+    ys = y_max - (np.arange(size) + 0.5) * (y_max - y_min) / size
+    frame = np.full((size, size, 3), 255, np.uint8)
+    for (x, y), radius, colour in zip(np.asarray(centres), np.asarray(radii), np.asarray(colours), strict=True):
+        inside = (xs[None, :] - x) ** 2 + (ys[:, None] - y) ** 2 <= max(float(radius), pixel) ** 2
+        frame[inside] = colour
+    return frame

@@ -21,7 +21,7 @@ from jaxrl.config import RunConfig
 from jaxrl.core.distributions import action_mask, masked_argmax
 from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec, full_act, initial_carry, reset_env
-from jaxrl.envs import OBSERVATION_PICTURES, make_env, renderer, video_refusal
+from jaxrl.envs import OBSERVATION_PICTURES, POOL_DRAWINGS, make_env, renderer, video_refusal
 from jaxrl.envs.gymnasium import make_game
 from jaxrl.envs.pictures import PICTURE_FPS, picture
 from jaxrl.errors import ConfigError
@@ -163,34 +163,44 @@ def record_game(agent: Agent, member_state, spec: EnvSpec, seed: int, stochastic
 
 
 def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
-    """record_game for a JAX env with image observations: its frames are pictures of them."""
-    env = make_env(config.env, [seed], config.backend, config.env_instance)
+    """record_game for a JAX env: its frames are pictures of its image observations, or the pool
+    draws them from its state (`Env.draw`). A multi-agent game's agents act together, each in its
+    row, with the env's action masks; the return is the team's, its agents' rewards summed."""
+    rows = len(config.spec.agents) or 1
+    env = make_env(config.env, [seed] * rows, config.backend, config.env_instance, **config.env_options)
     act = acting_fn(agent, stochastic, env.spec)
 
+    def frame(handle, obs) -> np.ndarray:
+        return picture(obs[0]) if env.draw is None else env.draw(handle)
+
     @jax.jit
-    def step(state, carry, handle, obs, key, first):  # one program: acting and stepping compile together
+    def step(state, carry, handle, obs, info, key, first):  # one program: acting and stepping compile together
         key, act_key = jax.random.split(key)
-        action, carry = act(state, carry, obs, first, act_key)
+        action, carry = act(state, carry, obs, first, act_key, info)
         handle, result = env.step(handle, action)
         return carry, handle, result, key
 
     key = jax.random.PRNGKey(seed)
-    handle, obs = env.reset()
-    frames, total, carry = [picture(obs[0])], 0.0, initial_carry(agent, 1)
+    handle, obs, info = reset_env(env)
+    frames, total, carry = [frame(handle, obs)], 0.0, initial_carry(agent, rows)
     while len(frames) < MAX_VIDEO_FRAMES:
-        carry, handle, result, key = step(member_state, carry, handle, obs, key, first_steps(1, len(frames) > 1))
-        obs = result.obs
-        frames.append(picture(obs[0]))
-        total += float(result.game_reward[0])
+        carry, handle, result, key = step(
+            member_state, carry, handle, obs, info, key, first_steps(rows, len(frames) > 1)
+        )
+        obs, info = result.obs, result.info
+        total += float(result.game_reward.sum())
+        if result.game_over[0] and env.draw is not None:
+            break  # the pool's state is already the next game's (JaxMARL resets inside its step)
+        frames.append(frame(handle, obs))
         if result.game_over[0]:
             break
     return np.stack(frames), PICTURE_FPS, total
 
 
 def record(agent: Agent, member_state, config: RunConfig, seed: int, stochastic: bool):
-    """A game of one member for a video (see record_game): drawn by gymnasium, or from the
-    env's image observations, as its backend says."""
-    if renderer(config.env, config.backend, config.env_instance) == OBSERVATION_PICTURES:
+    """A game of one member for a video (see record_game): drawn by gymnasium, from the env's
+    image observations, or by the pool from its state, as its backend says."""
+    if renderer(config.env, config.backend, config.env_instance) in (OBSERVATION_PICTURES, POOL_DRAWINGS):
         return record_jax_game(agent, member_state, config, seed, stochastic)
     return record_game(agent, member_state, config.spec, seed, stochastic, **config.env_options)
 
@@ -248,7 +258,7 @@ def evaluate(
 ) -> dict:
     """Plays the latest checkpoint of `run_dir` (whose config.json is `config`); writes and
     returns eval.json: per member, every episode's return and length. `video`: one more game per
-    member, rendered through gymnasium, into <run dir>/eval-<member>.mp4."""
+    member, drawn as its backend says (`record`), into <run dir>/eval-<member>.mp4."""
     population = population_of(get_algorithm(config.algo), config)
     members = chosen_members(population, runs, run_dir)
     refusal = video_refusal(config.env, config.backend, config.env_instance) if video else None

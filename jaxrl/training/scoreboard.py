@@ -24,7 +24,7 @@ class Record(NamedTuple):
     seconds_to_target: tuple = ()
     final_return: tuple = ()  # per member, None before the first finished episode
     tuner: dict | None = None  # PBT: the members' values, lineage and generator (Tuner.to_json)
-    evaluations: tuple = ()  # --eval-every: {"step", "returns": every member's mean greedy return}
+    evaluations: tuple = ()  # --eval-every: {"step", "returns": every member's mean greedy return, other means}
 
     @classmethod
     def of(cls, iterations, env_steps, elapsed_s, restarts, rows: np.ndarray, tuner=None, evaluations=()) -> "Record":
@@ -73,9 +73,11 @@ class Scoreboard:
         self.final_return = metrics["recent_return"][-1]
         self.diverged_at = metrics["diverged_at"][-1]
 
-    def add_evaluation(self, env_steps: int, returns: list[float]) -> None:
-        """Every member's mean greedy return at `env_steps` (--eval-every)."""
-        self.evaluations.append({"step": env_steps, "returns": [float(r) for r in returns]})
+    def add_evaluation(self, env_steps: int, returns: list[float], **others: list[float]) -> None:
+        """Every member's mean greedy return at `env_steps` (--eval-every), and its other means
+        (a multi-agent env's "team_return", SMAX's "win_rate")."""
+        more = {name: [float(v) for v in values] for name, values in others.items()}
+        self.evaluations.append({"step": env_steps, "returns": [float(r) for r in returns], **more})
 
     def finished(self) -> bool:
         """Nothing left to learn for any member: frozen after diverging, or at the target."""

@@ -264,6 +264,8 @@ def summary_of(
         if evaluations:  # --eval-every: each evaluation's mean greedy return, the last one apart
             run["eval_return"] = evaluations[-1]["returns"][member]
             run["eval_returns"] = [[e["step"], e["returns"][member]] for e in evaluations]
+            last = evaluations[-1]  # and the last one's other means: eval_team_return, eval_win_rate
+            run.update({f"eval_{name}": last[name][member] for name in last if name not in ("step", "returns")})
         if tuner:  # each member's values at the end, and how it got them
             run["hyper"].update(tuner.values_of(member))
     summary = {

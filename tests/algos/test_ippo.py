@@ -15,7 +15,8 @@ import jaxrl  # noqa: E402
 from jaxrl.core.episodes import EndedEpisodes, init_stats, update_stats  # noqa: E402
 from jaxrl.core.programs import team_counts  # noqa: E402
 from jaxrl.errors import ConfigError  # noqa: E402
-from jaxrl.training.hooks.teams import TEAM_RETURN, agent_returns, team_returns  # noqa: E402
+from jaxrl.logs.tensorboard import EVENT_FILES, event_records  # noqa: E402
+from jaxrl.training.hooks.teams import TEAM_RETURN, agent_returns, evaluated, team_returns  # noqa: E402
 from tests.conftest import ChunkRecorder  # noqa: E402
 from tests.envs import coordination  # noqa: E402
 
@@ -96,3 +97,38 @@ def test_pbt_over_ippo_exploits_and_draws_its_lineage(tmp_path):
     assert all(run["team_final_return"] is not None for run in summary["runs"])
     run_dir = Path(summary["run_dir"])
     assert (run_dir / "pbt.png").stat().st_size > 0 and "best member's final values" in (run_dir / "pbt.md").read_text()
+
+
+def test_an_evaluation_of_a_team_gives_agent_team_and_win_means():
+    """Rows game-major [P, games x A]: three games of two agents, a win paying an agent over 0.5."""
+    returns = np.array([[1.0, 0.0, 1.0, 1.0, 0.0, 0.0]])
+    means = evaluated(returns, 2, 0.5)
+    assert means.keys() == {"return", "team_return", "win_rate"}
+    np.testing.assert_allclose([means["return"][0], means["team_return"][0], means["win_rate"][0]], [0.5, 1.0, 0.5])
+    assert evaluated(returns, 0, None).keys() == {"return"}  # a single-agent env: the return alone
+
+
+@pytest.mark.slow
+def test_eval_every_on_a_team_logs_its_team_return_and_win_rate(tmp_path):
+    """--eval-every on the coordination game (a win: an agent paid 1): 3 games of 2 agents each
+    time; once learnt, every greedy game is won by both agents (team 2.0, win rate 1.0); the
+    means go to TensorBoard and summary.json."""
+    from tensorboardX.proto.event_pb2 import Event
+
+    spec = coordination.BACKEND.spec(coordination.ENV_ID)._replace(win_return=0.5)
+    winnable = coordination.BACKEND._replace(spec=lambda env_id, **_: spec)
+    with coordination.registered("coordination", winnable):
+        result = jaxrl.train(
+            "ippo", env=coordination.ENV_ID, seeds=1, total_steps=16_384, num_envs=32, rollout_steps=16,
+            lr=3e-3, log_every=4096, eval_every=8192, eval_episodes=3, logdir=str(tmp_path),
+        )  # fmt: skip
+    run = result.summary["runs"][0]
+    assert [step for step, _ in run["eval_returns"]] == [8192, 16384]
+    assert (run["eval_return"], run["eval_team_return"], run["eval_win_rate"]) == (1.0, 2.0, 1.0)
+    logged = {}
+    for path in (Path(result.summary["run_dir"]) / "s0").glob(EVENT_FILES):
+        for raw in event_records(path):
+            for value in Event.FromString(raw).summary.value:
+                logged.setdefault(value.tag, []).append(value.simple_value)
+    assert len(logged["eval/team_return"]) == len(logged["eval/win_rate"]) == 2
+    assert logged["eval/team_return"][-1] == 2.0 and logged["eval/win_rate"][-1] == 1.0

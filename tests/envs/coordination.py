@@ -47,16 +47,16 @@ BACKEND = Backend(
 )
 
 
-def registered():
+def registered(name: str = "coordination", backend: Backend = BACKEND):
     """A context's worth of registration: `with registered(): ...` (tests leave the registry as it was)."""
     import contextlib
 
     @contextlib.contextmanager
     def scope():
-        register("coordination", BACKEND)
+        register(name, backend)
         try:
             yield
         finally:
-            unregister("coordination")
+            unregister(name)
 
     return scope()

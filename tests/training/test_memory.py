@@ -26,6 +26,8 @@ from jaxrl.training.population import seed_population
     [
         ("dqn", {"env": "CartPole", "buffer_size": 4096}),
         ("ippo", {"env": "MPE_simple_speaker_listener_v4", "num_envs": 4, "rollout_steps": 8}),  # masks in info
+        # world states in info, an actor's and a critic's carry in the state and the rollout
+        ("mappo", {"env": "MPE_simple_spread_v3", "num_envs": 12, "rollout_steps": 8, "recurrent": "gru"}),
     ],
 )
 def test_the_estimate_is_what_the_programs_allocate_for_state_and_rollout(name, flags):

@@ -51,6 +51,19 @@ class Teams(Hook):
             self.win_rate = per_game(won.sum(axis=0), metrics["episodes_ended"].sum(axis=0))
 
 
+def evaluated(returns: np.ndarray, num_agents: int, win_return: float | None) -> dict:
+    """An evaluation's means per member ([P] each) from its rows' returns [P, games x A] (game-major,
+    as the pool folds them): "return", a row's (an agent's, as `jaxrl eval` prints it); on a
+    multi-agent env "team_return", a game's agents' summed; with a win return, "win_rate", the
+    share of games won (rows won / rows, as the loop counts them)."""
+    means = {"return": returns.mean(axis=1)}
+    if num_agents:
+        means["team_return"] = returns.reshape(len(returns), -1, num_agents).sum(axis=2).mean(axis=1)
+    if win_return is not None:
+        means["win_rate"] = (returns > win_return).mean(axis=1)
+    return means
+
+
 def add_team_summary(summary: dict, agents: tuple[str, ...], teams: Teams | None = None) -> None:
     """summary.json's agents, and each run's `team_final_return`: its final return (the mean of
     the last 20 rows' episodes) times the agents, the team's return over those games (the oldest
