@@ -1002,6 +1002,8 @@ def gymnax_rejax(rejax_python: str, seeds: int, repeats: int, cases=None, baseli
             peer_iqm, ours_iqm = (iqm(measured[-1][2]["returns"]) for measured in (peers[env], runs["warm"]))
             warm_wall = statistics.median(run[0] for run in runs["warm"])
             goals.append(goal_met(f"{env}: jaxrl {label}, warm, wall / rejax's", warm_wall / peer_wall, 0.7))
+            cold_cpu = statistics.median(run[1] for run in runs["cold"])  # issue 25's goal: cold too
+            goals.append(goal_met(f"{env}: jaxrl {label}, cold, CPU / rejax's", cold_cpu / peer_cpu, 0.7))
             goals.append(
                 goal(f"{env}: jaxrl {label}: greedy IQM >= rejax's {peer_iqm:.1f}", ours_iqm, ours_iqm >= peer_iqm)
             )

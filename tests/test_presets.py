@@ -27,3 +27,9 @@ def test_a_machine_table_in_a_preset_sets_its_fields_and_flags_still_win(monkeyp
     assert resolve(get_algorithm("ppo"), {"env": "Pong", "num_envs": 4}).static.num_envs == 4
     monkeypatch.setattr(config, "machine_cores", lambda: 1)
     assert resolve(get_algorithm("ppo"), {"env": "Pong"}).static.num_envs == 8
+
+
+def test_gymnax_cartpole_trains_fewer_epochs_and_envpools_keeps_the_classic_table():
+    # a JAX env's CartPole is compute-bound in its fused program (BENCHMARKS "Fused loop vs rejax, cold")
+    assert config.load_preset("ppo", "CartPole-v1", "classic", "gymnax")["update_epochs"] == 10
+    assert config.load_preset("ppo", "CartPole-v1", "classic", "envpool")["update_epochs"] == 20

@@ -8,13 +8,13 @@ loop of collect-then-update whose carry holds the envs' state: nothing leaves th
 the chunk ends, and the chunk's length is data, so every chunk of a run runs one program.
 """
 
-import functools
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from flax import struct
 
+from jaxrl.core.compiling import jit_once
 from jaxrl.core.distributions import action_mask
 from jaxrl.core.episodes import (
     EPISODE_SUM,
@@ -168,10 +168,12 @@ def starting(agent: Agent, env: Env, layout: Layout):
     # jit may forward an input buffer straight into the output (an optimizer state holding the
     # learning rate, say); donating a private copy of `hyper` keeps the state free of aliases of
     # the arrays passed beside it to `collect` and `update`, which donate the state.
-    init_state = jax.jit(init_state, donate_argnums=1)
+    # (jax.jit, not jit_once: the fleet traces `start` inside `jax.eval_shape`, where a jit with
+    # compiler options is refused)
+    compiled_init = jax.jit(init_state, donate_argnums=1)
 
     def start(seeds, hyper, obs: jax.Array, info=()) -> RunnerState:
-        return init_state(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
+        return compiled_init(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
 
     def init(seeds, hyper) -> tuple[RunnerState, Any]:
         handle, obs, info = reset_env(env)
@@ -180,8 +182,9 @@ def starting(agent: Agent, env: Env, layout: Layout):
     if not env.jax_native:
         return init, start
 
-    # A JAX env resets inside the same program: one compile (and one cache entry) fewer per run.
-    @functools.partial(jax.jit, donate_argnums=1)
+    # A JAX env resets inside the same program: one compile (and one cache entry) fewer per run,
+    # at jit_once's cheaper optimisation (the same parameters; see jaxrl.core.compiling).
+    @jit_once(donate_argnums=1)
     def reset_and_init(seeds: jax.Array, hyper) -> tuple[RunnerState, Any]:
         handle, obs, info = reset_env(env)
         return init_state(seeds, hyper, obs, info), handle

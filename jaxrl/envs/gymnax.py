@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl.core.compiling import jit_once
 from jaxrl.core.types import Env, EnvSpec, Step
 from jaxrl.envs import gymnasium
 from jaxrl.envs.base import OBSERVATION_PICTURES, Backend
@@ -242,7 +243,7 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
     # restarts its ended episodes from a few worlds made for the whole pool (optimistic resets).
     step_envs = getattr(env, "step_batch", None) or jax.vmap(env.step, in_axes=(0, 0, 0, None))
 
-    @jax.jit
+    @jit_once  # run once per pool (inside the init's program, a plain jit: see jit_once)
     def first(seeds):
         keys, reset_keys = seeded_keys(seeds)
         obs, state = reset_envs(reset_keys, params)

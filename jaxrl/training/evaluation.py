@@ -18,6 +18,7 @@ import numpy as np
 
 from jaxrl.algos import get_algorithm
 from jaxrl.config import RunConfig
+from jaxrl.core.compiling import jit_once
 from jaxrl.core.distributions import action_mask, masked_argmax
 from jaxrl.core.population import over_members, split_keys
 from jaxrl.core.types import Agent, EnvSpec, full_act, initial_carry, reset_env
@@ -97,7 +98,7 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
     def per_member(x):  # [P * episodes, ...] -> [P, episodes, ...]
         return x.reshape(population, episodes, *x.shape[1:])
 
-    @jax.jit
+    @jit_once
     def steps(state, carry, handle, obs, info, keys, started):
         """`per_call` steps -> (carry, handle, obs, info, keys, (game rewards, game overs) [per_call, N]);
         only a game's first step (the first of all, unless `started`) is `first`."""
