@@ -15,6 +15,7 @@ without it. The structs follow XLA's FFI C API (`xla/ffi/api/c_api.h` in jaxlib)
 
 import contextlib
 import ctypes
+import importlib.metadata
 from collections.abc import Iterator
 from typing import Any
 
@@ -64,6 +65,9 @@ class _CallFrame(ctypes.Structure):
     ]  # fmt: skip
 
 
+# the EnvPool releases whose handler reads the pool from its `handle` attribute (and ignores the
+# first operand's contents): another release keeps its own calls until it is checked
+HANDLER_KNOWN_IN = ("1.2.5",)
 _HANDLER = ctypes.CFUNCTYPE(ctypes.c_void_p, ctypes.c_void_p)  # XLA_FFI_Error* (XLA_FFI_CallFrame*)
 _registered: dict[str, Any] = {}  # target name -> its forwarder, kept alive for the process
 
@@ -149,9 +153,10 @@ def _fixed_names() -> Iterator[None]:
 
 def xla(pool) -> tuple:
     """`pool.xla()`: (handle, recv, send, step), EnvPool's own wrappers around calls whose program
-    holds neither the pool's address nor its id. On CPU only: on a GPU the handle operand lies in
-    device memory, where the forwarder cannot read it, so EnvPool's own calls stay."""
-    if jax.default_backend() != "cpu":
+    holds neither the pool's address nor its id. On CPU with a known EnvPool only: on a GPU the
+    handle operand lies in device memory, where the forwarder cannot read it, so EnvPool's own
+    calls stay."""
+    if jax.default_backend() != "cpu" or importlib.metadata.version("envpool") not in HANDLER_KNOWN_IN:
         return pool.xla()
     with _fixed_names():
         return pool.xla()

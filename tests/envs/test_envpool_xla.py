@@ -44,3 +44,16 @@ def test_two_pools_compile_to_one_program_free_of_their_addresses_and_step_as_th
             env.close()
         for host in hosts:
             host.close()
+
+
+def test_an_envpool_release_not_checked_keeps_its_own_call(monkeypatch):
+    from jaxrl.envs import envpool_xla
+
+    monkeypatch.setattr(envpool_xla, "HANDLER_KNOWN_IN", ())
+    env = make_env("CartPole-v1", env_seeds(0, 2))
+    try:
+        handle, _ = env.reset()
+        program = rollout(env).lower(handle, np.zeros((3, 2), np.int32)).as_text()
+        assert "jaxrl_envpool_" not in program and "handle =" in program
+    finally:
+        env.close()
