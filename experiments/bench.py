@@ -1343,17 +1343,19 @@ def compiled_run(algo: str, env: str, steps: int, flags: tuple, cache: str, logd
     return {"wall_s": wall, **summary["compile_s"]}
 
 
-def compile_times(repeats: int) -> dict:
+def compile_times(repeats: int, cases: list[int] | None = None) -> dict:
     """Each program's seconds to trace + lower + compile in a whole 2-iteration run, cold (an empty
-    persistent cache) then warm (the same run again), median over `repeats` fresh caches; and the
-    Pong PPO update compiled alone with its loops kept (a GPU's program) and unrolled (XLA:CPU's):
-    compile seconds, wall and CPU, its temporaries and the seconds of one call."""
+    persistent cache) then warm (the same run again), median over `repeats` fresh caches; and, when
+    all COMPILE_RUNS run (no `cases`), the Pong PPO update compiled alone with its loops kept (a
+    GPU's program) and unrolled (XLA:CPU's): compile seconds, wall and CPU, its temporaries and the
+    seconds of one call."""
     lines = [
         "| run | cache | whole process, s | compiling, s (sum) | " + " | ".join(["collect", "update", "chunk", "init", "other"])
         + " |", "|---|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
-    figures = {"repeats": repeats}
-    for algo, env, steps, flags in COMPILE_RUNS:
+    figures: dict = {"repeats": repeats}
+    goals = []
+    for algo, env, steps, flags in [COMPILE_RUNS[i] for i in cases] if cases else COMPILE_RUNS:
         rows = {"cold": [], "warm": []}
         figures[f"{algo} {env}, {steps:,} steps"] = rows
         for _ in range(repeats):
@@ -1370,6 +1372,11 @@ def compile_times(repeats: int) -> dict:
                 f"| {algo} {env}, {steps:,} steps | {kind} | {median(runs, 'wall_s'):.1f} "
                 f"| {median(runs, 'total'):.2f} | {cells} |"
             )
+        if (algo, env) == ("ppo", "Pong"):
+            warm = median(rows["warm"], "total")
+            goals.append(goal_met("a second identical Pong PPO run's compile_s.total, median s", warm, 3))
+    if cases:
+        return {"text": "\n".join(lines), "figures": figures, "goals": goals}
     lines += ["", "| Pong PPO update alone | trace, s | lower, s | compile, s (CPU s) | temporaries, MiB | one call, s |",
               "|---|---|---|---|---|---|"]  # fmt: skip
     for unroll in ("loops", "unrolled"):
@@ -1379,7 +1386,7 @@ def compile_times(repeats: int) -> dict:
             f"({result['compile_cpu']:.1f}) | {result['temp_bytes'] / 2**20:,.0f} | {result['run_s']:.3f} |"
         )
         figures[f"Pong PPO update alone, {unroll}"] = result
-    return {"text": "\n".join(lines), "figures": figures}
+    return {"text": "\n".join(lines), "figures": figures, "goals": goals}
 
 
 @contextlib.contextmanager
@@ -1529,6 +1536,12 @@ def main() -> None:
     parser.add_argument(
         "--gymnax-cases", type=int, nargs="*", help="gymnax-rejax: indices into GYMNAX_CASES (default: all)"
     )
+    parser.add_argument(
+        "--compile-cases",
+        type=int,
+        nargs="*",
+        help="compile: indices into COMPILE_RUNS (default: all, and the update alone)",
+    )
     parser.add_argument("--rejax-python", default=str(ROOT / ".venv-rejax" / "bin" / "python"), help="rejax's Python")
     parser.add_argument(
         "--jaxmarl-script", help="marl: JaxMARL's baselines/IPPO/ippo_ff_mpe.py (its repo, not the wheel)"
@@ -1582,7 +1595,7 @@ def main() -> None:
         "pbt": lambda: pbt_search(args.repeats),
         "pbt-replay": lambda: pbt_replay(args.repeats),
         "export": lambda: export_latency(args.repeats),
-        "compile": lambda: compile_times(args.repeats),
+        "compile": lambda: compile_times(args.repeats, args.compile_cases),
         "pong-population": lambda: pong_population(args.repeats),
         "pong-members-update": lambda: pong_members_update(args.repeats),
         "impala": lambda: bench_impala.impala(args.seeds, args.repeats),

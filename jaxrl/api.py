@@ -67,7 +67,9 @@ def enable_compilation_cache() -> None:
     os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
     cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
     jax.config.update("jax_compilation_cache_dir", cache)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    # every program, however small: a warm run's ~6-20 eager ops (staging, casts) each cost ~10-30 ms
+    # to compile and ~3-10 ms to load (BENCHMARKS.md, "The warm process")
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
     jax.config.update("jax_persistent_cache_enable_xla_caches", "all")
 
 

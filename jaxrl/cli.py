@@ -3,9 +3,11 @@ console script, on top of `jaxrl.api`. Parsing and validation end before any env
 anything compiled; a bad input is one line on stderr and exit code 2.
 """
 
+import atexit
 import dataclasses
 import inspect
 import itertools
+import os
 import signal
 import sys
 import typing
@@ -359,5 +361,17 @@ def main(argv: list[str] | None = None) -> int:
         return bad_input(error)
 
 
+def entry() -> None:
+    """The `jaxrl` command: `main()`, then the exit handlers (logging, jax.distributed's shutdown,
+    any other registered), then the process ends without the interpreter freeing its modules one
+    by one: ~0.3 s of a warm CartPole run's 3 s, after everything is written. An exception or
+    `SystemExit` (tyro's --help, bad flags) leaves as usual."""
+    code = main()
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

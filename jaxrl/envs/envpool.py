@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.core.types import Env, EnvSpec, Step, join_steps
-from jaxrl.envs import gymnasium
+from jaxrl.envs import envpool_xla, gymnasium
 from jaxrl.envs.base import Backend
 from jaxrl.envs.ids import UnknownEnvError, action_fields, id_family, is_atari_id, is_mujoco_id
 
@@ -166,7 +166,7 @@ def make(env_id: str, seeds: list[int], *, num_threads: int = 0, groups: int = 1
     # EnvPool checks the action dtype of its first call: Discrete int32, Box the space's (float64 for MuJoCo)
     action_dtype = np.dtype(pools[0].action_space.dtype) if spec.continuous else np.dtype(np.int32)
     with jax.enable_x64(True):  # the call's 64-bit operands keep their width (see the module docstring)
-        calls = [pool.xla() for pool in pools]  # (handle, recv, send, step) each
+        calls = [envpool_xla.xla(pool) for pool in pools]  # (handle, recv, send, step) each
 
     def as_step(result) -> Step:
         obs, reward, terminated, truncated, info = result

@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import importlib
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -37,6 +38,18 @@ def orbax():
     """orbax.checkpoint, imported at the first checkpoint or read: a CartPole run does not pay
     its ~80 ms before its first env step."""
     return importlib.import_module("orbax.checkpoint")
+
+
+def import_orbax_meanwhile() -> None:
+    """Imports orbax on a daemon thread while training runs (its programs release the GIL), so
+    that the first checkpoint, often a short run's last act, finds it loaded. A failed import is
+    left for `orbax()` to raise where it is needed."""
+
+    def load() -> None:
+        with contextlib.suppress(Exception):
+            orbax()
+
+    threading.Thread(target=load, name="import-orbax", daemon=True).start()
 
 
 def drop_replay(algorithm: Algorithm, agent_state):

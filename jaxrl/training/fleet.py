@@ -91,10 +91,10 @@ def started_compiling(programs: Programs, env: Env, seeds: np.ndarray, hyper, de
     state_made)`, if given, is called with the compiled programs before a big state is allocated
     (the memory check that may refuse the run; `state_made`: a small one already is).
 
-    `collect` holds EnvPool's XLA call, which embeds the pool's address, so JAX's persistent
-    cache cannot serve it: every process compiles it (0.3 s for CartPole here). XLA compiles
-    without the GIL, so the initial state and the update (which the cache serves) are made at
-    the same time: unless the state is big (ALLOCATE_AFTER_COMPILING), then memory goes first.
+    `collect` holds EnvPool's XLA call; on CPU the persistent cache serves it (`envs.envpool_xla`),
+    elsewhere it compiles in every process (EnvPool's own call embeds the pool's address). XLA
+    compiles, and loads from the cache, without the GIL, so the initial state and the update are
+    made at the same time: unless the state is big (ALLOCATE_AFTER_COMPILING), then memory goes first.
     Lowered here with the arguments the loop calls them with, outside any device context, the
     jitted functions then find both compiled."""
     handle, obs, info = reset_env(env)
