@@ -237,8 +237,8 @@ def collecting(env: Env, act, record, layout: Layout, rollout_steps: int):
         return (state, handle), out
 
     def collect(state: RunnerState, handle):
-        """T env steps of every member. Holds EnvPool's XLA call, whose compiled form embeds the
-        pool's address, so it is compiled afresh in each process: keep it small."""
+        """T env steps of every member. Holds EnvPool's XLA call: on CPU the persistent cache
+        serves it (`envs.envpool_xla`), elsewhere it compiles in every process: keep it small."""
         carry = state.carry  # at the rollout's start: a recurrent learner replays from it
         if layout.groups > 1:
             pipelined = pipelined_rollout(env, act, record, layout.population, rollout_steps)
