@@ -16,6 +16,8 @@ without it. The structs follow XLA's FFI C API (`xla/ffi/api/c_api.h` in jaxlib)
 import contextlib
 import ctypes
 import importlib.metadata
+import os
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -104,7 +106,16 @@ def _forwarder(handler_address: int):
         frame.future = call.future
         return error
 
-    return _HANDLER(forward)
+    def guarded(frame_address: int) -> int | None:
+        # ctypes would print an exception and return NULL, which XLA reads as success: the step's
+        # outputs would be garbage that training goes on with. Better the process dies saying why.
+        try:
+            return forward(frame_address)
+        except BaseException:
+            traceback.print_exc()
+            os.abort()
+
+    return _HANDLER(guarded)
 
 
 def _capsule_address(capsule) -> int:
