@@ -168,12 +168,12 @@ def starting(agent: Agent, env: Env, layout: Layout):
     # jit may forward an input buffer straight into the output (an optimizer state holding the
     # learning rate, say); donating a private copy of `hyper` keeps the state free of aliases of
     # the arrays passed beside it to `collect` and `update`, which donate the state.
-    # (jax.jit, not jit_once: the fleet traces `start` inside `jax.eval_shape`, where a jit with
-    # compiler options is refused)
-    compiled_init = jax.jit(init_state, donate_argnums=1)
+    # (jax.jit, not jit_once: EnvPool's init compiles while `update`, a longer compile, does
+    # (`fleet.start`), so a faster one would not shorten the start; a JAX env's init is its own)
+    jitted_init = jax.jit(init_state, donate_argnums=1)
 
     def start(seeds, hyper, obs: jax.Array, info=()) -> RunnerState:
-        return compiled_init(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
+        return jitted_init(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
 
     def init(seeds, hyper) -> tuple[RunnerState, Any]:
         handle, obs, info = reset_env(env)

@@ -98,7 +98,9 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
     def per_member(x):  # [P * episodes, ...] -> [P, episodes, ...]
         return x.reshape(population, episodes, *x.shape[1:])
 
-    @jit_once
+    # a JAX env's games are a few calls of 64 steps; a host env's, a call per step: those run
+    # thousands of times, so they get XLA's full optimisation
+    @(jit_once if env.jax_native else jax.jit)
     def steps(state, carry, handle, obs, info, keys, started):
         """`per_call` steps -> (carry, handle, obs, info, keys, (game rewards, game overs) [per_call, N]);
         only a game's first step (the first of all, unless `started`) is `first`."""

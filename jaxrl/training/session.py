@@ -72,7 +72,9 @@ def train(
             cleanup.callback(hooks.evaluation.close)
             start = began - opened.record.elapsed_s  # times continue from where the stopped run left them
             loop = Loop(plan, opened.record.iterations, opened.record.env_steps, start)
-            checkpoints.import_orbax_meanwhile()  # after the tracing, which would share the GIL with it
+            # after EnvPool's programs are traced (a JAX env's chunk is traced at its first call, and
+            # shares the GIL with the import until XLA, which releases it, compiles the chunk)
+            checkpoints.import_orbax_meanwhile()
             run_loop(loop, fleet.train_chunk, hooks.all)
         rows = peers.gather(scores.rows())
         summary = summary_of(opened, plan, loop, rows, scores.evaluations, tuner, compiles, compiled)
