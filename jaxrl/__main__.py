@@ -1,7 +1,5 @@
 """`python -m jaxrl ...` is the `jaxrl` command, for environments whose scripts are not on PATH."""
 
-import sys
+from jaxrl.cli import entry
 
-from jaxrl.cli import main
-
-sys.exit(main())
+entry()

@@ -32,6 +32,7 @@ class Checkpoints(Hook):
 
     def at_end(self, loop: Loop) -> None:
         self.save(loop)
+        self.saver.close()  # the last save: nothing of orbax's may outlive it (`jaxrl` ends with os._exit)
 
     def save(self, loop: Loop) -> None:
         self.log.flush()  # logs first: a checkpoint never gets ahead of them, so a resume leaves no gap
