@@ -437,11 +437,16 @@ def check_agents(algo: str, num_envs: int, spec: EnvSpec) -> None:
         )
 
 
-def check_critic(critic: str, spec: EnvSpec) -> None:
-    """A centralised critic reads a multi-agent env's world state: refused where the env has none."""
+def check_critic(critic: str, recurrent: str, spec: EnvSpec) -> None:
+    """A centralised critic reads a multi-agent env's world state: refused where the env has none.
+    With a recurrent core it takes the observation and the world state side by side, as vectors."""
     if critic == "central" and not spec.world_state_size:
         raise ConfigError(
             f"--critic central reads a multi-agent env's world state; {spec.env_id} has none (use a JaxMARL id)"
+        )
+    if critic == "central" and recurrent != "none" and len(spec.obs_shape) != 1:
+        raise ConfigError(
+            f"--critic central with --recurrent takes vector observations; {spec.env_id}'s are {spec.obs_shape}"
         )
 
 
@@ -517,7 +522,7 @@ def validate(algorithm: Algorithm, merged: dict, env_id: str, backend: str, env_
         check_static(f, merged[f.name])
     spec = env_spec(env_id, backend, instance=env_instance)
     check_agents(algorithm.name, merged["num_envs"], spec)
-    check_critic(merged.get("critic", "local"), spec)
+    check_critic(merged.get("critic", "local"), merged.get("recurrent", "none"), spec)
     for f in dataclasses.fields(algorithm.Hyper):
         check_hyper(f, merged[f.name])
     for f in (*RUN_FIELDS, *(ATARI_FIELDS if is_atari_id(env_id) else ())):

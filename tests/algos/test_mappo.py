@@ -14,7 +14,7 @@ pytest.importorskip("jaxmarl")
 
 import jaxrl  # noqa: E402
 from jaxrl.algos import get_algorithm, mappo  # noqa: E402
-from jaxrl.config import resolve  # noqa: E402
+from jaxrl.config import check_critic, resolve  # noqa: E402
 from jaxrl.core.types import EnvSpec  # noqa: E402
 from jaxrl.errors import ConfigError  # noqa: E402
 from jaxrl.training.hooks.teams import TEAM_RETURN  # noqa: E402
@@ -84,6 +84,10 @@ def test_mappo_refusals_are_one_line_before_compiling():
         jaxrl.train("mappo", env="MPE_simple_spread_v3", recurrent="gru", recurrent_size=0)
     with pytest.raises(ConfigError, match="^--recurrent rnn: choose one of none, gru, lstm$"):
         jaxrl.train("mappo", env="SMAX-3m", recurrent="rnn")
+    pictures = SPEC._replace(obs_shape=(8, 8, 3))  # a recurrent central critic reads vectors
+    check_critic("central", "none", pictures)
+    with pytest.raises(ConfigError, match=r"^--critic central with --recurrent takes vector observations; Toy-v0's"):
+        check_critic("central", "gru", pictures)
 
 
 # 16 games of 2 agents, 4 steps each; 20k row steps (~10 s here, most of it compiling).
