@@ -34,17 +34,22 @@ class Coordination(MultiAgentEnv):
         return self.get_obs(cue), cue, rewards, dones, {}
 
 
+def game_backend(name: str, game: MultiAgentEnv, env_id: str, not_drawn: str) -> Backend:
+    """A backend of one id for a two-action JaxMARL-API `game`, through jaxrl's JaxMARL adapter."""
+    return Backend(
+        name=name,
+        knows=lambda asked: asked == env_id,
+        candidates=lambda: [env_id],
+        spec=lambda asked, **_: adapter.spec_of_env(game, asked),
+        make=lambda asked, seeds, world_state=False, **_: adapter.pool_of(game, asked, seeds, world_state=world_state),
+        action_space=lambda asked, instance=None: "Discrete(2)",
+        renderer=cannot_draw(not_drawn),
+        family=lambda asked: "marl",
+    )
+
+
 GAME = Coordination()
-BACKEND = Backend(
-    name="coordination",
-    knows=lambda env_id: env_id == ENV_ID,
-    candidates=lambda: [ENV_ID],
-    spec=lambda env_id, **_: adapter.spec_of_env(GAME, env_id),
-    make=lambda env_id, seeds, world_state=False, **_: adapter.pool_of(GAME, env_id, seeds, world_state=world_state),
-    action_space=lambda env_id, instance=None: "Discrete(2)",
-    renderer=cannot_draw("a matrix game"),
-    family=lambda env_id: "marl",
-)
+BACKEND = game_backend("coordination", GAME, ENV_ID, "a matrix game")
 
 
 def registered(name: str = "coordination", backend: Backend = BACKEND):

@@ -8,9 +8,8 @@ import jax.numpy as jnp
 from jaxmarl.environments import spaces
 from jaxmarl.environments.multi_agent_env import MultiAgentEnv
 
-from jaxrl.envs import Backend, cannot_draw
-from jaxrl.envs import jaxmarl as adapter
 from jaxrl.envs.memory import OneBitMemory, OneBitParams, OneBitState
+from tests.envs.coordination import game_backend
 from tests.envs.coordination import registered as registered_as
 
 ENV_ID = "TeamMemory-v0"
@@ -40,16 +39,7 @@ class TeamMemory(MultiAgentEnv):
 
 
 GAME = TeamMemory()
-BACKEND = Backend(
-    name="team_memory",
-    knows=lambda env_id: env_id == ENV_ID,
-    candidates=lambda: [ENV_ID],
-    spec=lambda env_id, **_: adapter.spec_of_env(GAME, env_id),
-    make=lambda env_id, seeds, world_state=False, **_: adapter.pool_of(GAME, env_id, seeds, world_state=world_state),
-    action_space=lambda env_id, instance=None: "Discrete(2)",
-    renderer=cannot_draw("a memory probe"),
-    family=lambda env_id: "marl",
-)
+BACKEND = game_backend("team_memory", GAME, ENV_ID, "a memory probe")
 
 
 def registered():
