@@ -205,6 +205,10 @@ def make(env_id: str, seeds: list[int], *, num_threads: int = 0, groups: int = 1
             return handle, as_step(result)
 
     def close():
+        # A program dispatched asynchronously may still be stepping a pool (its outputs not yet
+        # awaited); closing the pool under it would crash the process. Its outputs are among the
+        # live arrays as long as anyone holds them.
+        jax.block_until_ready(jax.live_arrays())
         for pool in pools:
             pool.close()
 

@@ -3,6 +3,8 @@ neither its address nor its id, so any two pools of a kind compile to the same p
 persistent cache keys on), and each pool steps as EnvPool's host API steps it."""
 
 import importlib.metadata
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -65,3 +67,24 @@ def test_an_envpool_release_not_checked_keeps_its_own_call(monkeypatch):
         assert "jaxrl_envpool_" not in program and "handle =" in program
     finally:
         env.close()
+
+
+# Dispatches 5,000 steps without awaiting them, then closes and drops the pool.
+CLOSED_UNDER_A_PROGRAM = """
+import jax, jax.numpy as jnp
+from jaxrl.envs import env_seeds, make_env
+env = make_env("CartPole-v1", env_seeds(0, 4))
+handle, _ = env.reset()
+run = jax.jit(lambda h, a: jax.lax.scan(lambda h, a: env.step(h, a), h, a)[1].obs.sum())
+total = run(handle, jnp.zeros((5000, 4), jnp.int32))
+env.close()
+del env, run
+print("stepped", float(total))
+"""
+
+
+def test_closing_a_pool_waits_for_a_program_still_stepping_it():
+    # without the wait, the program steps a freed pool: XLA FFI errors (bad_alloc) or a crash
+    done = subprocess.run([sys.executable, "-c", CLOSED_UNDER_A_PROGRAM], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("stepped ")
