@@ -72,13 +72,17 @@ class Stop:
 
 class Saver:
     def __init__(self, due_at=()):
-        self.due_at, self.saved = set(due_at), []
+        self.due_at, self.saved, self.closed = set(due_at), [], False
 
     def due(self, env_steps):
         return env_steps in self.due_at
 
     def save(self, env_steps, state, host, replay):
+        assert not self.closed
         self.saved.append((env_steps, host["iterations"], host["final_return"]))
+
+    def close(self):
+        self.closed = True
 
 
 class FakeFleet:
@@ -121,6 +125,7 @@ def test_a_stop_skips_the_later_hooks_of_its_chunk_and_the_final_checkpoint_is_w
     assert [steps for _, steps in recorder.chunks] == [30]  # not told of the chunk the stop came after
     assert [(steps, iterations) for steps, iterations, _ in saver.saved] == [(30, 3), (60, 6)]
     assert saver.saved[-1][2] == tuple(float(m) for m in range(MEMBERS))
+    assert saver.closed  # after the final checkpoint
 
 
 def test_a_stop_asked_as_the_last_chunk_ends_changes_nothing():
