@@ -6,6 +6,7 @@ making and its tracing): the call's operands are float64, everything around it, 
 buffers, stays float32, and observations are cast to float32 as they leave the call.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import re
@@ -207,8 +208,11 @@ def make(env_id: str, seeds: list[int], *, num_threads: int = 0, groups: int = 1
     def close():
         # A program dispatched asynchronously may still be stepping a pool (its outputs not yet
         # awaited); closing the pool under it would crash the process. Its outputs are among the
-        # live arrays as long as anyone holds them.
-        jax.block_until_ready(jax.live_arrays())
+        # live arrays as long as anyone holds them. A program that failed steps nothing more: its
+        # error is for whoever reads its outputs, not for the close (often on an error's way out).
+        for array in jax.live_arrays():
+            with contextlib.suppress(Exception):
+                array.block_until_ready()
         for pool in pools:
             pool.close()
 
