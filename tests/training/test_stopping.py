@@ -20,6 +20,10 @@ import os, signal, sys
 from jax import monitoring
 from jaxrl.cli import main
 
+# Ctrl-C as at a terminal: a process started in the background by a non-interactive shell (a CI
+# runner's, say) inherits SIGINT ignored, and jaxrl leaves a second signal to what it found
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 def heard(event, seconds, fun_name="", **_):
     if event.endswith("jaxpr_trace_duration") and fun_name == "update":
         for _ in range(SIGNALS):
