@@ -192,10 +192,10 @@ def record_jax_game(agent: Agent, member_state, config: RunConfig, seed: int, st
         )
         obs, info = result.obs, result.info
         total += float(result.game_reward.sum())
-        if result.game_over[0] and env.draw is not None:
-            break  # the pool's state is already the next game's (JaxMARL resets inside its step)
-        frames.append(frame(handle, obs))
-        if result.game_over[0]:
+        over = bool(result.game_over[0])
+        if not (over and env.draw is not None):  # a drawn pool's state is already the next game's
+            frames.append(frame(handle, obs))  # (JaxMARL resets inside its step)
+        if over:
             break
     return np.stack(frames), PICTURE_FPS, total
 
