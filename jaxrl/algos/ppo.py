@@ -31,6 +31,8 @@ recurrent network of its own on the world state, with its own carry
 
 import dataclasses
 import functools
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -261,7 +263,7 @@ def greedy(network: Network, head: distributions.PolicyHead, spec: EnvSpec):
     return preferences, outputs
 
 
-def recurrent_greedy(network: Network, head: distributions.PolicyHead, inputs):
+def recurrent_greedy(network: Network, head: distributions.PolicyHead, inputs: Callable) -> Callable:
     """A recurrent agent's preferences: (state, carry, obs [E, ...], first [E]) -> (preferences
     [E, A], carry), the carry moving on as in acting. `inputs`: recurrent_inputs'."""
 
@@ -293,13 +295,13 @@ def dummy_inputs(static: Static, spec: EnvSpec) -> tuple:
     return (obs, jnp.zeros((1, spec.world_state_size), jnp.float32)) if static.critic == "central" else (obs,)
 
 
-def carry_fn(static: Static):
+def carry_fn(static: Static) -> Callable[[int], Any]:
     """(E) -> a recurrent agent's carry where an episode starts (a central critic's beside the actor's)."""
     carry_of = central_carry if static.critic == "central" else initial_carry
     return functools.partial(carry_of, size=static.recurrent_size, kind=static.recurrent)
 
 
-def recurrent_inputs(static: Static, spec: EnvSpec):
+def recurrent_inputs(static: Static, spec: EnvSpec) -> Callable[..., jax.Array]:
     """(obs [..., D], info) -> what a recurrent network reads: obs, or with a central critic obs
     and the world state side by side (`central_inputs`)."""
     if static.critic == "central":

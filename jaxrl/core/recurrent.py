@@ -57,7 +57,7 @@ def stacked_orthogonal(gates: int) -> Any:
     return init
 
 
-def gru_gates(h: jax.Array, projected: jax.Array, recurrent: jax.Array):
+def gru_gates(h: jax.Array, projected: jax.Array, recurrent: jax.Array) -> tuple[jax.Array, jax.Array]:
     """A GRU step's gates (Cho et al. 2014, PyTorch's nn.GRU layout) from its two products:
     `projected` = x W_i + b_i and `recurrent` = h W_h + b_h, each [E, 3H] for (r, z, n)."""
     size = h.shape[-1]
@@ -67,7 +67,7 @@ def gru_gates(h: jax.Array, projected: jax.Array, recurrent: jax.Array):
     return h, h
 
 
-def lstm_gates(carry: Carry, projected: jax.Array, recurrent: jax.Array):
+def lstm_gates(carry: Carry, projected: jax.Array, recurrent: jax.Array) -> tuple[Carry, jax.Array]:
     """An LSTM step's gates (Hochreiter & Schmidhuber 1997, no peepholes) from its two products,
     each [E, 4H] for (input, forget, output, cell): the three sigmoids are one. Carry (cell, h)."""
     cell, h = carry
@@ -97,7 +97,7 @@ def reset(carry: Carry, first: jax.Array) -> Carry:
 
 def recurrence_forward(
     gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry
-):
+) -> tuple[tuple[Carry, jax.Array], tuple[Carry, jax.Array]]:
     """The scan and what its backward pass needs: ((last carry, outputs [T, E, H]), (the carry
     each step read [T, ...], its recurrent product [T, E, G*H]))."""
 
@@ -113,7 +113,9 @@ def recurrence_forward(
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(0,))
-def recurrence(gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry):
+def recurrence(
+    gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry
+) -> tuple[Carry, jax.Array]:
     """A cell over time: `projected` [T, E, G*H] (the input side of every gate, all steps made
     at once), `first` [T, E], the carry at the start -> (last carry, outputs [T, E, H]).
 
@@ -127,12 +129,12 @@ def recurrence(gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.
 
 def recurrence_fwd(
     gates: Gates, kernel: jax.Array, bias: jax.Array, projected: jax.Array, first: jax.Array, carry: Carry
-):
+) -> tuple[tuple[Carry, jax.Array], tuple]:
     outputs, (carries, recurrents) = recurrence_forward(gates, kernel, bias, projected, first, carry)
     return outputs, (kernel, projected, first, carries, recurrents)
 
 
-def recurrence_bwd(gates: Gates, residuals: tuple, cotangents: tuple):
+def recurrence_bwd(gates: Gates, residuals: tuple, cotangents: tuple) -> tuple:
     kernel, projected, first, carries, recurrents = residuals
     d_last, d_outputs = cotangents
 

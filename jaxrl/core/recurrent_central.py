@@ -32,7 +32,9 @@ class RecurrentCentralActorCritic(Network):
     recurrent_size: int = DEFAULT_SIZE
 
     @nn.compact
-    def __call__(self, carry: tuple[Carry, Carry], inputs: jax.Array, first: jax.Array):
+    def __call__(
+        self, carry: tuple[Carry, Carry], inputs: jax.Array, first: jax.Array
+    ) -> tuple[tuple[Carry, Carry], tuple[jax.Array, jax.Array]]:
         obs, world_state = inputs[..., : self.obs_size], inputs[..., self.obs_size :]
         actor_carry, features = RecurrentTorso(
             (self.obs_size,), self.hidden, self.recurrent, self.recurrent_size, name="actor"
