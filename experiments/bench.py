@@ -82,12 +82,15 @@ SECTIONS = [
 ]  # fmt: skip
 
 
-def whole_process(argv: list[str], env: dict | None = None, cwd: str | None = None) -> tuple[float, str]:
+def whole_process(
+    argv: list[str], env: dict | None = None, cwd: str | None = None, timeout_s: float | None = None
+) -> tuple[float, str]:
     """(wall-clock seconds, stdout) of a command. `cwd`: where it runs; `python -m` puts it first
-    on sys.path, so a run of another source tree (PYTHONPATH) must not start in this repo."""
+    on sys.path, so a run of another source tree (PYTHONPATH) must not start in this repo.
+    `timeout_s`: the command is killed after it (subprocess.TimeoutExpired)."""
     start = time.perf_counter()
     environment = {**os.environ, "CI": "true", **(env or {})}
-    result = subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd)
+    result = subprocess.run(argv, capture_output=True, text=True, env=environment, cwd=cwd, timeout=timeout_s)
     if result.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stderr[-2000:]}")
     return time.perf_counter() - start, result.stdout
@@ -1114,17 +1117,17 @@ def pbt_replay(repeats: int) -> dict:
     return {"text": text, "figures": {f"copy_replay={copy}: population medians": medians[copy] for copy in medians}}
 
 
-def in_child(function: str, *args, environment: dict | None = None, **kwargs):
+def in_child(function: str, *args, environment: dict | None = None, timeout_s: float | None = None, **kwargs):
     """`function(*args, **kwargs)` of this file run in a fresh Python process (with `environment`
     added to its environment variables): (its result, peak RSS of that process in bytes, its RSS
-    at the end in bytes). The peak includes XLA's compiler."""
+    at the end in bytes). The peak includes XLA's compiler. `timeout_s`: see whole_process."""
     code = (
         f"import json, resource, sys; sys.path.insert(0, {str(ROOT / 'experiments')!r}); import bench; "
         f"result = bench.{function}(*{args!r}, **{kwargs!r}); peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
         "now = [int(line.split()[1]) for line in open('/proc/self/status') if line.startswith('VmRSS')][0]; "
         "print(json.dumps([result, peak * 1024, now * 1024]))"
     )
-    _, out = whole_process([sys.executable, "-c", code], environment)
+    _, out = whole_process([sys.executable, "-c", code], environment, timeout_s=timeout_s)
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -1519,7 +1522,7 @@ def pong_population(repeats: int, sizes: tuple[int, ...] = (2, 4, 8), memory_lim
     }
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", default=SECTIONS)
     parser.add_argument("--seeds", type=int, default=3)
@@ -1555,16 +1558,12 @@ def main() -> None:
     )
     parser.add_argument("--results", type=Path, default=benchmarks_md.RESULTS, help="where each section's JSON goes")
     parser.add_argument("--render", action="store_true", help="only regenerate BENCHMARKS.md from the result files")
-    args = parser.parse_args()
-    if args.render:
-        sys.exit(benchmarks_md.main([]))
-    import jax
+    return parser.parse_args()
 
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
-    )
-    sections = {
+
+def sections(args: argparse.Namespace) -> dict:
+    """{section name: a function that runs it with the command line's settings}."""
+    return {
         "startup": lambda: startup(args.peer_python, args.seeds, args.repeats, args.baseline),
         "kill-resume": lambda: kill_resume(20),
         "memory": memory,
@@ -1606,8 +1605,21 @@ def main() -> None:
         "memory-tasks": lambda: bench_recurrent.memory_tasks(args.memory_tasks),
         "marl-update": lambda: bench_marl.marl_update(args.seeds, args.repeats, args.jaxmarl_script, args.jaxmarl_path),
     }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.render:
+        sys.exit(benchmarks_md.main([]))
+    import jax
+
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
+    )
+    runs = sections(args)
     for name in args.only:
-        output = sections[name]()
+        output = runs[name]()
         print(f"\n### {name}\n\n{output['text'] if isinstance(output, dict) else output}", flush=True)
         path = benchmarks_md.write_result(name, sys.argv[1:], output, args.results)
         print(f"\n(written to {path})", flush=True)

@@ -81,13 +81,26 @@ def jaxrl_process(seeds: int, rows: int, logdir: str) -> dict:
         return {**run, "process_s": time.perf_counter() - start}
 
 
+# JaxMARL's script on this VM sometimes never ends: every thread waiting, its main thread in XLA's
+# execute while the program's io_callback (the script's wandb logging) waits (seen on a quiet
+# machine, in the timed script and in `jaxmarl_curve`'s run). Such a run is stopped and run again.
+HUNG_AFTER_S = 400
+ATTEMPTS = 3
+
+
 def jaxmarl_ippo(script: str, python_path: str, seeds: int, game_steps: int, workdir: str) -> float:
-    """Wall seconds of JaxMARL's ippo_ff_mpe.py (its import, compile and training; wandb off)."""
+    """Wall seconds of JaxMARL's ippo_ff_mpe.py (its import, compile and training; wandb off): of
+    its first run that ends (see HUNG_AFTER_S)."""
     argv = [sys.executable, script, f"NUM_SEEDS={seeds}", f"TOTAL_TIMESTEPS={game_steps}"]
-    start = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": python_path, "WANDB_MODE": "disabled"}
-    subprocess.run(argv, check=True, capture_output=True, env=env, cwd=workdir)
-    return time.perf_counter() - start
+    for attempt in range(ATTEMPTS):
+        start = time.perf_counter()
+        try:
+            subprocess.run(argv, check=True, capture_output=True, env=env, cwd=workdir, timeout=HUNG_AFTER_S)
+            return time.perf_counter() - start
+        except subprocess.TimeoutExpired:
+            print(f"JaxMARL's script hung (attempt {attempt + 1}): run again", file=sys.stderr)
+    raise RuntimeError(f"JaxMARL's script hung {ATTEMPTS} times")
 
 
 def jaxmarl_curve(seeds: int, updates: int, script: str) -> dict:
@@ -127,7 +140,15 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
         from bench import in_child
 
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), python_path) if p)
-        curve = in_child("bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path})[0]
+        for attempt in range(ATTEMPTS):
+            try:
+                curve = in_child(
+                    "bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path},
+                    timeout_s=HUNG_AFTER_S,
+                )[0]  # fmt: skip
+                break
+            except subprocess.TimeoutExpired:
+                print(f"JaxMARL's curve hung (attempt {attempt + 1})", file=sys.stderr)
     wall = statistics.median(run["process_s"] for run in ours)
     peer = statistics.median(theirs) if theirs else float("nan")
     per_million = 1e6 / (seeds * rows)  # seconds per million rows (agent steps) of all seeds
