@@ -90,13 +90,8 @@ def replay_bytes(static: Static, spec: EnvSpec) -> int:
         spec.obs_shape,
         spec.obs_dtype,
         buffers.frame_stack(spec),
-        masked_actions=masked_actions(spec),
+        masked_actions=buffers.masked_actions(spec),
     )
-
-
-def masked_actions(spec: EnvSpec) -> int:
-    """The size of the action masks the replay keeps: the env's actions, if it reports masks."""
-    return spec.num_actions if spec.action_masks else 0
 
 
 def td_target(reward, terminated, next_q_target, next_q_online, gamma, double_q: bool):
@@ -188,7 +183,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
                 spec.obs_shape,
                 spec.obs_dtype,
                 stack,
-                masked_actions=masked_actions(spec),
+                masked_actions=buffers.masked_actions(spec),
             ),
             env_steps=env_steps,
             epsilon=jnp.asarray(epsilon_at(env_steps, hyper, total_steps), jnp.float32),

@@ -18,6 +18,12 @@ sum over the |A| actions weighted by pi(a|s), in closed form, and H* = target_en
 log|A| (a fraction of the uniform policy's entropy). Both are written once, as weights w_k,
 log-probabilities and critic values of K actions per state: K = 1 sample with w = 1, or K = |A|
 with w = pi. A truncated episode bootstraps from its last observation, a terminated one does not.
+
+Action masks (Discrete, where the env reports them in `Step.info`): pi is a softmax over the
+state's legal actions A(s) only, so every expectation above sums over A(s) (an illegal action's
+w_k is 0, and its log-probability is written as 0 so its term stays 0 for any alpha), H* is
+target_entropy_scale * log|A(s)|, and acting (uniform at first, then sampled) picks legal actions
+only. The replay keeps each observation's mask beside it.
 """
 
 import dataclasses
@@ -33,11 +39,10 @@ from flax import struct
 
 from jaxrl.algos.base import DISCOUNT, POSITIVE, UNIT, Algorithm, check_replay_schedule, hyper, static
 from jaxrl.core import buffers, optimizers
-from jaxrl.core.distributions import squashed_gaussian_sample
+from jaxrl.core.distributions import action_mask, masked_logits, squashed_gaussian_sample
 from jaxrl.core.networks import QNetwork, SquashedGaussianActor, StateActionValue, unroll_gradient_loops
 from jaxrl.core.returns import masked_mean
 from jaxrl.core.types import Agent, EnvSpec, Trajectory
-from jaxrl.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,12 +126,13 @@ class Actions(NamedTuple):
     actor: Any  # flax module: obs -> its policy's parameters
     critic: Any  # flax module: one critic
     critic_inputs: tuple  # the dummy inputs after params for critic.init
-    sample: Any  # (actor params, obs, key) -> actions [B(, A)] as the env takes them
+    # `mask` below: the states' legal actions [B, A], or None (every action legal; always for Box)
+    sample: Any  # (actor params, obs, key, mask) -> actions [B(, A)] as the env takes them
     greedy: Any  # (actor params, obs) -> Agent.preferences
-    uniform: Any  # (key, count) -> uniformly random actions
-    evaluate: Any  # (actor params, critic params, obs, key) -> (weights, log_probs, q) of K actions per state
+    uniform: Any  # (key, count, mask) -> uniformly random actions
+    evaluate: Any  # (actor params, critic params, obs, key, mask) -> (weights, log_probs, q) of K actions per state
     taken: Any  # (critic params, obs, actions [B(, A)]) -> Q_i(s, a) [2, B]
-    target_entropy: Any  # (hyper) -> H*
+    target_entropy: Any  # (hyper, mask) -> H*, a scalar (or [B, 1] per state with a mask)
 
 
 def twin(apply):
@@ -151,7 +157,7 @@ def box_actions(spec: EnvSpec, static: Static) -> Actions:
         mean, log_std = actor.apply(actor_params, obs)
         return squashed_gaussian_sample(mean, log_std, key, scale, center)
 
-    def evaluate(actor_params, critic_params, obs, key):
+    def evaluate(actor_params, critic_params, obs, key, mask=None):
         action, log_prob = sample_with_log_prob(actor_params, obs, key)
         return jnp.ones_like(log_prob)[:, None], log_prob[:, None], q(critic_params, obs, action)[..., None]
 
@@ -159,12 +165,14 @@ def box_actions(spec: EnvSpec, static: Static) -> Actions:
         actor=actor,
         critic=critic,
         critic_inputs=(jnp.zeros((1, *spec.obs_shape), spec.obs_dtype), jnp.zeros((1, spec.num_actions))),
-        sample=lambda actor_params, obs, key: sample_with_log_prob(actor_params, obs, key)[0],
+        sample=lambda actor_params, obs, key, mask=None: sample_with_log_prob(actor_params, obs, key)[0],
         greedy=lambda actor_params, obs: center + scale * jnp.tanh(actor.apply(actor_params, obs)[0]),
-        uniform=lambda key, count: jax.random.uniform(key, (count, spec.num_actions), minval=low, maxval=high),
+        uniform=lambda key, count, mask=None: jax.random.uniform(
+            key, (count, spec.num_actions), minval=low, maxval=high
+        ),
         evaluate=evaluate,
         taken=q,
-        target_entropy=lambda hyper: -float(spec.num_actions),
+        target_entropy=lambda hyper, mask=None: -float(spec.num_actions),
     )
 
 
@@ -173,9 +181,23 @@ def discrete_actions(spec: EnvSpec, static: Static) -> Actions:
     critic = QNetwork(spec.num_actions, spec.obs_shape, static.hidden)
     q = twin(critic.apply)
 
-    def evaluate(actor_params, critic_params, obs, key):
-        log_probs = jax.nn.log_softmax(actor.apply(actor_params, obs))
-        return jnp.exp(log_probs), log_probs, q(critic_params, obs)
+    def evaluate(actor_params, critic_params, obs, key, mask=None):
+        log_probs = jax.nn.log_softmax(masked_logits(actor.apply(actor_params, obs), mask))
+        weights = jnp.exp(log_probs)  # exactly 0 at an illegal action
+        if mask is not None:  # its log-probability, the lowest float, would overflow times alpha > 1
+            log_probs = jnp.where(mask, log_probs, 0.0)
+        return weights, log_probs, q(critic_params, obs)
+
+    def uniform(key, count, mask=None):
+        if mask is None:  # the unmasked draw as it always was: a run's numbers do not change
+            return jax.random.randint(key, (count,), 0, spec.num_actions)
+        return jax.random.categorical(key, masked_logits(jnp.zeros(mask.shape), mask))
+
+    def target_entropy(hyper, mask=None):
+        if mask is None:
+            return hyper.target_entropy_scale * math.log(spec.num_actions)
+        legal = jnp.maximum(jnp.sum(mask, axis=-1, keepdims=True), 1)  # (an unfilled replay slot has none)
+        return hyper.target_entropy_scale * jnp.log(legal.astype(jnp.float32))
 
     def taken(critic_params, obs, action):
         return jnp.take_along_axis(q(critic_params, obs), action[None, :, None], axis=-1)[..., 0]
@@ -184,12 +206,14 @@ def discrete_actions(spec: EnvSpec, static: Static) -> Actions:
         actor=actor,
         critic=critic,
         critic_inputs=(jnp.zeros((1, *spec.obs_shape), spec.obs_dtype),),
-        sample=lambda actor_params, obs, key: jax.random.categorical(key, actor.apply(actor_params, obs)),
+        sample=lambda actor_params, obs, key, mask=None: jax.random.categorical(
+            key, masked_logits(actor.apply(actor_params, obs), mask)
+        ),
         greedy=actor.apply,
-        uniform=lambda key, count: jax.random.randint(key, (count,), 0, spec.num_actions),
+        uniform=uniform,
         evaluate=evaluate,
         taken=taken,
-        target_entropy=lambda hyper: hyper.target_entropy_scale * math.log(spec.num_actions),
+        target_entropy=target_entropy,
     )
 
 
@@ -219,6 +243,7 @@ def init_state(actions: Actions, spec: EnvSpec, static: Static, key, hyper: Hype
             spec.obs_dtype,
             buffers.frame_stack(spec),
             spec.action_shape,
+            masked_actions=buffers.masked_actions(spec),
         ),
         env_steps=jnp.zeros((), jnp.int32),
     )
@@ -240,7 +265,7 @@ def actor_step(actions: Actions, static: Static, nets: dict, critic, batch: buff
     """One Adam step on L_pi through `critic`: (actor, its optimizer state, L_pi, (weights, log_probs))."""
 
     def actor_objective(actor):
-        weights, log_probs, q = actions.evaluate(actor, critic, batch.obs, key)
+        weights, log_probs, q = actions.evaluate(actor, critic, batch.obs, key, batch.action_mask)
         return actor_loss(weights, log_probs, q, alpha, batch.mask), (weights, log_probs)
 
     (pi_loss, (weights, log_probs)), grads = jax.value_and_grad(actor_objective, has_aux=True)(nets["actor"])
@@ -248,11 +273,12 @@ def actor_step(actions: Actions, static: Static, nets: dict, critic, batch: buff
     return optax.apply_updates(nets["actor"], updates), actor_opt_state, pi_loss, (weights, log_probs)
 
 
-def alpha_step(actions: Actions, static: Static, nets: dict, weights, log_probs, mask, hyper: Hyper):
-    """L_alpha, and with autotune one Adam step on it: (log alpha, its optimizer state, L_alpha)."""
+def alpha_step(actions: Actions, static: Static, nets: dict, weights, log_probs, mask, legal, hyper: Hyper):
+    """L_alpha, and with autotune one Adam step on it: (log alpha, its optimizer state, L_alpha).
+    `legal`: the states' legal actions [B, A] (None: all)."""
     log_alpha, alpha_opt_state = nets["log_alpha"], nets["alpha_opt_state"]
     temperature_loss, grad = jax.value_and_grad(alpha_loss)(
-        log_alpha, weights, log_probs, actions.target_entropy(hyper), mask
+        log_alpha, weights, log_probs, actions.target_entropy(hyper, legal), mask
     )
     if static.autotune:
         step, alpha_opt_state = adam(static, hyper.q_lr).update(grad, alpha_opt_state, log_alpha)
@@ -265,7 +291,9 @@ def update(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, h
     NETWORKS fields of the agent state. Returns (nets, metrics)."""
     target_key, actor_key = jax.random.split(key)
     alpha = jnp.exp(nets["log_alpha"])
-    weights, log_probs, next_q = actions.evaluate(nets["actor"], nets["target_critic"], batch.next_obs, target_key)
+    weights, log_probs, next_q = actions.evaluate(
+        nets["actor"], nets["target_critic"], batch.next_obs, target_key, batch.next_action_mask
+    )
     target = jax.lax.stop_gradient(
         td_target(batch.reward, batch.terminated, soft_value(weights, log_probs, next_q, alpha), hyper.gamma)
     )
@@ -275,7 +303,7 @@ def update(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, h
     )
     weights, log_probs = jax.lax.stop_gradient((weights, log_probs))
     log_alpha, alpha_opt_state, temperature_loss = alpha_step(
-        actions, static, nets, weights, log_probs, batch.mask, hyper
+        actions, static, nets, weights, log_probs, batch.mask, batch.action_mask, hyper
     )
     nets = dict(
         nets,
@@ -297,21 +325,27 @@ def update(actions: Actions, static: Static, nets: dict, batch: buffers.Batch, h
 
 
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
-    if spec.action_masks:  # its expectations over every action would need masking throughout
-        raise ConfigError(f"sac does not take action masks, which {spec.env_id} reports: use dqn, ddqn, pqn, ppo, a2c")
     actions = box_actions(spec, static) if spec.continuous else discrete_actions(spec, static)
     steps_per_rollout = static.num_envs * static.rollout_steps
     updates_per_rollout = steps_per_rollout // static.train_every
 
-    def act(state: AgentState, obs, key):
+    def act(state: AgentState, obs, key, info=()):
         policy_key, uniform_key = jax.random.split(key)
-        sampled = actions.sample(state.actor, obs, policy_key)
-        uniform = actions.uniform(uniform_key, obs.shape[0])
+        mask = action_mask(info)
+        sampled = actions.sample(state.actor, obs, policy_key, mask)
+        uniform = actions.uniform(uniform_key, obs.shape[0], mask)
         return jnp.where(state.env_steps < static.learning_starts, uniform, sampled).astype(sampled.dtype), {}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         replay = buffers.add(
-            state.replay, traj.obs, traj.action, traj.reward, traj.terminated, traj.valid, traj.last_obs
+            state.replay,
+            traj.obs,
+            traj.action,
+            traj.reward,
+            traj.terminated,
+            traj.valid,
+            traj.last_obs,
+            (action_mask(traj.info), action_mask(traj.last_info)),
         )
 
         def gradient_step(nets: dict, inputs):

@@ -52,11 +52,17 @@ class Batch(NamedTuple):
     time: jax.Array  # [B] int32: the step index (per env, since the start) of each transition
     env: jax.Array  # [B] int32
     next_action_mask: jax.Array | None = None  # [B, A] bool: next_obs's legal actions, if the replay keeps them
+    action_mask: jax.Array | None = None  # [B, A] bool: obs's legal actions, likewise
 
 
 def slots_per_env(buffer_size: int, num_envs: int) -> int:
     """The ring's capacity for `buffer_size` transitions over all envs, plus each env's pending last obs."""
     return math.ceil(buffer_size / num_envs) + 1
+
+
+def masked_actions(spec: EnvSpec) -> int:
+    """The size of the action masks the replay keeps: the env's actions, if it reports masks."""
+    return spec.num_actions if spec.action_masks else 0
 
 
 def frame_stack(spec: EnvSpec) -> int:
@@ -212,6 +218,7 @@ def sample(replay: Replay, key: jax.Array, batch_size: int, tries: int = 16) -> 
         time=time,
         env=env,
         next_action_mask=None if replay.action_mask is None else replay.action_mask[(time + 1) % capacity, env],
+        action_mask=None if replay.action_mask is None else replay.action_mask[slot, env],
     )
 
 

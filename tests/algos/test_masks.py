@@ -78,6 +78,8 @@ SETTINGS = {
     "pqn": dict(SMALL, num_minibatches=2, update_epochs=2, exploration_fraction=0.5),
     "dqn": dict(REPLAY, exploration_fraction=0.5),
     "ddqn": dict(REPLAY, exploration_fraction=0.5),
+    # uniform over the legal actions until learning_starts, then sampled from the masked policy
+    "sac": REPLAY,
     # greedy from the start: every action is the masked argmax
     "pqn-greedy": dict(SMALL, num_minibatches=2, update_epochs=2, start_e=0.0, end_e=0.0),
     "dqn-greedy": dict(REPLAY, start_e=0.0, end_e=0.0),
@@ -119,12 +121,8 @@ def test_the_replay_keeps_each_next_obs_mask_for_the_bootstrap():
     )
     batch = buffers.sample(replay, jax.random.key(0), 64)
     np.testing.assert_array_equal(batch.next_action_mask, masks[batch.time + 1, batch.env])
+    np.testing.assert_array_equal(batch.action_mask, masks[batch.time, batch.env])
     assert buffers.init(16, envs, (CELLS,), "float32").action_mask is None  # unmasked: the layout as before
-
-
-def test_sac_refuses_an_env_with_action_masks_in_one_line():
-    with pytest.raises(ConfigError, match="sac does not take action masks"):
-        make_train("sac", MaskedCells(), **REPLAY)
 
 
 class Stuck(MaskedCells):
@@ -143,7 +141,7 @@ def test_a_state_without_a_legal_action_stops_the_run_in_one_line(tmp_path):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "sac"])
 def test_greedy_evaluation_plays_legal_actions_only(algo):
     # an untrained network's argmax is often illegal here: only the mask keeps it legal
     _, hyper = make_train(algo, MaskedCells(), **SETTINGS[algo])

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from jaxrl.algos import get_algorithm
-from jaxrl.algos.sac import actor_loss, alpha_loss, critic_loss, soft_value, td_target
+from jaxrl.algos.sac import Hyper, Static, actor_loss, alpha_loss, critic_loss, discrete_actions, soft_value, td_target
 from jaxrl.config import resolve
+from jaxrl.core.types import EnvSpec
 from tests.conftest import train
 
 # Two states, two actions each (Discrete: weights are pi(a|s); Box would be K = 1, weight 1).
@@ -53,6 +54,27 @@ def test_discrete_actor_loss_is_the_expectation_over_actions_in_closed_form():
     minimum = np.array([[1.0, 2.0], [4.0, 0.0]])
     expected = np.mean(np.sum(np.asarray(WEIGHTS) * (0.5 * np.asarray(LOG_PROBS) - minimum), axis=1))
     assert float(loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_discrete_expectations_run_over_the_legal_actions_only():
+    # one state, three actions, logits [0, 1, 2]; action 2 illegal: pi = softmax([0, 1]) over 0 and 1
+    spec = EnvSpec("masked", (1,), "float32", 3, action_masks=True)
+    actions = discrete_actions(spec, Static(hidden=()))
+    params = {"params": {"Dense_0": {"kernel": jnp.zeros((1, 3)), "bias": jnp.array([0.0, 1.0, 2.0])}}}
+    critics = jax.tree.map(lambda x: jnp.stack([x, x + 1.0]), params)  # Q_1 = [0, 1, 2], Q_2 = [1, 2, 3]
+    mask = jnp.array([[True, True, False]])
+    weights, log_probs, q = actions.evaluate(params, critics, jnp.zeros((1, 1)), None, mask)
+    pi = np.exp([0.0, 1.0]) / np.exp([0.0, 1.0]).sum()
+    np.testing.assert_allclose(weights, [[pi[0], pi[1], 0.0]], rtol=1e-6)
+    np.testing.assert_allclose(log_probs, [[np.log(pi[0]), np.log(pi[1]), 0.0]], rtol=1e-6)
+    # V = sum over legal a of pi(a) (min_i Q_i(a) - alpha log pi(a)), at an alpha large enough that
+    # the illegal action's lowest-float log-probability would overflow if it were kept
+    expected = np.sum(pi * (np.array([0.0, 1.0]) - 5.0 * np.log(pi)))
+    np.testing.assert_allclose(soft_value(weights, log_probs, q, alpha=5.0), [expected], rtol=1e-6)
+    # H*: the scale times log of the number of legal actions, per state
+    hyper = Hyper(target_entropy_scale=0.5)
+    assert float(actions.target_entropy(hyper, mask)[0, 0]) == pytest.approx(0.5 * np.log(2))
+    assert actions.target_entropy(hyper) == pytest.approx(0.5 * np.log(3))
 
 
 def test_alpha_loss_and_its_gradient_lower_alpha_when_the_entropy_is_above_target():
