@@ -193,16 +193,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return epsilon_greedy(key, network.apply(state.params, obs), state.epsilon, action_mask(info)), {}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        replay = buffers.add(
-            state.replay,
-            traj.obs,
-            traj.action,
-            traj.reward,
-            traj.terminated,
-            traj.valid,
-            traj.last_obs,
-            (action_mask(traj.info), action_mask(traj.last_info)),
-        )
+        replay = buffers.add_trajectory(state.replay, traj)
         update_steps, stored_steps = buffers.update_schedule(
             state.replay, state.env_steps, static.num_envs, static.train_every, updates_per_rollout
         )

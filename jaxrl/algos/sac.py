@@ -337,16 +337,7 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         return jnp.where(state.env_steps < static.learning_starts, uniform, sampled).astype(sampled.dtype), {}
 
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
-        replay = buffers.add(
-            state.replay,
-            traj.obs,
-            traj.action,
-            traj.reward,
-            traj.terminated,
-            traj.valid,
-            traj.last_obs,
-            (action_mask(traj.info), action_mask(traj.last_info)),
-        )
+        replay = buffers.add_trajectory(state.replay, traj)
 
         def gradient_step(nets: dict, inputs):
             env_step, stored, step_key = inputs  # this update's env step; steps in the replay by then

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxrl.core.types import EnvSpec
+from jaxrl.core.distributions import action_mask
+from jaxrl.core.types import EnvSpec, Trajectory
 
 
 class Replay(struct.PyTreeNode):
@@ -220,6 +221,12 @@ def sample(replay: Replay, key: jax.Array, batch_size: int, tries: int = 16) -> 
         next_action_mask=None if replay.action_mask is None else replay.action_mask[(time + 1) % capacity, env],
         action_mask=None if replay.action_mask is None else replay.action_mask[slot, env],
     )
+
+
+def add_trajectory(replay: Replay, traj: Trajectory) -> Replay:
+    """`add` of a rollout's steps, with their action masks where the replay keeps them."""
+    masks = (action_mask(traj.info), action_mask(traj.last_info))
+    return add(replay, traj.obs, traj.action, traj.reward, traj.terminated, traj.valid, traj.last_obs, masks)
 
 
 def update_schedule(replay: Replay, env_steps, num_envs: int, train_every: int, updates: int):
