@@ -88,19 +88,32 @@ HUNG_AFTER_S = 400
 ATTEMPTS = 3
 
 
+def until_one_ends(run, what: str):
+    """`run()` (a child process given HUNG_AFTER_S) again while it hangs, ATTEMPTS times at most:
+    the first result, or None if every attempt hung."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return run()
+        except subprocess.TimeoutExpired:
+            print(f"{what} hung (attempt {attempt + 1} of {ATTEMPTS})", file=sys.stderr)
+    return None
+
+
 def jaxmarl_ippo(script: str, python_path: str, seeds: int, game_steps: int, workdir: str) -> float:
     """Wall seconds of JaxMARL's ippo_ff_mpe.py (its import, compile and training; wandb off): of
     its first run that ends (see HUNG_AFTER_S)."""
     argv = [sys.executable, script, f"NUM_SEEDS={seeds}", f"TOTAL_TIMESTEPS={game_steps}"]
     env = {**os.environ, "PYTHONPATH": python_path, "WANDB_MODE": "disabled"}
-    for attempt in range(ATTEMPTS):
+
+    def run() -> float:
         start = time.perf_counter()
-        try:
-            subprocess.run(argv, check=True, capture_output=True, env=env, cwd=workdir, timeout=HUNG_AFTER_S)
-            return time.perf_counter() - start
-        except subprocess.TimeoutExpired:
-            print(f"JaxMARL's script hung (attempt {attempt + 1}): run again", file=sys.stderr)
-    raise RuntimeError(f"JaxMARL's script hung {ATTEMPTS} times")
+        subprocess.run(argv, check=True, capture_output=True, env=env, cwd=workdir, timeout=HUNG_AFTER_S)
+        return time.perf_counter() - start
+
+    wall = until_one_ends(run, "JaxMARL's script")
+    if wall is None:
+        raise RuntimeError(f"JaxMARL's script hung {ATTEMPTS} times")
+    return wall
 
 
 def jaxmarl_curve(seeds: int, updates: int, script: str) -> dict:
@@ -135,20 +148,19 @@ def marl(seeds: int, repeats: int, script: str, python_path: str, updates: int =
             ours.append(jaxrl_process(seeds, rows, logdir))
             if script:  # (without --jaxmarl-script: jaxrl's row alone)
                 theirs.append(jaxmarl_ippo(script, python_path, seeds, game_steps, logdir))
-    curve = {"start_return": float("nan"), "end_return": float("nan")}
+    curve = None  # JaxMARL's return, untimed; left out (NaN) if every attempt hung
     if script:
         from bench import in_child
 
         path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH", ""), python_path) if p)
-        for attempt in range(ATTEMPTS):
-            try:
-                curve = in_child(
-                    "bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path},
-                    timeout_s=HUNG_AFTER_S,
-                )[0]  # fmt: skip
-                break
-            except subprocess.TimeoutExpired:
-                print(f"JaxMARL's curve hung (attempt {attempt + 1})", file=sys.stderr)
+        curve = until_one_ends(
+            lambda: in_child(
+                "bench_marl.jaxmarl_curve", seeds, updates, script, environment={"PYTHONPATH": path},
+                timeout_s=HUNG_AFTER_S,
+            )[0],
+            "JaxMARL's curve",
+        )  # fmt: skip
+    curve = curve or {"start_return": float("nan"), "end_return": float("nan")}
     wall = statistics.median(run["process_s"] for run in ours)
     peer = statistics.median(theirs) if theirs else float("nan")
     per_million = 1e6 / (seeds * rows)  # seconds per million rows (agent steps) of all seeds
