@@ -207,6 +207,26 @@ def write_result(section: str, argv: list[str], output, folder: Path = RESULTS) 
     return path
 
 
+def add_rows(result_id: str, title: str, command: str, table: tuple[list, list], points: list, notes: str) -> Path:
+    """Appends a sweep's rows (`table`: columns, rows) and `points` (its figures) to
+    experiments/results/<result_id>.json, made by the first invocation; a later one adds its command."""
+    path = RESULTS / f"{result_id}.json"
+    result = json.loads(path.read_text()) if path.exists() else None
+    if result is None:
+        result = {
+            "id": result_id, "title": title, "section": None, "command": command,
+            "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}", "machine": machine(),
+            "transcribed": None, "tables": [{"columns": table[0], "rows": []}], "figures": {"points": []},
+            "goals": [], "notes": notes,
+        }  # fmt: skip
+    else:
+        result["command"] += f"; {command}"
+    result["tables"][0]["rows"] += table[1]
+    result["figures"]["points"] += points
+    path.write_text(dumps(result) + "\n")
+    return path
+
+
 def dumps(value, depth: int = 0) -> str:
     """JSON with one line per table row (or other list of plain values), so a diff reads by row."""
     pad = " " * (depth + 1)

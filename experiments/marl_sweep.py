@@ -9,8 +9,6 @@ as rows of experiments/results/<id>.json.
 """
 
 import argparse
-import datetime
-import json
 import sys
 import tempfile
 import time
@@ -21,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_marl import ENV, Curve  # noqa: E402
 
-from experiments.benchmarks_md import RESULTS, dumps, machine  # noqa: E402
+from experiments.benchmarks_md import add_rows  # noqa: E402
 
 COLUMNS = [
     "epochs x minibatches",
@@ -88,21 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lrs = [float(lr) for lr in args.lr.split(",")]
     points = sweep(args.epochs, args.minibatches, lrs, args.seed, args.seeds, args.total_steps)
-    path = RESULTS / f"{args.id}.json"
     command = "python experiments/marl_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = json.loads(path.read_text()) if path.exists() else None
-    if result is None:
-        result = {
-            "id": args.id, "title": "IPPO [mpe] update shapes and lr (issue 29)", "section": None, "command": command,
-            "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}", "machine": machine(),
-            "transcribed": None, "tables": [{"columns": COLUMNS, "rows": []}], "figures": {"points": []},
-            "goals": [], "notes": "machine shared with other work; wall s: the whole program, every point's seeds",
-        }  # fmt: skip
-    else:
-        result["command"] += f"; {command}"
-    result["tables"][0]["rows"] += [row(point) for point in points]
-    result["figures"]["points"] += points
-    path.write_text(dumps(result) + "\n")
+    rows = [row(point) for point in points]
+    notes = "machine shared with other work; wall s: the whole program, every point's seeds"
+    add_rows(args.id, "IPPO [mpe] update shapes and lr (issue 29)", command, (COLUMNS, rows), points, notes)
     for point in points:
         print(" | ".join(row(point)))
     return 0
