@@ -81,17 +81,16 @@ def load_lapack_kernels() -> None:
     by name runs `scipy.linalg`'s package first, ~0.15 s of a CartPole run that nothing else in
     it uses (BENCHMARKS.md, "Start-up: CartPole PPO's preset and scipy"). Here the two modules
     load without it: the same kernels, so the same results; a later `import scipy.linalg` still
-    runs the package as usual. Without scipy, or with `scipy.linalg` already imported: nothing."""
-    try:
-        import scipy
-    except ImportError:
-        return
+    runs the package as usual. With `scipy.linalg` already imported: nothing."""
+    import scipy  # lazy: a jax dependency, needed by a run only (here), not by `import jaxrl`
+
     if "scipy.linalg" in sys.modules:
         return
     package = types.ModuleType("scipy.linalg")  # only a path for its submodules; never executed
     package.__path__ = [str(Path(scipy.__file__).parent / "linalg")]
     sys.modules["scipy.linalg"] = package
     try:
+        # lazy: the two modules jaxlib reads, beside the stand-in package above
         import scipy.linalg.cython_blas
         import scipy.linalg.cython_lapack  # noqa: F401
     except ImportError:
