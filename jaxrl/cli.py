@@ -3,6 +3,15 @@ console script, on top of `jaxrl.api`. Parsing and validation end before any env
 anything compiled; a bad input is one line on stderr and exit code 2.
 """
 
+# ruff: noqa: E402
+import gc
+
+# The imports below (jax, flax, optax, tyro) make ~200k objects that live as long as the process;
+# the collector would walk them again and again while they are made (~0.16 s of a warm CartPole
+# run, BENCHMARKS.md "Start-up: CartPole PPO's preset and scipy"). Off meanwhile, then those
+# objects are frozen out of its way and it runs as usual.
+gc.disable()
+
 import atexit
 import dataclasses
 import inspect
@@ -20,6 +29,9 @@ from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
 from jaxrl.config import flag, flag_table, taken_by
 from jaxrl.errors import ConfigError, did_you_mean
+
+gc.freeze()
+gc.enable()
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
