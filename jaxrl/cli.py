@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
             return bad_input(error, checkpoint_read=True)
     if argv[0] in ALGO_COMMANDS and not any(word in HELP for word in argv):
         # the algorithm is known (check_command): tyro parses its flags alone, not the flags of
-        # every command's every algorithm (~0.2-0.4 s of a CartPole run's start, BENCHMARKS.md
+        # every command's every algorithm (0.3-0.4 s of a CartPole run's start, BENCHMARKS.md
         # "Start-up: CartPole PPO's preset and scipy"); help still lists them all
         flags = tyro.cli(algorithm_flags(argv[1], argv[0]), args=argv[2:], prog=f"jaxrl {argv[0]} {argv[1]}")
         try:
