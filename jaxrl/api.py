@@ -80,9 +80,8 @@ def load_lapack_kernels() -> None:
     time it lowers a decomposition (the orthogonal initializer's QR, in every init). Importing them
     by name runs `scipy.linalg`'s package first, which nothing else in a run uses: the init's
     lowering took 0.23 s instead of 0.10 s (BENCHMARKS.md, "Start-up: CartPole PPO's preset and
-    scipy"). Here the two modules
-    load without it: the same kernels, so the same results; a later `import scipy.linalg` still
-    runs the package as usual. With `scipy.linalg` already imported: nothing."""
+    scipy"). Here the two modules load without it: the same kernels, so the same results; a later
+    `import scipy.linalg` still runs the package as usual. With it already imported: nothing."""
     import scipy  # lazy: a jax dependency, needed by a run only (here), not by `import jaxrl`
 
     if "scipy.linalg" in sys.modules:
