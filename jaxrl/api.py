@@ -13,6 +13,8 @@ built or compiled. Runs are quiet unless `progress=True`.
 import dataclasses
 import json
 import os
+import sys
+import types
 from pathlib import Path
 from typing import NamedTuple
 
@@ -73,6 +75,30 @@ def enable_compilation_cache() -> None:
     jax.config.update("jax_persistent_cache_enable_xla_caches", "all")
 
 
+def load_lapack_kernels() -> None:
+    """jaxlib's CPU LAPACK kernels come from scipy's two Cython modules, which it imports the first
+    time it lowers a decomposition (the orthogonal initializer's QR, in every init). Importing them
+    by name runs `scipy.linalg`'s package first, which nothing else in a run uses: the init's
+    lowering took 0.23 s instead of 0.10 s (BENCHMARKS.md, "Start-up: CartPole PPO's preset and
+    scipy"). Here the two modules load without it: the same kernels, so the same results; a later
+    `import scipy.linalg` still runs the package as usual. With it already imported: nothing."""
+    import scipy  # lazy: a jax dependency, needed by a run only (here), not by `import jaxrl`
+
+    if "scipy.linalg" in sys.modules:
+        return
+    package = types.ModuleType("scipy.linalg")  # only a path for its submodules; never executed
+    package.__path__ = [str(Path(scipy.__file__).parent / "linalg")]
+    sys.modules["scipy.linalg"] = package
+    try:
+        # lazy: the two modules jaxlib reads, beside the stand-in package above
+        import scipy.linalg.cython_blas
+        import scipy.linalg.cython_lapack  # noqa: F401
+    except ImportError:
+        pass  # jaxlib imports them itself, as it would have
+    finally:
+        del sys.modules["scipy.linalg"]
+
+
 def loggers_for(config: RunConfig, progress: bool) -> list:
     """The sinks of a run: TensorBoard always, the progress display when asked, W&B with `track`."""
     sinks = [TensorBoard()]
@@ -121,6 +147,7 @@ def run(
     `force`: start even where the memory estimate exceeds what is free."""
     sinks = loggers_for(config, progress) if loggers is None else loggers
     enable_compilation_cache()
+    load_lapack_kernels()
     summary = session.train(config, sinks, resume=resume, peers=peers, should_stop=should_stop, force=force)
     report = None
     primary = peers is None or peers.index == 0

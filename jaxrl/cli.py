@@ -3,6 +3,15 @@ console script, on top of `jaxrl.api`. Parsing and validation end before any env
 anything compiled; a bad input is one line on stderr and exit code 2.
 """
 
+# ruff: noqa: E402
+import gc
+
+# The imports below (jax, flax, optax, tyro) make ~200k objects that live as long as the process;
+# the collector would walk them again and again while they are made (~0.16 s of a warm CartPole
+# run, BENCHMARKS.md "Start-up: CartPole PPO's preset and scipy"). Off meanwhile, then those
+# objects are frozen out of its way and it runs as usual.
+gc.disable()
+
 import atexit
 import dataclasses
 import inspect
@@ -20,6 +29,9 @@ from jaxrl.algos import MODULES, UnknownAlgorithmError, get_algorithm
 from jaxrl.analysis import compare
 from jaxrl.config import flag, flag_table, taken_by
 from jaxrl.errors import ConfigError, did_you_mean
+
+gc.freeze()
+gc.enable()
 
 EXIT_BAD_INPUT = 2
 METAVARS = {int: "INT", float: "FLOAT", str: "STR", bool: "{True,False}"}
@@ -333,6 +345,15 @@ def main(argv: list[str] | None = None) -> int:
             return report(api.resume(run_dir, algo=algo, progress=True, **switches))
         except ConfigError as error:  # (a checkpoint that does not fit is read before anything compiles)
             return bad_input(error, checkpoint_read=True)
+    if argv[0] in ALGO_COMMANDS and not any(word in HELP for word in argv):
+        # the algorithm is known (check_command): tyro parses its flags alone, not the flags of
+        # every command's every algorithm (0.3-0.4 s of a CartPole run's start, BENCHMARKS.md
+        # "Start-up: CartPole PPO's preset and scipy"); help still lists them all
+        flags = tyro.cli(algorithm_flags(argv[1], argv[0]), args=argv[2:], prog=f"jaxrl {argv[0]} {argv[1]}")
+        try:
+            return run_command(argv[0], flags)
+        except ConfigError as error:
+            return bad_input(error)
     train_algorithms, sweep_algorithms = algorithm_choice("train"), algorithm_choice("sweep")
     pbt_algorithms = algorithm_choice("pbt")
 

@@ -226,7 +226,7 @@ def test_train_writes_config_tensorboard_and_summary_and_repeats_exactly(tmp_pat
     assert "ppo on CartPole-v1" in first.stdout.splitlines()[-1]
     run_dir = runs / "CartPole-v1" / "ppo" / "a"
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["hyper"]["lr"] == 1e-3 and config["static"]["num_envs"] == 8 and config["seeds"] == 2
+    assert config["hyper"]["lr"] == 3e-3 and config["static"]["num_envs"] == 8 and config["seeds"] == 2
     summary = json.loads((run_dir / "summary.json").read_text())
     assert [run["run"] for run in summary["runs"]] == ["s0", "s1"]
     assert {"run", "seed", "hyper", "final_return", "env_steps", "steps_to_target", "seconds_to_target"} <= set(

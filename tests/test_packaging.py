@@ -44,7 +44,8 @@ def test_a_wheel_installed_into_a_fresh_venv_trains_with_the_presets(tmp_path):
     run(venv / "bin" / "jaxrl", "train", "ppo", "--env", "CartPole", "--total-steps", "2560",
         "--logdir", tmp_path / "runs", "--name", "wheel", cwd=tmp_path, env=env)  # fmt: skip
     config = json.loads((tmp_path / "runs" / "CartPole-v1" / "ppo" / "wheel" / "config.json").read_text())
-    # the preset's values (jaxrl/presets/ppo.toml [classic]), not the algorithm's field defaults
+    # the preset's values (jaxrl/presets/ppo.toml [classic], ["envpool:CartPole-v1"]), not the
+    # algorithm's field defaults
     assert config["static"]["num_envs"] == 8 and config["static"]["rollout_steps"] == 32
-    assert config["static"]["update_epochs"] == 20 and config["hyper"]["lr"] == 1e-3
+    assert config["static"]["update_epochs"] == 20 and config["hyper"]["lr"] == 3e-3
     assert config["target_return"] == 475

@@ -1,7 +1,8 @@
 """Start-up: a CartPole run imports only what it uses before its first env step. orbax comes at
 the first checkpoint, TensorBoard's reader on resume or compare, matplotlib for plots, imageio for
 videos, wandb with --track, ale-py for ids EnvPool lacks, gymnax for JAX envs, onnx and
-onnxruntime for export, and of EnvPool only the families jaxrl trains on. (gymnasium is imported by EnvPool itself, for its spaces: 12 ms.)"""
+onnxruntime for export, and of EnvPool only the families jaxrl trains on; scipy.linalg never (jaxlib's
+LAPACK kernels load without it: `api.load_lapack_kernels`). (gymnasium is imported by EnvPool itself, for its spaces: 12 ms.)"""
 
 import json
 import os
@@ -12,7 +13,7 @@ import pytest
 
 LATER = [
     "orbax", "matplotlib", "imageio", "tensorboard", "wandb", "ale_py", "envpool.mujoco", "envpool.jumanji", "gymnax",
-    "onnx", "onnxruntime",
+    "onnx", "onnxruntime", "scipy.linalg",
 ]  # fmt: skip
 
 PROBE = """
