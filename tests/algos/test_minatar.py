@@ -1,5 +1,5 @@
-"""PPO learns MinAtar with its preset (rejax's tuned Breakout-MinAtar settings, the MinAtar CNN) on
-the gymnax backend, fixed seed. Thresholds from the peer: rejax 0.1.3's PPO reaches a greedy
+"""PPO learns MinAtar with its preset (rejax's tuned Breakout-MinAtar settings, Breakout-MinAtar's
+at 2 epochs and lr 4e-3 annealed; the MinAtar CNN) on the gymnax backend, fixed seed. Thresholds from the peer: rejax 0.1.3's PPO reaches a greedy
 return of 5.5-6.5 on Breakout-MinAtar after 1M steps (5 seeds, BENCHMARKS.md); jaxrl must reach 5
 (the mean of its last 20 training episodes, sampled actions) in a fifth of that budget. On
 SpaceInvaders-MinAtar, a return of 20 within 262k steps (random play scores about 3)."""
