@@ -9,16 +9,16 @@ points as rows of experiments/results/<id>.json.
 """
 
 import argparse
-import datetime
-import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from experiments.benchmarks_md import RESULTS, dumps, machine
-from jaxrl.analysis.statistics import iqm
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from experiments.benchmarks_md import add_rows  # noqa: E402
+from jaxrl.analysis.statistics import iqm  # noqa: E402
 
 ENV = "Breakout-MinAtar"
 EPISODES = 16
@@ -100,22 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     lrs, ent_coefs = ([float(v) for v in text.split(",")] for text in (args.lr, args.ent_coef))
     points = sweep(args, lrs, ent_coefs)
-    path = RESULTS / f"{args.id}.json"
     command = "python experiments/minatar_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = json.loads(path.read_text()) if path.exists() else None
-    if result is None:
-        result = {
-            "id": args.id, "title": "PPO Breakout-MinAtar with rejax's network: update shapes and lr (issue 25)",
-            "section": None, "command": command,
-            "date": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d}", "machine": machine(),
-            "transcribed": None, "tables": [{"columns": COLUMNS, "rows": []}], "figures": {"points": []},
-            "goals": [], "notes": "machine shared with other work; wall s: the whole program, every point's seeds",
-        }  # fmt: skip
-    else:
-        result["command"] += f"; {command}"
-    result["tables"][0]["rows"] += [row(point) for point in points]
-    result["figures"]["points"] += points
-    path.write_text(dumps(result) + "\n")
+    rows = [row(point) for point in points]
+    title = "PPO Breakout-MinAtar with rejax's network: update shapes and lr (issue 25)"
+    notes = "machine shared with other work; wall s: the whole program, every point's seeds"
+    add_rows(args.id, title, command, (COLUMNS, rows), points, notes)
     for point in points:
         print(" | ".join(row(point)), flush=True)
     return 0
