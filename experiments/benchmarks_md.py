@@ -227,6 +227,33 @@ def add_rows(result_id: str, title: str, command: str, table: tuple[list, list],
     return path
 
 
+def sweep_parser(
+    doc: str, seed: int, seeds: int, total_steps: int, minibatches: int | None = None
+) -> argparse.ArgumentParser:
+    """The flags every `experiments/*_sweep.py` takes: the results id, one update shape (epochs,
+    minibatches: required where `minibatches` is None), comma-separated lrs and the seeds."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--id", required=True)
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--minibatches", type=int, required=minibatches is None, default=minibatches)
+    parser.add_argument("--lr", required=True, help="comma-separated learning rates, one point each")
+    parser.add_argument("--seed", type=int, default=seed, help="the first seed")
+    parser.add_argument("--seeds", type=int, default=seeds)
+    parser.add_argument("--total-steps", type=int, default=total_steps, help="steps per seed")
+    return parser
+
+
+def record_sweep(
+    script: str, argv: list[str] | None, result_id: str, title: str, table: tuple[list, list], points: list, notes: str
+) -> None:
+    """A sweep script's ending: its rows added to experiments/results/<result_id>.json under the
+    command that made them, and printed."""
+    command = f"python experiments/{script} " + " ".join(argv if argv is not None else sys.argv[1:])
+    add_rows(result_id, title, command, table, points, notes)
+    for row in table[1]:
+        print(" | ".join(row), flush=True)
+
+
 def dumps(value, depth: int = 0) -> str:
     """JSON with one line per table row (or other list of plain values), so a diff reads by row."""
     pad = " " * (depth + 1)

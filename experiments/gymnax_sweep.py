@@ -7,14 +7,13 @@ Each invocation adds its points as rows of experiments/results/<id>.json.
   python experiments/gymnax_sweep.py --id gymnax-sweep-issue-25 --epochs 2 --minibatches 4 --lr 2e-3,3e-3
 """
 
-import argparse
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from experiments.benchmarks_md import add_rows  # noqa: E402
+from experiments.benchmarks_md import record_sweep, sweep_parser  # noqa: E402
 
 COLUMNS = [
     "epochs x minibatches (samples each)",
@@ -71,23 +70,13 @@ def row(point: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--minibatches", type=int, required=True)
-    parser.add_argument("--lr", required=True, help="comma-separated learning rates, one point each")
-    parser.add_argument("--seed", type=int, default=0, help="the first seed")
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--total-steps", type=int, default=100_000, help="env steps per seed")
-    args = parser.parse_args(argv)
+    args = sweep_parser(__doc__, seed=0, seeds=10, total_steps=100_000).parse_args(argv)
     lrs = [float(lr) for lr in args.lr.split(",")]
     points = sweep(args.epochs, args.minibatches, lrs, args.seed, args.seeds, args.total_steps)
-    command = "python experiments/gymnax_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    rows = [row(point) for point in points]
+    table = (COLUMNS, [row(point) for point in points])
+    title = "PPO gymnax CartPole-v1 update shapes and lr (issue 25)"
     notes = "machine shared with other work; wall s: the whole program, every point's seeds, no evaluation"
-    add_rows(args.id, "PPO gymnax CartPole-v1 update shapes and lr (issue 25)", command, (COLUMNS, rows), points, notes)
-    for point in points:
-        print(" | ".join(row(point)))
+    record_sweep("gymnax_sweep.py", argv, args.id, title, table, points, notes)
     return 0
 
 

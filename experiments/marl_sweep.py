@@ -8,7 +8,6 @@ as rows of experiments/results/<id>.json.
   python experiments/marl_sweep.py --id marl-sweep-issue-29 --epochs 1 --minibatches 1 --lr 1e-3,2.5e-3
 """
 
-import argparse
 import sys
 import tempfile
 import time
@@ -16,10 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_marl import ENV, Curve  # noqa: E402
-
-from experiments.benchmarks_md import add_rows  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from experiments.bench_marl import ENV, Curve  # noqa: E402
+from experiments.benchmarks_md import record_sweep, sweep_parser  # noqa: E402
 
 COLUMNS = [
     "epochs x minibatches",
@@ -75,23 +73,13 @@ def row(point: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--minibatches", type=int, required=True)
-    parser.add_argument("--lr", required=True, help="comma-separated learning rates, one point each")
-    parser.add_argument("--seed", type=int, default=0, help="the first seed")
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--total-steps", type=int, default=983_040, help="rows (agent steps) per seed")
+    parser = sweep_parser(__doc__, seed=0, seeds=8, total_steps=983_040)
     args = parser.parse_args(argv)
     lrs = [float(lr) for lr in args.lr.split(",")]
     points = sweep(args.epochs, args.minibatches, lrs, args.seed, args.seeds, args.total_steps)
-    command = "python experiments/marl_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    rows = [row(point) for point in points]
+    table = (COLUMNS, [row(point) for point in points])
     notes = "machine shared with other work; wall s: the whole program, every point's seeds"
-    add_rows(args.id, "IPPO [mpe] update shapes and lr (issue 29)", command, (COLUMNS, rows), points, notes)
-    for point in points:
-        print(" | ".join(row(point)))
+    record_sweep("marl_sweep.py", argv, args.id, "IPPO [mpe] update shapes and lr (issue 29)", table, points, notes)
     return 0
 
 

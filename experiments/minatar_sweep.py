@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from experiments.benchmarks_md import add_rows  # noqa: E402
+from experiments.benchmarks_md import record_sweep, sweep_parser  # noqa: E402
 from jaxrl.analysis.statistics import iqm  # noqa: E402
 
 ENV = "Breakout-MinAtar"
@@ -85,28 +85,18 @@ def row(point: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--id", required=True)
-    parser.add_argument("--epochs", type=int, required=True)
-    parser.add_argument("--minibatches", type=int, default=4)
+    parser = sweep_parser(__doc__, seed=5, seeds=8, total_steps=1_000_000, minibatches=4)
     parser.add_argument("--num-envs", type=int, default=32)
     parser.add_argument("--rollout-steps", type=int, default=32)
     parser.add_argument("--anneal", action=argparse.BooleanOptionalAction, default=False)
-    parser.add_argument("--lr", required=True, help="comma-separated learning rates")
     parser.add_argument("--ent-coef", default="0.01", help="comma-separated entropy weights")
-    parser.add_argument("--seed", type=int, default=5, help="the first seed")
-    parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--total-steps", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     lrs, ent_coefs = ([float(v) for v in text.split(",")] for text in (args.lr, args.ent_coef))
     points = sweep(args, lrs, ent_coefs)
-    command = "python experiments/minatar_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    rows = [row(point) for point in points]
+    table = (COLUMNS, [row(point) for point in points])
     title = "PPO Breakout-MinAtar with rejax's network: update shapes and lr (issue 25)"
     notes = "machine shared with other work; wall s: the whole program, every point's seeds"
-    add_rows(args.id, title, command, (COLUMNS, rows), points, notes)
-    for point in points:
-        print(" | ".join(row(point)), flush=True)
+    record_sweep("minatar_sweep.py", argv, args.id, title, table, points, notes)
     return 0
 
 
