@@ -81,10 +81,12 @@ def load_lapack_kernels() -> None:
     by name runs `scipy.linalg`'s package first, which nothing else in a run uses: the init's
     lowering took 0.23 s instead of 0.10 s (BENCHMARKS.md, "Start-up: CartPole PPO's preset and
     scipy"). Here the two modules load without it: the same kernels, so the same results; a later
-    `import scipy.linalg` still runs the package as usual. With it already imported: nothing."""
+    `import scipy.linalg` still runs the package as usual. With it imported, or the two modules
+    loaded by an earlier run of the process: nothing, so the stand-in is in place only for the
+    first run's two imports."""
     import scipy  # lazy: a jax dependency, needed by a run only (here), not by `import jaxrl`
 
-    if "scipy.linalg" in sys.modules:
+    if "scipy.linalg" in sys.modules or "scipy.linalg.cython_lapack" in sys.modules:
         return
     package = types.ModuleType("scipy.linalg")  # only a path for its submodules; never executed
     package.__path__ = [str(Path(scipy.__file__).parent / "linalg")]
