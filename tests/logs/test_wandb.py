@@ -71,7 +71,8 @@ def test_an_offline_wandb_run_logs_what_tensorboard_logs(tmp_path, monkeypatch):
     for member, path in zip(("s0", "s1"), files, strict=True):
         assert path.name.endswith(f"-{member}.wandb")
         config, history, summary = logged(path)
-        assert config["algo"] == "ppo" and config["member"] == member and config["hyper"]["lr"] == 1e-3
+        # lr: EnvPool CartPole's preset (jaxrl/presets/ppo.toml ["envpool:CartPole-v1"])
+        assert config["algo"] == "ppo" and config["member"] == member and config["hyper"]["lr"] == 3e-3
         assert config["hparams"]["seed"] == int(member[1:])
         events = EventAccumulator(str(result.run_dir / member), size_guidance={SCALARS: 0}).Reload()
         for tag in events.Tags()[SCALARS]:
