@@ -118,9 +118,14 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
         firsts = jnp.zeros((per_call, env.num_envs), bool).at[0].set(~started)
         return jax.lax.scan(step, (carry, handle, obs, info, keys), firsts)
 
-    handle, obs, info = reset_env(env)
-    loop = (jax.tree.map(per_member, initial_carry(agent, env.num_envs)), handle, obs, info)
-    loop = (*loop, jax.random.split(jax.random.PRNGKey(seed), population))
+    def opening(seed):
+        """(carry, handle, obs, info, keys): where the games start."""
+        handle, obs, info = reset_env(env)
+        carry = jax.tree.map(per_member, initial_carry(agent, env.num_envs))
+        return carry, handle, obs, info, jax.random.split(jax.random.PRNGKey(seed), population)
+
+    # a JAX env's reset and the members' keys are one program: no eager key split, one compile
+    loop = jit_once(opening)(seed) if env.jax_native else opening(seed)
     returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
     over = np.zeros(env.num_envs, bool)
     for t in range(0, MAX_STEPS, per_call):
