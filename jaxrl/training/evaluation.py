@@ -107,7 +107,8 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
 
         def step(loop, first):
             carry, handle, obs, info, keys = loop
-            keys, act_keys = split_keys(keys)
+            # greedy acting reads no key: no split to compile (its threefry is a fifth of the program)
+            keys, act_keys = split_keys(keys) if stochastic else (keys, keys)
             action, carry = act(
                 state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info)
             )
