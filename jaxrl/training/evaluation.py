@@ -107,8 +107,8 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
 
         def step(loop, first):
             carry, handle, obs, info, keys = loop
-            # greedy acting reads no key: no split to compile (its threefry is a fifth of the program)
-            keys, act_keys = split_keys(keys) if stochastic else (keys, keys)
+            # greedy acting reads no key (`keys` is ()): no split to compile (a fifth of the program)
+            keys, act_keys = split_keys(keys) if stochastic else ((), ())
             action, carry = act(
                 state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info)
             )
@@ -123,7 +123,8 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
         """(carry, handle, obs, info, keys): where the games start."""
         handle, obs, info = reset_env(env)
         carry = jax.tree.map(per_member, initial_carry(agent, env.num_envs))
-        return carry, handle, obs, info, jax.random.split(jax.random.PRNGKey(seed), population)
+        keys = jax.random.split(jax.random.PRNGKey(seed), population) if stochastic else ()
+        return carry, handle, obs, info, keys
 
     # a JAX env's reset and the members' keys are one program: no eager key split, one compile
     loop = jit_once(opening)(seed) if env.jax_native else opening(seed)
