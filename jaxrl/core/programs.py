@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxrl.core.compiling import jit_once
+from jaxrl.core.compiling import device_argument, jit_once
 from jaxrl.core.distributions import action_mask
 from jaxrl.core.episodes import (
     EPISODE_SUM,
@@ -152,12 +152,9 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
 
 def init_arguments(seeds, hyper) -> tuple[Any, Any]:
     """(seeds as int32, a private copy of `hyper`) for an init program, made without XLA: on an
-    array that is not traced, `jnp.asarray` of NumPy seeds and `jnp.copy` each compile an eager
-    program of their own (cold, ~10-25 ms each); `device_put` transfers or copies instead (and
-    inside a trace gives tracers, so that `jit_once` sees it is nested)."""
-    if not isinstance(seeds, jax.Array):
-        seeds = jax.device_put(np.asarray(seeds, np.int32))
-    return seeds, jax.device_put(hyper, may_alias=False)
+    array that is not traced, `jnp.copy` compiles an eager program of its own (cold, ~10-25 ms);
+    `device_put` copies instead."""
+    return device_argument(seeds, np.int32), jax.device_put(hyper, may_alias=False)
 
 
 def starting(agent: Agent, env: Env, layout: Layout):

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.core.compiling import jit_once
+from jaxrl.core.compiling import device_argument, jit_once
 from jaxrl.core.types import Env, EnvSpec, Step
 from jaxrl.envs import gymnasium
 from jaxrl.envs.base import OBSERVATION_PICTURES, Backend
@@ -267,8 +267,7 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
         return Handle(state, keys, obs, jnp.zeros(n, bool)), obs
 
     def reset():
-        # device_put, not jnp.asarray (an eager program); traced inside an outer program
-        return first(jax.device_put(np.asarray(seeds, np.int32)))
+        return first(device_argument(seeds, np.int32))
 
     def step(handle: Handle, action):
         keys, step_keys = split_keys(handle.key)
