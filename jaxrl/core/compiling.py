@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import numpy as np
 
 # XLA:CPU's LLVM at optimisation level 1 instead of its default 2: the flax init of gymnax
 # CartPole's 5 members (orthogonal kernels: QR, threefry) compiles in 1.0 CPU s instead of 2.0,
@@ -33,3 +34,13 @@ def jit_once(fun: Callable | None = None, **jit_kwargs: Any) -> Callable:
         return (plain if traced else once)(*args, **kwargs)
 
     return call
+
+
+def device_argument(values, dtype) -> jax.Array:
+    """`values` as a program's argument of `dtype`: a JAX array (traced or not) as it is, a list or
+    a NumPy array put on the device. `jnp.asarray` would compile an eager conversion program
+    (cold, ~10-25 ms); `device_put` only copies, and inside a trace gives a tracer, so that a
+    nested `jit_once` sees it is nested."""
+    if isinstance(values, jax.Array):
+        return values if values.dtype == dtype else values.astype(dtype)
+    return jax.device_put(np.asarray(values, dtype))

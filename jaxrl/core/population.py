@@ -56,8 +56,13 @@ def split_keys(keys: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 def finite_per_member(tree) -> jax.Array:
     """Leaves [P, ...] -> [P] bool: every float of the member is finite."""
-    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
-    return jnp.stack([jnp.isfinite(x.reshape(x.shape[0], -1)).all(axis=1) for x in leaves]).all(axis=0)
+    by_dtype: dict = {}
+    for x in jax.tree.leaves(tree):
+        if jnp.issubdtype(x.dtype, jnp.inexact):
+            by_dtype.setdefault(x.dtype, []).append(x.reshape(x.shape[0], -1))
+    # one reduction over the leaves side by side: a reduction per leaf is kernels to compile
+    rows = [jnp.concatenate(leaves, axis=1) for leaves in by_dtype.values()]
+    return jnp.stack([jnp.isfinite(row).all(axis=1) for row in rows]).all(axis=0)
 
 
 def freeze_diverged(old_agent, new_agent, metrics: dict, diverged_at, env_steps, networks: tuple[str, ...]):

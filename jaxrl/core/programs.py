@@ -12,9 +12,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
-from jaxrl.core.compiling import jit_once
+from jaxrl.core.compiling import device_argument, jit_once
 from jaxrl.core.distributions import action_mask
 from jaxrl.core.episodes import (
     EPISODE_SUM,
@@ -149,6 +150,13 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
     return rollout
 
 
+def init_arguments(seeds, hyper) -> tuple[Any, Any]:
+    """(seeds as int32, a private copy of `hyper`) for an init program, made without XLA: on an
+    array that is not traced, `jnp.copy` compiles an eager program of its own (cold, ~10-25 ms);
+    `device_put` copies instead."""
+    return device_argument(seeds, np.int32), jax.device_put(hyper, may_alias=False)
+
+
 def starting(agent: Agent, env: Env, layout: Layout):
     """(init, start): a fresh population state on the envs' first observations (and their info),
     every obs an episode's first, every carry the agent's initial one."""
@@ -173,7 +181,7 @@ def starting(agent: Agent, env: Env, layout: Layout):
     jitted_init = jax.jit(init_state, donate_argnums=1)
 
     def start(seeds, hyper, obs: jax.Array, info=()) -> RunnerState:
-        return jitted_init(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper), obs, info)
+        return jitted_init(*init_arguments(seeds, hyper), obs, info)
 
     def init(seeds, hyper) -> tuple[RunnerState, Any]:
         handle, obs, info = reset_env(env)
@@ -190,7 +198,7 @@ def starting(agent: Agent, env: Env, layout: Layout):
         return init_state(seeds, hyper, obs, info), handle
 
     def jax_env_init(seeds, hyper) -> tuple[RunnerState, Any]:
-        return reset_and_init(jnp.asarray(seeds), jax.tree.map(jnp.copy, hyper))
+        return reset_and_init(*init_arguments(seeds, hyper))
 
     return jax_env_init, start
 
@@ -362,7 +370,8 @@ def fused_dispatcher(rollout, learn):
 
     def dispatch(state: RunnerState, handle, hyper, num_iterations: int):
         length = compiled_length[0] = max(compiled_length[0], num_iterations)
-        state, handle, rows = fused(state, handle, hyper, jnp.int32(num_iterations), length)
+        # np.int32: jnp.int32 would compile an eager conversion program
+        state, handle, rows = fused(state, handle, hyper, np.int32(num_iterations), length)
         return state, handle, [rows if num_iterations == length else first_rows(rows, num_iterations)]
 
     return dispatch

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxrl.core.compiling import jit_once
+from jaxrl.core.compiling import device_argument, jit_once
 from jaxrl.core.types import Env, EnvSpec, Step
 from jaxrl.envs import gymnasium
 from jaxrl.envs.base import OBSERVATION_PICTURES, Backend
@@ -151,7 +151,9 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
                 f"{label}: the env has no {method}() (gymnax's API: reset, step, observation_space, action_space)"
             )
     try:
-        actions, observations = env.action_space(params), env.observation_space(params)
+        actions, observations = traced_spaces(env, params)
+        if not is_discrete(actions):  # a Box of actions: its bounds are read as numbers
+            actions = env.action_space(params)
     except Exception as error:
         raise UnknownEnvError(f"{label}: its spaces cannot be read: {type(error).__name__}: {error}") from None
     fields = action_fields(actions, label)
@@ -161,10 +163,11 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
             f"{label} observes a {type(observations).__name__}{list(shape)}; jaxrl's networks take vectors, "
             "grids (flattened into an MLP) or images [H, W, C]"
         )
-    key = jax.random.PRNGKey(0)
+    key = jax.eval_shape(jax.random.PRNGKey, 0)
     try:
         obs, state = jax.eval_shape(env.reset, key, params)
-        action = jnp.zeros(fields.get("action_shape", ()), jnp.float32 if "action_shape" in fields else jnp.int32)
+        dtype = jnp.float32 if "action_shape" in fields else jnp.int32
+        action = jax.ShapeDtypeStruct(fields.get("action_shape", ()), dtype)
         out = jax.eval_shape(env.step, key, state, action, params)
     except Exception as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -180,10 +183,23 @@ def inspected(env, params, label: str) -> tuple[EnvSpec, bool]:
     return spec, isinstance(out[5], dict) and "final_observation" in out[5]
 
 
+def traced_spaces(env, params) -> tuple[Any, Any]:
+    """(action space, observation space), made inside a trace: gymnax builds their bounds with jnp
+    ops (CartPole: an array and its negation), each an XLA program compiled of its own when run
+    eagerly. Only their sizes are read from these (a Box's bounds are tracers)."""
+    spaces = []
+    jax.eval_shape(lambda: spaces.append((env.action_space(params), env.observation_space(params))))
+    return spaces[0]
+
+
+def is_discrete(space) -> bool:
+    return isinstance(getattr(space, "n", None), int | np.integer)
+
+
 def action_fields(space, label: str) -> dict:
     """EnvSpec's action fields for a gymnax Discrete space or a Box of action vectors [A]
     (bounds that are scalars hold for every component), or one line saying why not."""
-    if isinstance(getattr(space, "n", None), int | np.integer):
+    if is_discrete(space):
         return dict(num_actions=int(space.n))
     shape = tuple(getattr(space, "shape", None) or ())
     if not (hasattr(space, "low") and hasattr(space, "high")) or len(shape) != 1:
@@ -251,7 +267,7 @@ def make(env_id: str, seeds: list[int], *, instance: tuple[Any, Any] | None = No
         return Handle(state, keys, obs, jnp.zeros(n, bool)), obs
 
     def reset():
-        return first(jnp.asarray(seeds, jnp.int32))
+        return first(device_argument(seeds, np.int32))
 
     def step(handle: Handle, action):
         keys, step_keys = split_keys(handle.key)

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.algos.base import Algorithm
@@ -63,7 +62,7 @@ def without_replay(algorithm: Algorithm, learning: dict) -> dict:
 
 def checkpoint_like(algorithm: Algorithm, agent: Agent, seeds, hyper) -> dict:
     """The ShapeDtypeStructs of the `state` item of this population's checkpoint, nothing computed."""
-    shapes = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(seeds), hyper)
+    shapes = jax.eval_shape(lambda s, h: init_learning(agent, s, h), np.asarray(seeds, np.int32), hyper)
     return without_replay(algorithm, shapes)
 
 

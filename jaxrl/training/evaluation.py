@@ -107,7 +107,8 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
 
         def step(loop, first):
             carry, handle, obs, info, keys = loop
-            keys, act_keys = split_keys(keys)
+            # greedy acting reads no key (`keys` is ()): no split to compile (a fifth of the program)
+            keys, act_keys = split_keys(keys) if stochastic else ((), ())
             action, carry = act(
                 state, carry, per_member(obs), per_member(first), act_keys, jax.tree.map(per_member, info)
             )
@@ -118,9 +119,15 @@ def play(agent: Agent, agent_state, env, population: int, seed: int, stochastic:
         firsts = jnp.zeros((per_call, env.num_envs), bool).at[0].set(~started)
         return jax.lax.scan(step, (carry, handle, obs, info, keys), firsts)
 
-    handle, obs, info = reset_env(env)
-    loop = (jax.tree.map(per_member, initial_carry(agent, env.num_envs)), handle, obs, info)
-    loop = (*loop, jax.random.split(jax.random.PRNGKey(seed), population))
+    def opening(seed):
+        """(carry, handle, obs, info, keys): where the games start."""
+        handle, obs, info = reset_env(env)
+        carry = jax.tree.map(per_member, initial_carry(agent, env.num_envs))
+        keys = jax.random.split(jax.random.PRNGKey(seed), population) if stochastic else ()
+        return carry, handle, obs, info, keys
+
+    # a JAX env's reset and the members' keys are one program: no eager key split, one compile
+    loop = jit_once(opening)(seed) if env.jax_native else opening(seed)
     returns, lengths = np.zeros(env.num_envs), np.zeros(env.num_envs, np.int64)
     over = np.zeros(env.num_envs, bool)
     for t in range(0, MAX_STEPS, per_call):

@@ -215,9 +215,11 @@ class Fleet:
         """The `state` item of a checkpoint: every member's, as host arrays; with a JAX env, the
         envs' side too."""
         jax_env = self.groups[0].env.jax_native
+        # the envs' states reach the host before they are regrouped per member: reshaping them on
+        # the device compiles an eager program per leaf
         return join_members(
             [
-                saved_state(self.algorithm, state, handle if jax_env else None)
+                saved_state(self.algorithm, state, jax.device_get(handle) if jax_env else None)
                 for state, handle in zip(self.states, self.handles, strict=True)
             ]
         )

@@ -55,7 +55,9 @@ def estimate(algorithm, config: RunConfig, population: Population) -> MemoryEsti
     spec = config.spec  # probed once, by config.resolve
     agent = algorithm.build(static, spec, num_iterations(config, static))
     size, envs, steps = len(population.seeds), static.num_envs, static.rollout_steps
-    learning = jax.eval_shape(lambda s, h: init_learning(agent, s, h), jnp.asarray(population.seeds), population.hyper)
+    learning = jax.eval_shape(
+        lambda s, h: init_learning(agent, s, h), np.asarray(population.seeds, np.int32), population.hyper
+    )
     obs = jax.ShapeDtypeStruct((envs, *spec.obs_shape), spec.obs_dtype)
     member = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape[1:], x.dtype), learning["agent"])
     first = jax.ShapeDtypeStruct((envs,), jnp.bool_)

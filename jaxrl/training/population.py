@@ -4,7 +4,6 @@ import dataclasses
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxrl.algos.base import Algorithm
@@ -14,14 +13,16 @@ from jaxrl.search import point_labels
 
 class Population(NamedTuple):
     seeds: list[int]  # [P]
-    hyper: Any  # the algorithm's Hyper with [P] float32 leaves
+    # the algorithm's Hyper with [P] float32 leaves, NumPy arrays: made on the device, each would
+    # compile an eager program (the run puts them there)
+    hyper: Any
     names: list[str]  # TensorBoard run names, one per member
 
 
 def seed_population(algorithm: Algorithm, config: RunConfig) -> Population:
     """Every member shares the config's hyperparameters; members differ by seed."""
     seeds = config.run_seeds
-    hyper = jax.tree.map(lambda value: jnp.full((len(seeds),), value, jnp.float32), config.hyper)
+    hyper = jax.tree.map(lambda value: np.full((len(seeds),), value, np.float32), config.hyper)
     return Population(seeds, hyper, [f"s{seed}" for seed in seeds])
 
 
@@ -32,7 +33,7 @@ def sweep_population(hyper_cls, defaults: dict[str, float], points: list[dict[st
     ]
     hyper = hyper_cls(
         **{
-            key: jnp.asarray([point.get(key, default) for point, _, _ in members], jnp.float32)
+            key: np.asarray([point.get(key, default) for point, _, _ in members], np.float32)
             for key, default in defaults.items()
         }
     )
@@ -48,7 +49,7 @@ def pbt_population(algorithm: Algorithm, config: RunConfig) -> Population:
     seeds = [config.seed + member for member in range(len(points))]
     hyper = algorithm.Hyper(
         **{
-            key: jnp.asarray([point.get(key, default) for point in points], jnp.float32)
+            key: np.asarray([point.get(key, default) for point in points], np.float32)
             for key, default in dataclasses.asdict(config.hyper).items()
         }
     )

@@ -1,7 +1,8 @@
 """Runs on JAX envs: a chunk is one program that computes what its iterations compute one by
 one; member k of a population is the single run with seed k; a resumed run is bit-identical to
 an uninterrupted one (the checkpoint holds the envs); env objects from Python train, and their
-runs resume and evaluate when given the object again; videos of MinAtar games."""
+runs resume and evaluate when given the object again; videos of MinAtar games; a run and its
+greedy games lower their own programs only."""
 
 import json
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from jax import monitoring
 
 import jaxrl
 from jaxrl.algos import get_algorithm
@@ -127,3 +129,23 @@ def test_a_minatar_game_is_filmed_from_its_channels(tmp_path):
     run_dir = Path(train(config)["run_dir"])
     [video] = (run_dir / "videos").iterdir()
     assert video.suffix == ".mp4" and video.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_a_run_and_its_greedy_games_lower_their_own_programs_and_nothing_else(tmp_path):
+    """No small op runs eagerly beside the programs: each would be an XLA program of its own to
+    compile in a cold process (BENCHMARKS "Compile seconds of a cold gymnax CartPole run")."""
+    lowered = []
+
+    def heard(event: str, seconds: float, fun_name: str = "", **_) -> None:
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            lowered.append(fun_name)
+
+    monitoring.register_event_duration_secs_listener(heard)
+    try:
+        options = dict(CARTPOLE, seeds=2, total_steps=1024, log_every=512, logdir=str(tmp_path), loggers=[])
+        result = jaxrl.train("ppo", target_return=1000.0, **options)
+        jaxrl.evaluate(result.run_dir, episodes=2)
+    finally:
+        monitoring.unregister_event_duration_listener(heard)
+    assert sorted(lowered) == ["jit(iterations)", "jit(opening)", "jit(reset_and_init)", "jit(steps)"]
