@@ -21,7 +21,7 @@ from experiments.benchmarks_md import record_sweep, sweep_parser  # noqa: E402
 
 COLUMNS = [
     "envs x steps",
-    "hidden",
+    "hidden (shared: one torso)",
     "epochs x minibatches (samples each)",
     "lr",
     "seeds",
@@ -40,7 +40,7 @@ def sweep(args: argparse.Namespace, lrs: list[float]) -> list[dict]:
     seed, seeds = args.seed, args.seeds
     shape = dict(update_epochs=args.epochs, num_minibatches=args.minibatches, seed=seed, seeds=seeds)
     hidden = tuple(int(width) for width in args.hidden.split(",")) if args.hidden else None
-    rollout = dict(num_envs=args.num_envs, rollout_steps=args.rollout_steps, hidden=hidden)
+    rollout = dict(num_envs=args.num_envs, rollout_steps=args.rollout_steps, hidden=hidden, shared_torso=args.shared)
     shape |= {name: value for name, value in rollout.items() if value is not None}  # None: the preset's
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as logdir:
@@ -58,6 +58,7 @@ def sweep(args: argparse.Namespace, lrs: list[float]) -> list[dict]:
             "num_envs": static.num_envs,
             "rollout_steps": static.rollout_steps,
             "hidden": list(static.hidden),
+            "shared_torso": static.shared_torso,
             "epochs": static.update_epochs,
             "minibatches": static.num_minibatches,
             "minibatch": static.num_envs * static.rollout_steps // static.num_minibatches,
@@ -75,7 +76,7 @@ def row(point: dict) -> list[str]:
     returns, seeds = point["greedy_returns"], point["seeds"]
     return [
         f"{point['num_envs']} x {point['rollout_steps']}",
-        "-".join(str(width) for width in point["hidden"]),
+        "-".join(str(width) for width in point["hidden"]) + (" shared" if point.get("shared_torso") else ""),
         f"{point['epochs']} x {point['minibatches']} ({point['minibatch']})",
         f"{point['lr']:g}",
         f"{seeds[0]}-{seeds[-1]}",
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-envs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--rollout-steps", type=int, default=None, help="default: the preset's")
     parser.add_argument("--hidden", help="comma-separated MLP widths (default: the preset's)")
+    parser.add_argument("--shared", action=argparse.BooleanOptionalAction, help="one torso (default: the preset's)")
     args = parser.parse_args(argv)
     points = sweep(args, [float(lr) for lr in args.lr.split(",")])
     table = (COLUMNS, [row(point) for point in points])
