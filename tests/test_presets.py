@@ -29,12 +29,13 @@ def test_a_machine_table_in_a_preset_sets_its_fields_and_flags_still_win(monkeyp
     assert resolve(get_algorithm("ppo"), {"env": "Pong"}).static.num_envs == 8
 
 
-def test_gymnax_cartpole_trains_fewer_epochs_and_envpools_keeps_them_at_a_larger_lr():
-    # a JAX env's CartPole is compute-bound in its fused program (BENCHMARKS "Fused loop vs rejax:
-    # a cheaper gymnax CartPole"): a tenth of the classic table's sample-gradients; EnvPool's is
+def test_gymnax_cartpole_trains_one_hidden_layer_and_envpools_keeps_its_table_at_a_larger_lr():
+    # a JAX env's CartPole is compute-bound in its fused program (BENCHMARKS "gymnax CartPole: one
+    # hidden layer"): one hidden layer and 8 gradient steps of 32 per rollout; EnvPool's is
     # host-bound (BENCHMARKS "Start-up: CartPole PPO's preset and scipy")
     gymnax = config.load_preset("ppo", "CartPole-v1", "classic", "gymnax")
     envpool = config.load_preset("ppo", "CartPole-v1", "classic", "envpool")
-    assert (gymnax["update_epochs"], gymnax["num_minibatches"], gymnax["lr"]) == (2, 4, 3e-3)
+    assert (gymnax["hidden"], gymnax["update_epochs"], gymnax["num_minibatches"], gymnax["lr"]) == ([64], 1, 8, 8e-3)
     assert (envpool["update_epochs"], envpool["num_minibatches"], envpool["lr"]) == (20, 1, 3e-3)
     assert config.load_preset("ppo", "CartPole-v1", "classic", "gymnasium")["lr"] == 1e-3
+    assert "hidden" not in envpool  # the Static default, two layers of 64
