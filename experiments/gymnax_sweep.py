@@ -1,6 +1,7 @@
 """PPO's ["gymnax:CartPole-v1"] table (issue 25): which shape (envs x steps per rollout, epochs x
-minibatches) runs the fewest sequential steps and still plays greedy 500 on every seed at 100k
-steps (on a CPU a tiny MLP's step costs per-kernel overhead, so a wider batch is nearly free). One
+minibatches, the MLP's widths) still plays greedy 500 on every seed at 100k steps; what each
+costs to run is `gymnax_shapes.py`'s (on a CPU the running time follows the arithmetic per
+sample, not the count of sequential steps: BENCHMARKS "gymnax CartPole: one hidden layer"). One
 `jaxrl.sweep` over lr at one shape, every point's seeds in one program, then each seed's mean
 greedy return over 16 games (`jaxrl.evaluate`: what bench.py's gymnax-rejax section scores).
 Each invocation adds its points as rows of experiments/results/<id>.json.
