@@ -153,8 +153,15 @@ def pipelined_rollout(env: Env, act, record, population: int, rollout_steps: int
 def init_arguments(seeds, hyper) -> tuple[Any, Any]:
     """(seeds as int32, a private copy of `hyper`) for an init program, made without XLA: on an
     array that is not traced, `jnp.copy` compiles an eager program of its own (cold, ~10-25 ms);
-    `device_put` copies instead."""
-    return device_argument(seeds, np.int32), jax.device_put(hyper, may_alias=False)
+    `device_put` copies instead (never aliasing: the init donates `hyper`). An array spanning
+    processes (`--distributed`), which `device_put` cannot copy, takes `jnp.copy`."""
+
+    def private(x):
+        concrete = isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer)
+        spans_processes = concrete and not x.is_fully_addressable
+        return jnp.copy(x) if spans_processes else jax.device_put(x, may_alias=False)
+
+    return device_argument(seeds, np.int32), jax.tree.map(private, hyper)
 
 
 def starting(agent: Agent, env: Env, layout: Layout):
