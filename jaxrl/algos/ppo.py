@@ -410,7 +410,8 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     def proximal(state: AgentState, traj: Trajectory, obs) -> Trajectory:
         """`decoupled`'s rollout, from one forward pass with the parameters the update starts from,
         a minibatch at a time: on XLA:CPU the whole rollout's patch matmuls at once cost far more
-        than the same work in the minibatches' shapes (Pong: learn 1.3x, BENCHMARKS "PPO with a lag")."""
+        than the same work in the minibatches' shapes (Pong's update 1.24-1.48x PPO's, BENCHMARKS "PPO with
+        a lag on the actor-learner")."""
         steps, envs = traj.action.shape[:2]
         chunks = jax.tree.map(lambda x: x.reshape(static.num_minibatches, -1, *x.shape[2:]), obs)
         _, outputs = jax.lax.scan(lambda _, o: (None, evaluate(state.params, o)), None, chunks, unroll=unroll)
