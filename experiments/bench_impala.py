@@ -118,14 +118,15 @@ def breakout_rows(repeats: int, iterations: int = 4) -> str:
     return "\n".join(lines)
 
 
-def breakout_run(algo: str, target: float, budget_s: float, logdir: str) -> dict:
-    """One whole `jaxrl train` process on Breakout-v5 until `target` or `budget_s` (then SIGINT,
-    which stops it at the next chunk and writes its summary)."""
+def breakout_run(algo: str, target: float, budget_s: float, logdir: str, *flags: str) -> dict:
+    """One whole `jaxrl train` process on Breakout-v5 (`flags` added) until `target` or `budget_s`
+    (then SIGINT, which stops it at the next chunk and writes its summary)."""
     from jaxrl.analysis.compare import read_returns
 
     name = f"bench-{algo}-breakout-{time.time_ns()}"
     argv = [sys.executable, "-m", "jaxrl.cli", "train", algo, "--env", "Breakout-v5", "--seed", "0"]
     argv += ["--target-return", f"{target:g}", "--log-every", "5120", "--logdir", logdir, "--name", name]
+    argv += list(flags)
     start = time.perf_counter()
     process = subprocess.Popen(argv, env={**os.environ, "CI": "true"}, cwd=logdir, stdout=subprocess.DEVNULL)
     try:

@@ -66,6 +66,42 @@ def static(default: Any, help: str, minimum: int | None = 1) -> Any:
     return dataclasses.field(default=default, metadata={"help": help, "minimum": minimum})
 
 
+def lag_field(default: int, synchronous: str) -> Any:
+    """The `lag` of an algorithm that runs on the actor-learner (`jaxrl.training.actor_learner`)
+    when it is above 0; `synchronous`: what lag 0 runs."""
+    return static(
+        default, f"parameter versions the actors lag the learner by (0: synchronous, {synchronous})", minimum=0
+    )
+
+
+# The actor-learner's other settings, shared by the algorithms that run on it.
+def actor_threads_field() -> Any:
+    return static(1, "actor threads per member, each with its own EnvPool of num_envs / actor_threads")
+
+
+def actor_devices_field() -> Any:
+    return static((), "local device indices the actor threads act on, in turn (default: the first device)", minimum=0)
+
+
+def learner_devices_field() -> Any:
+    return static(
+        (), "local device indices the learner's update is split over along the env axis (default: the first)", minimum=0
+    )
+
+
+def check_actor_threads(static: Any) -> None:
+    """Every actor thread of a member gets the same share of its envs: raises ValueError otherwise."""
+    if static.actor_threads > static.num_envs:
+        raise ValueError(
+            f"--actor-threads {static.actor_threads} is more than --num-envs {static.num_envs}: "
+            "every actor thread needs at least one env"
+        )
+    if static.num_envs % static.actor_threads:
+        raise ValueError(
+            f"--num-envs {static.num_envs} does not split evenly over --actor-threads {static.actor_threads}"
+        )
+
+
 def field_help(field: dataclasses.Field) -> str:
     return field.metadata.get("help", "")
 

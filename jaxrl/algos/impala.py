@@ -24,7 +24,20 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from jaxrl.algos.base import DISCOUNT, NON_NEGATIVE, POSITIVE, UNIT, Algorithm, hyper, static
+from jaxrl.algos.base import (
+    DISCOUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    UNIT,
+    Algorithm,
+    actor_devices_field,
+    actor_threads_field,
+    check_actor_threads,
+    hyper,
+    lag_field,
+    learner_devices_field,
+    static,
+)
 from jaxrl.core import distributions, optimizers
 from jaxrl.core.actor_critic import AnnealedState, actor_critic_agent, annealed_step, policy_value
 from jaxrl.core.losses import policy_gradient_loss
@@ -39,14 +52,10 @@ RMS_DECAY = 0.99  # the paper's and Cleanba's
 class Static:
     num_envs: int = static(16, "envs per member (all its actor threads together)")
     rollout_steps: int = static(20, "env steps per env in an unroll: one update each")
-    lag: int = static(1, "parameter versions the actors lag the learner by (0: synchronous, A2C's loop)", minimum=0)
-    actor_threads: int = static(1, "actor threads per member, each with its own EnvPool of num_envs / actor_threads")
-    actor_devices: tuple[int, ...] = static(
-        (), "local device indices the actor threads act on, in turn (default: the first device)", minimum=0
-    )
-    learner_devices: tuple[int, ...] = static(
-        (), "local device indices the learner's update is split over along the env axis (default: the first)", minimum=0
-    )
+    lag: int = lag_field(1, "A2C's loop")
+    actor_threads: int = actor_threads_field()
+    actor_devices: tuple[int, ...] = actor_devices_field()
+    learner_devices: tuple[int, ...] = learner_devices_field()
     anneal_lr: bool = static(False, "decay lr linearly to 0 over the run")
     hidden: tuple[int, ...] = static((64, 64), "MLP widths, for vector observations")
 
@@ -63,18 +72,6 @@ class Hyper:
 
 
 AgentState = AnnealedState
-
-
-def check(static: Static) -> None:
-    if static.actor_threads > static.num_envs:
-        raise ValueError(
-            f"--actor-threads {static.actor_threads} is more than --num-envs {static.num_envs}: "
-            "every actor thread needs at least one env"
-        )
-    if static.num_envs % static.actor_threads:
-        raise ValueError(
-            f"--num-envs {static.num_envs} does not split evenly over --actor-threads {static.actor_threads}"
-        )
 
 
 def optimizer(hyper: Hyper, lr_scale=1.0):
@@ -138,5 +135,5 @@ ALGORITHM = Algorithm(
     Hyper=Hyper,
     build=build,
     networks=("params", "opt_state"),
-    check=check,
+    check=check_actor_threads,
 )

@@ -85,7 +85,8 @@ def runner_for(config: RunConfig, peers: Peers | None = None) -> Callable:
     peers = peers or Peers()
     check_devices(config, peers.count)
     if config.backend != "envpool":
-        hint = "use ppo" if config.backend == "gymnax" else "use EnvPool's id of the env, or --lag 0"
+        fused = "use ppo" if config.algo == "impala" else "use --lag 0"
+        hint = fused if config.backend == "gymnax" else "use EnvPool's id of the env, or --lag 0"
         raise ConfigError(
             f"{config.algo} --lag {config.static.lag} steps EnvPool in actor threads; {config.env} runs on "
             f"{config.backend}"
