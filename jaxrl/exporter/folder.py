@@ -93,8 +93,8 @@ def train_command(config: RunConfig, hyper: dict, seed: int) -> str | None:
     words += ["--total-steps", str(config.total_steps)]
     settings = {**config.env_options, **dataclasses.asdict(config.static), **hyper}
     for name, value in settings.items():
-        if value is None:
-            continue  # the default: no flag
+        if value is None or (isinstance(value, list | tuple) and not value):
+            continue  # the default (no device named, say): a flag with no value would not parse
         text = " ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
         words += [flag(name), text]
     return " ".join(words)
