@@ -362,6 +362,29 @@ def world_states(traj: Trajectory, static: Static) -> dict:
     return {"world_state": traj.info["world_state"]} if static.critic == "central" else {}
 
 
+def initial_state(params, hyper: Hyper, static: Static, spec: EnvSpec) -> AgentState:
+    return AgentState(
+        params,
+        optimizer(hyper).init(params),
+        jnp.zeros((), jnp.int32),
+        obs_stats=normalization.init_stats(spec.obs_shape) if static.norm_obs else None,
+        reward_scale=normalization.init_reward_scale(static.num_envs) if static.norm_reward else None,
+    )
+
+
+def proximal(evaluate, log_prob, params, traj: Trajectory, obs, num_minibatches: int, unroll) -> Trajectory:
+    """`decoupled`'s rollout, from one forward pass with `params` (those the update starts from),
+    a minibatch at a time: on XLA:CPU the whole rollout's patch matmuls at once cost far more
+    than the same work in the minibatches' shapes (Pong's update 1.24-1.48x PPO's, BENCHMARKS "PPO with
+    a lag on the actor-learner"). `log_prob(out, batch)`: the log-probs of the batch's actions."""
+    steps, envs = traj.action.shape[:2]
+    chunks = jax.tree.map(lambda x: x.reshape(num_minibatches, -1, *x.shape[2:]), obs)
+    _, outputs = jax.lax.scan(lambda _, o: (None, evaluate(params, o)), None, chunks, unroll=unroll)
+    out, value = jax.tree.map(lambda x: x.reshape(steps * envs, *x.shape[2:]), outputs)
+    batch = flat_batch({"action": traj.action}, traj)
+    return decoupled(traj, log_prob(out, batch).reshape(steps, envs), value.reshape(steps, envs))
+
+
 def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     network, head = policy(static, spec)
     evaluate = evaluator(network)
@@ -370,18 +393,14 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
     inputs = recurrent_inputs(static, spec)
 
     def init(key, hyper: Hyper) -> AgentState:
-        params = network.init(key, *dummy_inputs(static, spec))
-        return AgentState(
-            params,
-            optimizer(hyper).init(params),
-            jnp.zeros((), jnp.int32),
-            obs_stats=normalization.init_stats(spec.obs_shape) if static.norm_obs else None,
-            reward_scale=normalization.init_reward_scale(static.num_envs) if static.norm_reward else None,
-        )
+        return initial_state(network.init(key, *dummy_inputs(static, spec)), hyper, static, spec)
 
     def legal(out, mask):
         """Categorical logits with the illegal actions (`mask` False) out; a Gaussian's as they are."""
         return out if spec.continuous else distributions.masked_logits(out, mask)
+
+    def taken_log_prob(out, batch):  # of the batch's actions, over the legal ones
+        return head.log_prob(legal(out, batch.get("action_mask")), batch["action"])
 
     def sample(out, value, info, key):
         out = legal(out, distributions.action_mask(info))
@@ -407,23 +426,10 @@ def build(static: Static, spec: EnvSpec, num_iterations: int) -> Agent:
         log_prob, entropy = head.log_prob(out, batch["action"]), head.entropy(out)
         return ppo_loss(log_prob, entropy, value, batch, hyper, static.clip_vloss, static.norm_adv)
 
-    def proximal(state: AgentState, traj: Trajectory, obs) -> Trajectory:
-        """`decoupled`'s rollout, from one forward pass with the parameters the update starts from,
-        a minibatch at a time: on XLA:CPU the whole rollout's patch matmuls at once cost far more
-        than the same work in the minibatches' shapes (Pong's update 1.24-1.48x PPO's, BENCHMARKS "PPO with
-        a lag on the actor-learner")."""
-        steps, envs = traj.action.shape[:2]
-        chunks = jax.tree.map(lambda x: x.reshape(static.num_minibatches, -1, *x.shape[2:]), obs)
-        _, outputs = jax.lax.scan(lambda _, o: (None, evaluate(state.params, o)), None, chunks, unroll=unroll)
-        out, value = jax.tree.map(lambda x: x.reshape(steps * envs, *x.shape[2:]), outputs)
-        batch = flat_batch({"action": traj.action}, traj)
-        log_prob = head.log_prob(legal(out, batch.get("action_mask")), batch["action"])
-        return decoupled(traj, log_prob.reshape(steps, envs), value.reshape(steps, envs))
-
     def learn(state: AgentState, traj: Trajectory, hyper: Hyper, key):
         obs = seen(state, traj.obs)
         if static.lag:  # a static branch: lag 0 traces exactly the synchronous program
-            traj = proximal(state, traj, obs)
+            traj = proximal(evaluate, taken_log_prob, state.params, traj, obs, static.num_minibatches, unroll)
         if recurrent:  # a central critic's world state travels in the inputs
             obs = inputs(obs, traj.info)
             last_obs = inputs(seen(state, traj.last_obs), traj.last_info)
