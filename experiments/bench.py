@@ -1701,6 +1701,9 @@ def main() -> None:
         sys.exit(benchmarks_md.main([]))
     import jax
 
+    from jaxrl.api import enable_compilation_cache
+
+    enable_compilation_cache()  # before JAX's backend starts, so that its XLA flags apply here as in a run
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"jax {jax.__version__} on {jax.devices()[0].device_kind}"

@@ -57,16 +57,27 @@ def algorithm_named(algo: str):
 XLA_CPU_FLAGS = ("--xla_cpu_enable_concurrency_optimized_scheduler=false",)
 
 
+def backend_started() -> bool:
+    """Whether JAX's backends exist. XLA reads XLA_FLAGS when they start and never again, while the
+    persistent cache keys each program by XLA_FLAGS as they are when it compiles: flags added later
+    would file programs compiled without them under keys that say they have them, and a later
+    process that has the flags would load those."""
+    from jax._src import xla_bridge  # lazy: no public API tells; where it is gone, assume not started
+
+    return getattr(xla_bridge, "backends_are_initialized", lambda: False)()
+
+
 def enable_compilation_cache() -> None:
     """Repeated runs of the same program skip XLA compilation (JAX's persistent cache, with XLA's
-    own caches: a GPU's autotuning results); and XLA_CPU_FLAGS, which take effect if JAX's backend
-    has not started yet (as in the CLI). Refuses a JAXRL_UNROLL that is not one of UNROLL_CHOICES."""
+    own caches: a GPU's autotuning results); and XLA_CPU_FLAGS, while JAX's backend has not started
+    (as in the CLI). Refuses a JAXRL_UNROLL that is not one of UNROLL_CHOICES."""
     unroll = os.environ.get("JAXRL_UNROLL", "auto")
     if unroll not in UNROLL_CHOICES:
         raise ConfigError(f"JAXRL_UNROLL={unroll!r}: expected one of {', '.join(UNROLL_CHOICES)}")
-    flags = os.environ.get("XLA_FLAGS", "")
-    extra = [flag for flag in XLA_CPU_FLAGS if flag.partition("=")[0] not in flags]
-    os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
+    if not backend_started():
+        flags = os.environ.get("XLA_FLAGS", "")
+        extra = [flag for flag in XLA_CPU_FLAGS if flag.partition("=")[0] not in flags]
+        os.environ["XLA_FLAGS"] = " ".join([flags, *extra]).strip()
     cache = os.environ.get("JAXRL_CACHE_DIR", str(Path.home() / ".cache" / "jaxrl" / "xla"))
     jax.config.update("jax_compilation_cache_dir", cache)
     # every program, however small: a warm run's ~6-20 eager ops (staging, casts) each cost ~10-30 ms

@@ -1,7 +1,10 @@
 """The Python API: the README's example runs as written; a bad keyword raises ConfigError with
 the command line's line, before anything is built; runs are quiet by default."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +98,18 @@ def test_the_readme_jax_env_example_runs_as_written_and_learns(tmp_path, monkeyp
     assert result.summary["runs"][0]["final_return"] == 10.0
     assert result.config.env == "Lamps" and result.config.env_object == "readme:Lamps"
     assert scope["scores"]["members"]["s0"]["returns"] == [10.0] * 10
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_xla_flags_are_added_only_before_the_backend_starts(tmp_path, started):
+    """Flags added after XLA read them would only relabel the persistent cache's keys: a later
+    process that has them would load programs compiled without them."""
+    from jaxrl.api import XLA_CPU_FLAGS
+
+    start = "jax.devices(); " if started else ""
+    code = (
+        f"import os, jax; from jaxrl import api; {start}api.enable_compilation_cache(); print(os.environ['XLA_FLAGS'])"
+    )
+    env = dict(os.environ, JAXRL_CACHE_DIR=str(tmp_path), XLA_FLAGS="--xla_dump_to=/nowhere")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["--xla_dump_to=/nowhere", *([] if started else XLA_CPU_FLAGS)]
