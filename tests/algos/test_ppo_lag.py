@@ -2,6 +2,8 @@
 behaviour policy is the proximal one, its correction at work where it is not, EnvPool CartPole
 learned on the actor-learner, and what the actor-learner cannot run refused in one line."""
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -116,3 +118,24 @@ def test_a_lagged_run_off_envpool_is_refused_before_anything_is_built(algo, env,
         train(config)
     assert "\n" not in str(error.value)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_a_stopped_lagged_run_resumes_with_its_updates_counted(tmp_path):
+    """The actor-learner's checkpoint holds PPO's state at an update boundary: its update count
+    (which anneals the learning rate) matches the env steps saved, before and after a resume."""
+    from tests.training.test_checkpoints import saved_arrays
+
+    options = {"env": "CartPole-v1", "seed": 0, "lag": 1, "logdir": str(tmp_path), "name": "stopped"}
+    config = resolve(get_algorithm("ppo"), {**options, "total_steps": 20480, "target_return": 1000})
+    per_update = config.static.num_envs * config.static.rollout_steps
+    stopped = train(config, should_stop=lambda env_steps: env_steps >= 5120)
+    assert stopped["interrupted_by"] == "request"
+    run_dir = Path(stopped["run_dir"])
+    saved = saved_arrays(run_dir)
+    assert 0 < int(saved["env_steps"]) < 20480 and int(saved["env_steps"]) % per_update == 0
+    assert np.all(saved["agent"]["iteration"] == int(saved["env_steps"]) // per_update)
+
+    summary = train(config, resume=run_dir)
+    assert summary["interrupted_by"] is None and summary["runs"][0]["env_steps"] == 20480
+    assert np.all(saved_arrays(run_dir)["agent"]["iteration"] == 20480 // per_update)
