@@ -171,6 +171,9 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
+    from jaxrl.api import enable_compilation_cache
+
+    enable_compilation_cache()  # before JAX's backend starts, as bench.py's main does
     start = time.perf_counter()
     print(f"{jax.devices()[0].device_kind}, {len(os.sched_getaffinity(0))} cores, jax {jax.__version__}", flush=True)
     shares = sum(SECTIONS[name][0] for name in args.only)
