@@ -814,7 +814,7 @@ def overlap(repeats: int, configs: dict[str, dict] | None = None, env: str = "Po
     seconds = interleaved_parts({label: iteration_parts(*pieces) for label, pieces in built.items()}, repeats)
     for parts, *_ in built.values():
         parts.env.close()
-    work = in_child("iteration_work", repeats)[0]
+    work = in_child("iteration_work", repeats, env=env)[0]
     lagged = in_child("lagged_updates", repeats, env=env)[0]
     lines = [
         f"| {env} PPO, one iteration | env | act | rollout | hidden of min(env, act) | learn | whole "
@@ -902,11 +902,11 @@ def interleaved_parts(timers: dict[str, dict], repeats: int) -> dict[str, dict[s
     return seconds
 
 
-def iteration_work(repeats: int) -> dict[str, list[float]]:
+def iteration_work(repeats: int, env: str = "Pong") -> dict[str, list[float]]:
     """The one synchronous pool's iteration parts timed in this process pinned to one core before
     XLA or EnvPool start a thread: each part's work, with nothing overlapped and no second core spun."""
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
-    built = pong_assembly("ppo", 1, env="Pong", total_steps=10**8)
+    built = pong_assembly("ppo", 1, env=env, total_steps=10**8)
     seconds = interleaved_parts({"one core": iteration_parts(*built)}, repeats)["one core"]
     built[0].env.close()
     return seconds
