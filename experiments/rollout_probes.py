@@ -1,0 +1,126 @@
+"""Where the synchronous Pong rollout's seconds go beyond env stepping and acting apart (PPO's Pong
+preset, 1 member; BENCHMARKS "Stop 29: the CPU goals again"):
+
+  python experiments/rollout_probes.py act-batch [--rounds 8]   128 acts on 2, 4 and 8 of the envs'
+      frames, interleaved: what acting on half the envs twice per step (pipelined pools) costs
+  python experiments/rollout_probes.py handover [--rounds 8]    env stepping alone, acting alone,
+      act-then-step in one loop with nothing recorded, and the rollout as training runs it
+"""
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench  # noqa: E402
+
+
+def acting_on(agent_act, steps: int, envs: int):
+    """A jitted loop of `steps` acts on the first `envs` envs' frames, changing every step."""
+    import jax
+
+    from jaxrl.core.population import split_keys
+
+    @jax.jit
+    def act_only(agent, obs, key):
+        def one(carry, _):
+            key, obs = carry
+            key, use = split_keys(key)
+            return (key, obs + 1), agent_act(agent, obs, use)[0]
+
+        return jax.lax.scan(one, (key, obs[:, :envs]), None, length=steps)[1]
+
+    return act_only
+
+
+def timed(fn) -> float:
+    import jax
+
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - start
+
+
+def report(timers: dict, rounds: int) -> None:
+    for label, seconds in bench.interleaved_parts({"probe": timers}, rounds)["probe"].items():
+        ms = [round(1000 * s) for s in seconds]
+        print(f"{label}: median {statistics.median(ms)} ms, rounds {ms}")
+
+
+def act_batch(rounds: int) -> None:
+    from jaxrl.core.population import over_members
+
+    parts, state, _, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
+    act = over_members(parts.agent.act, 1)
+    loops = {envs: acting_on(act, parts.static.rollout_steps, envs) for envs in (2, 4, 8)}
+    report(
+        {
+            f"acts on {envs} envs": lambda loop=loop: timed(lambda: loop(state.agent, state.obs, state.key))
+            for envs, loop in loops.items()
+        },
+        rounds,
+    )
+    parts.env.close()
+
+
+def handover(rounds: int) -> None:
+    import jax
+
+    from jaxrl.core.population import over_members, split_keys
+
+    parts, state, handle, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
+    env, steps, act = parts.env, parts.static.rollout_steps, over_members(parts.agent.act, 1)
+    act_alone = acting_on(act, steps, env.num_envs)
+    current = {"state": state, "handle": handle}  # every timer steps the same pool: its handle moves on
+
+    @jax.jit
+    def env_alone(handle, key):
+        actions = jax.random.randint(key, (steps, env.num_envs), 0, env.spec.num_actions)
+        return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
+
+    @jax.jit
+    def act_then_step(agent, obs, key, handle):
+        def one(carry, _):
+            key, obs, handle = carry
+            key, use = split_keys(key)
+            action = act(agent, obs, use)[0]
+            handle, step = env.step(handle, action.reshape(-1))
+            return (key, step.obs.reshape(obs.shape), handle), None
+
+        return jax.lax.scan(one, (key, obs, handle), None, length=steps)[0][2]
+
+    def stepped(program, *args):
+        current["handle"] = program(*args, current["handle"])
+        return current["handle"]
+
+    def rollout():
+        current["state"], current["handle"], *traj = parts.programs.collect(current["state"], current["handle"])
+        return traj
+
+    agent = lambda: (current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
+    timers = {
+        "env": lambda: timed(lambda: stepped(lambda h: env_alone(h, jax.random.PRNGKey(0)))),
+        "act": lambda: timed(lambda: act_alone(*agent())),
+        "act then step, nothing recorded": lambda: timed(lambda: stepped(act_then_step, *agent())),
+        "rollout": lambda: timed(rollout),
+    }
+    report(timers, rounds)
+    env.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("probe", choices=["act-batch", "handover"])
+    parser.add_argument("--rounds", type=int, default=8)
+    args = parser.parse_args()
+    from jaxrl.api import enable_compilation_cache
+
+    enable_compilation_cache()
+    {"act-batch": act_batch, "handover": handover}[args.probe](args.rounds)
+
+
+if __name__ == "__main__":
+    main()
