@@ -62,7 +62,7 @@ compare: $(BIN)/.installed
 	$(BIN)/jaxrl compare $(RUNS) $(ARGS)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q --durations=20 $(ARGS)  # the slowest tests, for keeping CI fast
 
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)

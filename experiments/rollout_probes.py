@@ -5,6 +5,9 @@ preset, 1 member; BENCHMARKS "Stop 29: the CPU goals again"):
       frames, interleaved: what acting on half the envs twice per step (pipelined pools) costs
   python experiments/rollout_probes.py handover [--rounds 8]    env stepping alone, acting alone,
       act-then-step in one loop with nothing recorded, and the rollout as training runs it
+  python experiments/rollout_probes.py beside-update [--rounds 8]   the update alone, the rollout
+      alone, and both at once from two threads (the next rollout acting on the parameters before
+      the update, as a lag of one update would), against the overlap goal's bound
 """
 
 import argparse
@@ -18,20 +21,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 
-def acting_on(agent_act, steps: int, envs: int):
-    """A jitted loop of `steps` acts on the first `envs` envs' frames, changing every step."""
+def acting_on(parts, envs: int):
+    """A jitted loop of the rollout's length of acts on the first `envs` envs' frames, changing
+    every step, with the assembly's agent."""
     import jax
 
-    from jaxrl.core.population import split_keys
+    from jaxrl.core.population import over_members, split_keys
+
+    act = over_members(parts.agent.act, 1)
 
     @jax.jit
     def act_only(agent, obs, key):
         def one(carry, _):
             key, obs = carry
             key, use = split_keys(key)
-            return (key, obs + 1), agent_act(agent, obs, use)[0]
+            return (key, obs + 1), act(agent, obs, use)[0]
 
-        return jax.lax.scan(one, (key, obs[:, :envs]), None, length=steps)[1]
+        return jax.lax.scan(one, (key, obs[:, :envs]), None, length=parts.static.rollout_steps)[1]
 
     return act_only
 
@@ -44,18 +50,19 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def report(timers: dict, rounds: int) -> None:
+def report(timers: dict, rounds: int) -> dict[str, float]:
+    """Prints each timer's rounds (interleaved, the first, compiling, left out): {label: median ms}."""
+    medians = {}
     for label, seconds in bench.interleaved_parts({"probe": timers}, rounds)["probe"].items():
         ms = [round(1000 * s) for s in seconds]
-        print(f"{label}: median {statistics.median(ms)} ms, rounds {ms}")
+        medians[label] = statistics.median(ms)
+        print(f"{label}: median {medians[label]} ms, rounds {ms}")
+    return medians
 
 
 def act_batch(rounds: int) -> None:
-    from jaxrl.core.population import over_members
-
     parts, state, _, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
-    act = over_members(parts.agent.act, 1)
-    loops = {envs: acting_on(act, parts.static.rollout_steps, envs) for envs in (2, 4, 8)}
+    loops = {envs: acting_on(parts, envs) for envs in (2, 4, 8)}
     report(
         {
             f"acts on {envs} envs": lambda loop=loop: timed(lambda: loop(state.agent, state.obs, state.key))
@@ -73,7 +80,7 @@ def handover(rounds: int) -> None:
 
     parts, state, handle, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
     env, steps, act = parts.env, parts.static.rollout_steps, over_members(parts.agent.act, 1)
-    act_alone = acting_on(act, steps, env.num_envs)
+    act_alone = acting_on(parts, env.num_envs)
     current = {"state": state, "handle": handle}  # every timer steps the same pool: its handle moves on
 
     @jax.jit
@@ -111,15 +118,49 @@ def handover(rounds: int) -> None:
     env.close()
 
 
+def beside_update(rounds: int) -> None:
+    import threading
+
+    import jax
+
+    parts, state, handle, hyper = bench.pong_assembly("ppo", 1, total_steps=10**8)
+    programs, copy = parts.programs, lambda tree: jax.tree.map(jax.numpy.copy, tree)
+    state, handle, *learned = programs.collect(state, handle)  # the rollout every update learns from
+    current = {"state": state, "handle": handle}
+
+    def learn():
+        return programs.update(copy(current["state"]), *learned, hyper)
+
+    def rollout():
+        current["state"], current["handle"], *traj = programs.collect(current["state"], current["handle"])
+        return traj
+
+    def both():
+        learning = copy(current["state"])  # copied before the rollout donates it, as the loop would keep it
+        thread = threading.Thread(target=lambda: jax.block_until_ready(programs.update(learning, *learned, hyper)))
+        start = time.perf_counter()
+        thread.start()
+        jax.block_until_ready(rollout())
+        thread.join()
+        return time.perf_counter() - start
+
+    act = acting_on(parts, parts.env.num_envs)
+    acting = lambda: act(current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
+    timers = {"learn": lambda: timed(learn), "rollout": lambda: timed(rollout), "act": lambda: timed(acting)}
+    ms = report({**timers, "both at once": both}, rounds)
+    print(f"the overlap goal's bound, 1.1 x learn + act: {1.1 * ms['learn'] + ms['act']:.0f} ms")
+    parts.env.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["act-batch", "handover"])
+    parser.add_argument("probe", choices=["act-batch", "handover", "beside-update"])
     parser.add_argument("--rounds", type=int, default=8)
     args = parser.parse_args()
     from jaxrl.api import enable_compilation_cache
 
     enable_compilation_cache()
-    {"act-batch": act_batch, "handover": handover}[args.probe](args.rounds)
+    {"act-batch": act_batch, "handover": handover, "beside-update": beside_update}[args.probe](args.rounds)
 
 
 if __name__ == "__main__":
