@@ -646,23 +646,38 @@ def pong_ppo(repeats: int) -> dict:
     return {"text": text, "figures": figures}
 
 
-def iteration_parts(parts, state, handle, hyper):
-    """Timers of one Pong iteration's parts on an assembly: env stepping alone (the rollout's env
-    steps, random actions, no network), acting alone (the rollout's acts on changing frames, no
-    env), the rollout (both), learning alone, and the whole iteration as training dispatches it.
-    Each returns seconds."""
+def timed(fn) -> float:
+    """Seconds until what `fn` dispatches is ready."""
     import jax
 
-    from jaxrl.core.population import over_members, split_keys
+    start = time.perf_counter()
+    jax.block_until_ready(fn())
+    return time.perf_counter() - start
 
-    env, steps, programs = parts.env, parts.static.rollout_steps, parts.programs
-    act = over_members(parts.agent.act, len(hyper.lr))
-    current = {"state": state, "handle": handle}
+
+def env_stepping(parts):
+    """A jitted rollout's length of env steps of an assembly's pool, random actions, no network:
+    (handle, key) -> handle."""
+    import jax
+
+    env, steps = parts.env, parts.static.rollout_steps
 
     @jax.jit
     def env_only(handle, key):
         actions = jax.random.randint(key, (steps, env.num_envs), 0, env.spec.num_actions)
         return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
+
+    return env_only
+
+
+def acting(parts, members: int, envs: int | None = None):
+    """A jitted rollout's length of the members' acts on their first `envs` envs' frames (all by
+    default), no env: (agent, obs, key) -> actions."""
+    import jax
+
+    from jaxrl.core.population import over_members, split_keys
+
+    act = over_members(parts.agent.act, members)
 
     @jax.jit
     def act_only(agent, obs, key):
@@ -671,13 +686,21 @@ def iteration_parts(parts, state, handle, hyper):
             key, use = split_keys(key)
             return (key, obs + 1), act(agent, obs, use)[0]
 
-        return jax.lax.scan(one, (key, obs), None, length=steps)[1]
+        return jax.lax.scan(one, (key, obs[:, :envs]), None, length=parts.static.rollout_steps)[1]
 
-    def timed(fn):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        return time.perf_counter() - start
+    return act_only
 
+
+def iteration_parts(parts, state, handle, hyper):
+    """Timers of one Pong iteration's parts on an assembly: env stepping alone (the rollout's env
+    steps, random actions, no network), acting alone (the rollout's acts on changing frames, no
+    env), the rollout (both), learning alone, and the whole iteration as training dispatches it.
+    Each returns seconds."""
+    import jax
+
+    programs = parts.programs
+    env_only, act_only = env_stepping(parts), acting(parts, len(hyper.lr))
+    current = {"state": state, "handle": handle}
     key = jax.random.PRNGKey(0)
 
     def env_s():

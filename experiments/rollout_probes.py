@@ -21,35 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402
 
 
-def acting_on(parts, envs: int):
-    """A jitted loop of the rollout's length of acts on the first `envs` envs' frames, changing
-    every step, with the assembly's agent."""
-    import jax
-
-    from jaxrl.core.population import over_members, split_keys
-
-    act = over_members(parts.agent.act, 1)
-
-    @jax.jit
-    def act_only(agent, obs, key):
-        def one(carry, _):
-            key, obs = carry
-            key, use = split_keys(key)
-            return (key, obs + 1), act(agent, obs, use)[0]
-
-        return jax.lax.scan(one, (key, obs[:, :envs]), None, length=parts.static.rollout_steps)[1]
-
-    return act_only
-
-
-def timed(fn) -> float:
-    import jax
-
-    start = time.perf_counter()
-    jax.block_until_ready(fn())
-    return time.perf_counter() - start
-
-
 def report(timers: dict, rounds: int) -> dict[str, float]:
     """Prints each timer's rounds (interleaved, the first, compiling, left out): {label: median ms}."""
     medians = {}
@@ -62,10 +33,10 @@ def report(timers: dict, rounds: int) -> dict[str, float]:
 
 def act_batch(rounds: int) -> None:
     parts, state, _, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
-    loops = {envs: acting_on(parts, envs) for envs in (2, 4, 8)}
+    loops = {envs: bench.acting(parts, 1, envs) for envs in (2, 4, 8)}
     report(
         {
-            f"acts on {envs} envs": lambda loop=loop: timed(lambda: loop(state.agent, state.obs, state.key))
+            f"acts on {envs} envs": lambda loop=loop: bench.timed(lambda: loop(state.agent, state.obs, state.key))
             for envs, loop in loops.items()
         },
         rounds,
@@ -80,13 +51,8 @@ def handover(rounds: int) -> None:
 
     parts, state, handle, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
     env, steps, act = parts.env, parts.static.rollout_steps, over_members(parts.agent.act, 1)
-    act_alone = acting_on(parts, env.num_envs)
+    act_alone, env_alone = bench.acting(parts, 1), bench.env_stepping(parts)
     current = {"state": state, "handle": handle}  # every timer steps the same pool: its handle moves on
-
-    @jax.jit
-    def env_alone(handle, key):
-        actions = jax.random.randint(key, (steps, env.num_envs), 0, env.spec.num_actions)
-        return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
 
     @jax.jit
     def act_then_step(agent, obs, key, handle):
@@ -109,10 +75,10 @@ def handover(rounds: int) -> None:
 
     agent = lambda: (current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
     timers = {
-        "env": lambda: timed(lambda: stepped(lambda h: env_alone(h, jax.random.PRNGKey(0)))),
-        "act": lambda: timed(lambda: act_alone(*agent())),
-        "act then step, nothing recorded": lambda: timed(lambda: stepped(act_then_step, *agent())),
-        "rollout": lambda: timed(rollout),
+        "env": lambda: bench.timed(lambda: stepped(lambda h: env_alone(h, jax.random.PRNGKey(0)))),
+        "act": lambda: bench.timed(lambda: act_alone(*agent())),
+        "act then step, nothing recorded": lambda: bench.timed(lambda: stepped(act_then_step, *agent())),
+        "rollout": lambda: bench.timed(rollout),
     }
     report(timers, rounds)
     env.close()
@@ -144,9 +110,13 @@ def beside_update(rounds: int) -> None:
         thread.join()
         return time.perf_counter() - start
 
-    act = acting_on(parts, parts.env.num_envs)
+    act = bench.acting(parts, 1)
     acting = lambda: act(current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
-    timers = {"learn": lambda: timed(learn), "rollout": lambda: timed(rollout), "act": lambda: timed(acting)}
+    timers = {
+        "learn": lambda: bench.timed(learn),
+        "rollout": lambda: bench.timed(rollout),
+        "act": lambda: bench.timed(acting),
+    }
     ms = report({**timers, "both at once": both}, rounds)
     print(f"the overlap goal's bound, 1.1 x learn + act: {1.1 * ms['learn'] + ms['act']:.0f} ms")
     parts.env.close()
