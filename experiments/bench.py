@@ -605,27 +605,29 @@ def pong_ppo(repeats: int) -> dict:
     learning; beside raw EnvPool stepped from Python, the floor any learner sits on."""
     import jax
 
-    programs, state, handle, hyper, env, steps = pong_programs("ppo", 1, total_steps=10_240_000)
-    rollout_steps = steps // env.num_envs
+    assembly, state, handle, hyper = pong_assembly("ppo", 1, total_steps=10_240_000)
+    programs, env, env_only = assembly.programs, assembly.env, env_stepping(assembly)
+    steps = assembly.static.num_envs * assembly.static.rollout_steps
+    current = {"state": state, "handle": handle}
 
-    @jax.jit
-    def env_only(handle, key):
-        actions = jax.random.randint(key, (rollout_steps, env.num_envs), 0, env.spec.num_actions)
-        return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
+    def step_envs(key):
+        current["handle"] = env_only(current["handle"], key)
+        return current["handle"]
 
-    def timed(fn):
-        start = time.perf_counter()
-        result = jax.block_until_ready(fn())
-        return result, time.perf_counter() - start
+    def collect():
+        current["state"], current["handle"], *current["traj"] = programs.collect(current["state"], current["handle"])
+        return current["traj"]
+
+    def learn():
+        current["state"], metrics = programs.update(current["state"], *current["traj"], hyper)
+        return metrics
 
     parts = {"env": [], "collect": [], "update": []}
     for i in range(repeats + 1):  # the first round compiles
-        handle, env_s = timed(lambda: env_only(handle, jax.random.PRNGKey(i)))  # noqa: B023
-        (state, handle, traj, ended), collect_s = timed(lambda: programs.collect(state, handle))  # noqa: B023
-        (state, _), update_s = timed(lambda: programs.update(state, traj, ended, hyper))  # noqa: B023
+        seconds = (timed(lambda: step_envs(jax.random.PRNGKey(i))), timed(collect), timed(learn))  # noqa: B023
         if i:
-            for name, seconds in zip(parts, (env_s, collect_s, update_s), strict=True):
-                parts[name].append(seconds)
+            for name, spent in zip(parts, seconds, strict=True):
+                parts[name].append(spent)
     env.close()
     env_s, collect_s, update_s = (statistics.median(parts[name]) for name in parts)
     act_s, total = collect_s - env_s, collect_s + update_s
