@@ -606,25 +606,17 @@ def pong_ppo(repeats: int) -> dict:
     import jax
 
     assembly, state, handle, hyper = pong_assembly("ppo", 1, total_steps=10_240_000)
-    programs, env, env_only = assembly.programs, assembly.env, env_stepping(assembly)
+    env, env_only = assembly.env, env_stepping(assembly)
     steps = assembly.static.num_envs * assembly.static.rollout_steps
-    current = {"state": state, "handle": handle}
-
-    def step_envs(key):
-        current["handle"] = env_only(current["handle"], key)
-        return current["handle"]
-
-    def collect():
-        current["state"], current["handle"], *current["traj"] = programs.collect(current["state"], current["handle"])
-        return current["traj"]
+    run = Running(assembly.programs, state, handle)
 
     def learn():
-        current["state"], metrics = programs.update(current["state"], *current["traj"], hyper)
+        run.state, metrics = assembly.programs.update(run.state, *run.traj, hyper)
         return metrics
 
     parts = {"env": [], "collect": [], "update": []}
     for i in range(repeats + 1):  # the first round compiles
-        seconds = (timed(lambda: step_envs(jax.random.PRNGKey(i))), timed(collect), timed(learn))  # noqa: B023
+        seconds = (timed(lambda: run.step(env_only, jax.random.PRNGKey(i))), timed(run.collect), timed(learn))  # noqa: B023
         if i:
             for name, spent in zip(parts, seconds, strict=True):
                 parts[name].append(spent)
@@ -659,13 +651,13 @@ def timed(fn) -> float:
 
 def env_stepping(parts):
     """A jitted rollout's length of env steps of an assembly's pool, random actions, no network:
-    (handle, key) -> handle."""
+    (key, handle) -> handle."""
     import jax
 
     env, steps = parts.env, parts.static.rollout_steps
 
     @jax.jit
-    def env_only(handle, key):
+    def env_only(key, handle):
         actions = jax.random.randint(key, (steps, env.num_envs), 0, env.spec.num_actions)
         return jax.lax.scan(lambda h, a: (env.step(h, a)[0], None), handle, actions)[0]
 
@@ -693,6 +685,29 @@ def acting(parts, members: int, envs: int | None = None):
     return act_only
 
 
+class Running:
+    """An assembly's state and pool handle as timers move them on: every program that steps the
+    pool (an env-only loop, a rollout, a whole iteration) hands back the handle the next one needs."""
+
+    def __init__(self, programs, state, handle):
+        self.programs, self.state, self.handle, self.traj = programs, state, handle, None
+
+    def step(self, program, *args):
+        """`program(*args, handle)` -> handle, kept."""
+        self.handle = program(*args, self.handle)
+        return self.handle
+
+    def collect(self):
+        """One rollout, kept as the state and handle go on: its (traj, ended)."""
+        self.state, self.handle, *self.traj = self.programs.collect(self.state, self.handle)
+        return self.traj
+
+    def iterate(self, hyper):
+        """One iteration as training dispatches it: its metrics."""
+        self.state, self.handle, metrics = self.programs.dispatch(self.state, self.handle, hyper, 1)
+        return metrics
+
+
 def iteration_parts(parts, state, handle, hyper):
     """Timers of one Pong iteration's parts on an assembly: env stepping alone (the rollout's env
     steps, random actions, no network), acting alone (the rollout's acts on changing frames, no
@@ -700,35 +715,21 @@ def iteration_parts(parts, state, handle, hyper):
     Each returns seconds."""
     import jax
 
-    programs = parts.programs
     env_only, act_only = env_stepping(parts), acting(parts, len(hyper.lr))
-    current = {"state": state, "handle": handle}
-    key = jax.random.PRNGKey(0)
+    run, key = Running(parts.programs, state, handle), jax.random.PRNGKey(0)
 
-    def env_s():
-        current["handle"] = env_only(current["handle"], key)
-        return current["handle"]
-
-    def collect_s():
-        current["state"], current["handle"], *current["traj"] = programs.collect(current["state"], current["handle"])
-        return current["traj"]
-
-    def learn_s(state):
-        return programs.update(state, *current["traj"], hyper)
-
-    def whole_s():
-        current["state"], current["handle"], metrics = programs.dispatch(current["state"], current["handle"], hyper, 1)
-        return metrics
+    def learn(state):
+        return parts.programs.update(state, *run.traj, hyper)
 
     def copied_state():  # update donates its state: learning alone learns on a copy
-        return jax.tree.map(jax.numpy.copy, current["state"])
+        return jax.tree.map(jax.numpy.copy, run.state)
 
     return {
-        "env": lambda: timed(env_s),
-        "act": lambda: timed(lambda: act_only(current["state"].agent, current["state"].obs, current["state"].key)),
-        "collect": lambda: timed(collect_s),
-        "learn": lambda: (state := copied_state()) is not None and timed(lambda: learn_s(state)),
-        "whole": lambda: timed(whole_s),
+        "env": lambda: timed(lambda: run.step(env_only, key)),
+        "act": lambda: timed(lambda: act_only(run.state.agent, run.state.obs, run.state.key)),
+        "collect": lambda: timed(run.collect),
+        "learn": lambda: (state := copied_state()) is not None and timed(lambda: learn(state)),
+        "whole": lambda: timed(lambda: run.iterate(hyper)),
     }
 
 

@@ -52,7 +52,7 @@ def handover(rounds: int) -> None:
     parts, state, handle, _ = bench.pong_assembly("ppo", 1, total_steps=10**8)
     env, steps, act = parts.env, parts.static.rollout_steps, over_members(parts.agent.act, 1)
     act_alone, env_alone = bench.acting(parts, 1), bench.env_stepping(parts)
-    current = {"state": state, "handle": handle}  # every timer steps the same pool: its handle moves on
+    run = bench.Running(parts.programs, state, handle)  # every timer steps the same pool: its handle moves on
 
     @jax.jit
     def act_then_step(agent, obs, key, handle):
@@ -65,20 +65,12 @@ def handover(rounds: int) -> None:
 
         return jax.lax.scan(one, (key, obs, handle), None, length=steps)[0][2]
 
-    def stepped(program, *args):
-        current["handle"] = program(*args, current["handle"])
-        return current["handle"]
-
-    def rollout():
-        current["state"], current["handle"], *traj = parts.programs.collect(current["state"], current["handle"])
-        return traj
-
-    agent = lambda: (current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
+    agent = lambda: (run.state.agent, run.state.obs, run.state.key)  # noqa: E731
     timers = {
-        "env": lambda: bench.timed(lambda: stepped(lambda h: env_alone(h, jax.random.PRNGKey(0)))),
+        "env": lambda: bench.timed(lambda: run.step(env_alone, jax.random.PRNGKey(0))),
         "act": lambda: bench.timed(lambda: act_alone(*agent())),
-        "act then step, nothing recorded": lambda: bench.timed(lambda: stepped(act_then_step, *agent())),
-        "rollout": lambda: bench.timed(rollout),
+        "act then step, nothing recorded": lambda: bench.timed(lambda: run.step(act_then_step, *agent())),
+        "rollout": lambda: bench.timed(run.collect),
     }
     report(timers, rounds)
     env.close()
@@ -91,31 +83,26 @@ def beside_update(rounds: int) -> None:
 
     parts, state, handle, hyper = bench.pong_assembly("ppo", 1, total_steps=10**8)
     programs, copy = parts.programs, lambda tree: jax.tree.map(jax.numpy.copy, tree)
-    state, handle, *learned = programs.collect(state, handle)  # the rollout every update learns from
-    current = {"state": state, "handle": handle}
+    run = bench.Running(programs, state, handle)
+    learned = run.collect()  # the rollout every update learns from
 
     def learn():
-        return programs.update(copy(current["state"]), *learned, hyper)
-
-    def rollout():
-        current["state"], current["handle"], *traj = programs.collect(current["state"], current["handle"])
-        return traj
+        return programs.update(copy(run.state), *learned, hyper)
 
     def both():
-        learning = copy(current["state"])  # copied before the rollout donates it, as the loop would keep it
+        learning = copy(run.state)  # copied before the rollout donates it, as the loop would keep it
         thread = threading.Thread(target=lambda: jax.block_until_ready(programs.update(learning, *learned, hyper)))
         start = time.perf_counter()
         thread.start()
-        jax.block_until_ready(rollout())
+        jax.block_until_ready(run.collect())
         thread.join()
         return time.perf_counter() - start
 
     act = bench.acting(parts, 1)
-    acting = lambda: act(current["state"].agent, current["state"].obs, current["state"].key)  # noqa: E731
     timers = {
         "learn": lambda: bench.timed(learn),
-        "rollout": lambda: bench.timed(rollout),
-        "act": lambda: bench.timed(acting),
+        "rollout": lambda: bench.timed(run.collect),
+        "act": lambda: bench.timed(lambda: act(run.state.agent, run.state.obs, run.state.key)),
     }
     ms = report({**timers, "both at once": both}, rounds)
     print(f"the overlap goal's bound, 1.1 x learn + act: {1.1 * ms['learn'] + ms['act']:.0f} ms")
